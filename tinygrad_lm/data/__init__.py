@@ -1,0 +1,1 @@
+"""Datasets, loaders, preprocessing and tokenizers."""

@@ -1,0 +1,357 @@
+"""The functional surface of every op: plain functions over tensors, shared by ``Tensor`` methods,
+``tinygrad_lm.*`` and ``tinygrad_lm.nn.functional``. Functions marked *composite* are built from
+other ops and differentiated by the engine; the rest are one hand-written Function each."""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor
+from . import activation as _act
+from . import elementwise as _ew
+from . import loss as _loss
+from . import matmul as _mm
+from . import reduce as _red
+from . import shape as _shape
+from .embedding import Embedding
+
+
+def _scalar_array(value, like: Tensor):
+    """A Python number as a 0-d array of ``like``'s dtype (float for a float into an int tensor)."""
+    dtype = like.dtype
+    if isinstance(value, float) and dtype.kind not in "fc":
+        dtype = np.dtype(np.float32)
+    return backend.xp(like.data).asarray(value, dtype=dtype)
+
+
+def _pair(a, b):
+    """Both operands as tensors; numbers take the tensor's dtype, so float32 stays float32."""
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError("expected at least one tensor")
+    if not isinstance(a, Tensor):
+        a = Tensor._wrap(_scalar_array(a, b) if isinstance(a, (int, float, bool)) else
+                         backend.xp(b.data).asarray(a))
+    if not isinstance(b, Tensor):
+        b = Tensor._wrap(_scalar_array(b, a) if isinstance(b, (int, float, bool)) else
+                         backend.xp(a.data).asarray(b))
+    if a.device != b.device:
+        raise RuntimeError(f"operands are on different devices: {a.device} (shape {a.shape}) and "
+                           f"{b.device} (shape {b.shape}); move one with .to(...)")
+    return a, b
+
+
+# ------------------------------------------------------------------ arithmetic
+def add(a, b): return _ew.Add.apply(*_pair(a, b))
+def sub(a, b): return _ew.Sub.apply(*_pair(a, b))
+def mul(a, b): return _ew.Mul.apply(*_pair(a, b))
+def div(a, b): return _ew.Div.apply(*_pair(a, b))
+def pow(a, b): return _ew.Pow.apply(*_pair(a, b))  # noqa: A001 - torch's name
+def neg(x): return _ew.Neg.apply(x)
+def exp(x): return _ew.Exp.apply(x)
+def log(x): return _ew.Log.apply(x)
+def sqrt(x): return _ew.Sqrt.apply(x)
+def abs(x): return _ew.Abs.apply(x)  # noqa: A001
+def matmul(a, b): return _mm.MatMul.apply(*_pair(a, b))
+
+
+def clip(x, min=None, max=None):  # noqa: A002 - torch's names
+    return _ew.Clip.apply(x, lo=min, hi=max)
+
+
+clamp = clip
+
+
+def where(condition, a, b):
+    """a where condition else b (condition is not differentiated)."""
+    a, b = _pair(a, b)
+    cond = condition.data if isinstance(condition, Tensor) else backend.xp(a.data).asarray(condition)
+    return _ew.Where.apply(Tensor._wrap(cond), a, b)
+
+
+def masked_fill(x, mask, value):
+    """x with ``value`` wherever ``mask`` is True (mask broadcasts against x)."""
+    return where(mask, _scalar_array(value, x) if not isinstance(value, Tensor) else value, x)
+
+
+def compare(a, b, op: str):
+    """Element-wise comparison (no gradient): op is a numpy ufunc name, e.g. 'less'."""
+    a, b = _pair(a, b)
+    _ew.check_broadcast(a.data, b.data, op)
+    return Tensor._wrap(getattr(backend.xp(a.data), op)(a.data, b.data))
+
+
+def eq(a, b): return compare(a, b, "equal")
+
+
+# ------------------------------------------------------------------ activations
+def tanh(x): return _act.Tanh.apply(x)
+def sigmoid(x): return _act.Sigmoid.apply(x)
+def relu(x): return _act.ReLU.apply(x)
+def leaky_relu(x, negative_slope=0.01): return _act.LeakyReLU.apply(x, negative_slope=negative_slope)
+def gelu(x, approximate="none"): return _act.GELU.apply(x, approximate=approximate)
+def softmax(x, dim=-1): return _act.Softmax.apply(x, dim=dim)
+def log_softmax(x, dim=-1): return _act.LogSoftmax.apply(x, dim=dim)
+
+
+# ------------------------------------------------------------------ reductions
+def sum(x, dim=None, keepdim=False): return _red.Sum.apply(x, dim=dim, keepdim=keepdim)  # noqa: A001
+def mean(x, dim=None, keepdim=False): return _red.Mean.apply(x, dim=dim, keepdim=keepdim)
+def amax(x, dim=None, keepdim=False): return _red.Max.apply(x, dim=dim, keepdim=keepdim, mode="max")
+def amin(x, dim=None, keepdim=False): return _red.Max.apply(x, dim=dim, keepdim=keepdim, mode="min")
+
+
+class MaxResult(tuple):
+    """(values, indices), as torch.return_types.max."""
+
+    @property
+    def values(self): return self[0]
+
+    @property
+    def indices(self): return self[1]
+
+
+def _max_min(x, dim, keepdim, mode):
+    if dim is None:
+        return _red.Max.apply(x, mode=mode)
+    if not isinstance(dim, int):
+        raise TypeError(f"{mode}(dim=...) takes one int dimension; use amax/amin for several")
+    m = backend.xp(x.data)
+    idx = (m.argmax if mode == "max" else m.argmin)(x.data, axis=dim)
+    values = _red.MaxAlong.apply(x, dim, idx, keepdim=keepdim)
+    return MaxResult((values, Tensor._wrap(m.expand_dims(idx, dim) if keepdim else idx)))
+
+
+def max(x, dim=None, keepdim=False):  # noqa: A001
+    """max of all elements, or (values, indices) along ``dim`` as torch.max."""
+    return _max_min(x, dim, keepdim, "max")
+
+
+def min(x, dim=None, keepdim=False):  # noqa: A001
+    return _max_min(x, dim, keepdim, "min")
+
+
+def argmax(x, dim=None, keepdim=False):
+    m = backend.xp(x.data)
+    if dim is None:
+        return Tensor._wrap(m.asarray(m.argmax(x.data)))
+    idx = m.argmax(x.data, axis=dim)
+    return Tensor._wrap(m.expand_dims(idx, dim) if keepdim else idx)
+
+
+def argmin(x, dim=None, keepdim=False):
+    m = backend.xp(x.data)
+    if dim is None:
+        return Tensor._wrap(m.asarray(m.argmin(x.data)))
+    idx = m.argmin(x.data, axis=dim)
+    return Tensor._wrap(m.expand_dims(idx, dim) if keepdim else idx)
+
+
+def var(x, dim=None, unbiased=True, keepdim=False, correction=None):
+    correction = (1 if unbiased else 0) if correction is None else correction
+    return _red.Var.apply(x, dim=dim, correction=correction, keepdim=keepdim)
+
+
+def std(x, dim=None, unbiased=True, keepdim=False, correction=None):
+    """Composite: sqrt(var)."""
+    return sqrt(var(x, dim, unbiased, keepdim, correction))
+
+
+# ------------------------------------------------------------------ shapes
+def _shape_arg(shape):
+    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
+
+
+def reshape(x, *shape): return _shape.Reshape.apply(x, shape=_shape_arg(shape))
+
+
+view = reshape
+
+
+def permute(x, *dims): return _shape.Permute.apply(x, dims=_shape_arg(dims))
+
+
+def transpose(x, dim0, dim1):
+    dims = list(range(x.ndim))
+    dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+    return permute(x, dims)
+
+
+def expand(x, *shape): return _shape.Expand.apply(x, shape=_shape_arg(shape))
+
+
+def squeeze(x, dim=None):
+    if dim is None:
+        return reshape(x, [n for n in x.shape if n != 1])
+    dims = _red.normalize_dims(dim, x.ndim)
+    return reshape(x, [n for i, n in enumerate(x.shape) if not (i in dims and n == 1)])
+
+
+def unsqueeze(x, dim):
+    dim = dim % (x.ndim + 1)
+    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    if x.ndim == 0:
+        return reshape(x, 1)
+    s, e = start_dim % x.ndim, end_dim % x.ndim
+    size = 1
+    for n in x.shape[s:e + 1]:
+        size *= n
+    return reshape(x, x.shape[:s] + (size,) + x.shape[e + 1:])
+
+
+def cat(tensors, dim=0): return _shape.Cat.apply(*tensors, dim=dim)
+
+
+concat = cat
+
+
+def stack(tensors, dim=0): return _shape.Stack.apply(*tensors, dim=dim)
+
+
+def split(x, split_size_or_sections, dim=0):
+    """Pieces of ``x`` along ``dim``: of equal size (the last may be smaller) or of the given sizes."""
+    n = x.shape[dim]
+    if isinstance(split_size_or_sections, int):
+        sizes = [split_size_or_sections] * (n // split_size_or_sections)
+        if n % split_size_or_sections:
+            sizes.append(n % split_size_or_sections)
+    else:
+        sizes = list(split_size_or_sections)
+    if builtins.sum(sizes) != n:
+        raise ValueError(f"split: sizes {sizes} do not add up to {n}, the size of dim {dim} of shape {x.shape}")
+    out, start = [], 0
+    lead = (slice(None),) * (dim % x.ndim)
+    for size in sizes:
+        out.append(getitem(x, lead + (slice(start, start + size),)))
+        start += size
+    return tuple(out)
+
+
+def chunk(x, chunks, dim=0):
+    n = x.shape[dim]
+    return split(x, -(-n // chunks), dim)
+
+
+def _index_arrays(index):
+    """Tensors inside an index become their arrays."""
+    if isinstance(index, tuple):
+        return tuple(_index_arrays(i) for i in index)
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def getitem(x, index): return _shape.GetItem.apply(x, index=_index_arrays(index))
+
+
+def gather(x, dim, index):
+    return _shape.Gather.apply(x, dim, index.data if isinstance(index, Tensor) else index)
+
+
+# ------------------------------------------------------------------ layers and losses
+def linear(x, weight, bias=None): return _mm.Linear.apply(x, weight, bias)
+
+
+def embedding(input, weight, padding_idx=None):  # noqa: A002 - torch's name
+    idx = input.data if isinstance(input, Tensor) else np.asarray(input)
+    return Embedding.apply(weight, idx, padding_idx=padding_idx)
+
+
+def dropout(x, p=0.5, training=True):
+    """Composite: x * mask / (1 - p), mask ~ Bernoulli(1 - p) (inverted dropout)."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0
+    keep = backend.random(x.shape, x.dtype, x.device) >= p
+    return x * Tensor._wrap((keep / (1 - p)).astype(x.dtype))
+
+
+def _target_array(target):
+    return target.data if isinstance(target, Tensor) else backend.xp(target).asarray(target)
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):  # noqa: A002
+    """Softmax cross-entropy from logits (D1.F2). Class-index targets use the fused kernel; a float
+    target of the input's shape is read as class probabilities (composite)."""
+    _loss.check_reduction(reduction)
+    if not 0 <= label_smoothing <= 1:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+    t = _target_array(target)
+    if t.dtype.kind == "f":
+        if t.shape != input.shape:
+            raise ValueError(f"cross_entropy: probability targets need the input's shape {input.shape}, "
+                             f"got {tuple(t.shape)}")
+        C = input.shape[1] if input.ndim > 1 else input.shape[0]
+        probs = Tensor._wrap(t * (1 - label_smoothing) + label_smoothing / C)
+        logp = log_softmax(input, dim=1 if input.ndim > 1 else 0)
+        if weight is not None:
+            shape = [1] * input.ndim
+            shape[1 if input.ndim > 1 else 0] = C
+            logp = logp * reshape(weight, shape)
+        per = neg(sum(logp * probs, dim=1 if input.ndim > 1 else 0))
+        return per.mean() if reduction == "mean" else _loss.reduce_loss(per, reduction)
+    w = weight.data if isinstance(weight, Tensor) else weight
+    return _loss.CrossEntropy.apply(input, t, weight=w, ignore_index=ignore_index, reduction=reduction,
+                                    label_smoothing=label_smoothing)
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):  # noqa: A002
+    _loss.check_reduction(reduction)
+    w = weight.data if isinstance(weight, Tensor) else weight
+    return _loss.NLLLoss.apply(input, _target_array(target), weight=w, ignore_index=ignore_index,
+                               reduction=reduction)
+
+
+def _check_same_shape(input, target, name):
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(f"{name}: input shape {tuple(input.shape)} and target shape {tuple(target.shape)} "
+                         "must be equal")
+
+
+def mse_loss(input, target, reduction="mean"):  # noqa: A002
+    """Composite: (input - target)^2, reduced (D0.F2 is half its sum)."""
+    target = target if isinstance(target, Tensor) else Tensor._wrap(_target_array(target))
+    _check_same_shape(input, target, "mse_loss")
+    d = input - target
+    return _loss.reduce_loss(d * d, reduction)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):  # noqa: A002
+    """Composite: -[y log p + (1-y) log(1-p)], each log clamped at -100 as PyTorch does."""
+    target = target if isinstance(target, Tensor) else Tensor._wrap(_target_array(target))
+    _check_same_shape(input, target, "binary_cross_entropy")
+    loss = neg(target * clip(log(input), min=-100) + (1 - target) * clip(log(1 - input), min=-100))
+    if weight is not None:
+        loss = loss * weight
+    return _loss.reduce_loss(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):  # noqa: A002
+    _loss.check_reduction(reduction)
+    y = _target_array(target).astype(input.dtype, copy=False)
+    pw = pos_weight.data if isinstance(pos_weight, Tensor) else pos_weight
+    loss = _loss.BCEWithLogits.apply(input, y, pos_weight=pw)
+    if weight is not None:
+        loss = loss * weight
+    return _loss.reduce_loss(loss, reduction)
+
+
+# ------------------------------------------------------------------ Tensor methods
+_METHODS = ("add sub mul div pow neg exp log sqrt abs clip clamp masked_fill tanh sigmoid relu softmax "
+            "log_softmax sum mean amax amin max min argmax argmin var std reshape view permute transpose "
+            "expand squeeze unsqueeze flatten split chunk gather matmul eq").split()
+for _name in _METHODS:
+    setattr(Tensor, _name, globals()[_name])
+Tensor.T = property(lambda self: permute(self, tuple(range(self.ndim - 1, -1, -1))))
+Tensor.mT = property(lambda self: transpose(self, -2, -1))
+Tensor.expand_as = lambda self, other: expand(self, other.shape)
+Tensor.view_as = lambda self, other: reshape(self, other.shape)

@@ -1,0 +1,34 @@
+"""Embedding lookup (D3.F6): rows of a table picked by integer indices."""
+from __future__ import annotations
+
+from ..autograd import Function
+from ..backend import xp
+
+
+class Embedding(Function):
+    """y[...] = W[idx[...]];  dL/dW[r] = sum of g over the positions where idx == r
+    (none for ``padding_idx``), a scatter-add."""
+
+    def forward(self, weight, idx, padding_idx=None):
+        if idx.dtype.kind not in "iu":
+            raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
+        if idx.size and (idx.min() < 0 or idx.max() >= weight.shape[0]):
+            raise IndexError(f"embedding: index out of range for a table of {weight.shape[0]} rows "
+                             f"(got min {int(idx.min())}, max {int(idx.max())})")
+        self.shape, self.idx, self.padding_idx = weight.shape, idx, padding_idx
+        return weight[idx]
+
+    def backward(self, g):
+        m = xp(g)
+        flat = self.idx.reshape(-1)
+        g2 = g.reshape(-1, self.shape[1])
+        grad = m.zeros(self.shape, dtype=g.dtype)
+        # sort once, then sum each run of equal indices: far faster than add.at
+        order = m.argsort(flat, kind="stable")
+        sorted_idx = flat[order]
+        starts = m.flatnonzero(m.concatenate([m.ones(1, bool), sorted_idx[1:] != sorted_idx[:-1]])) if flat.size else flat
+        if flat.size:
+            grad[sorted_idx[starts]] = m.add.reduceat(g2[order], starts, axis=0)
+        if self.padding_idx is not None:
+            grad[self.padding_idx] = 0
+        return grad, None

@@ -1,0 +1,68 @@
+"""Adam and AdamW, step for step as PyTorch computes them."""
+from __future__ import annotations
+
+import math
+
+from ..autograd import no_grad
+from ..backend import xp
+from .optimizer import Optimizer, check_range
+
+
+class Adam(Optimizer):
+    """m <- b1 m + (1-b1) g,  v <- b2 v + (1-b2) g^2,
+    w <- w - lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).
+
+    Adam adds weight decay to the gradient (L2, D2.T4); AdamW decays the weight itself:
+    w <- w (1 - lr wd) before the step (decoupled).
+    """
+
+    decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+        name = type(self).__name__
+        check_range("betas[0]", betas[0], 0.0, 1.0, name)
+        check_range("betas[1]", betas[1], 0.0, 1.0, name)
+        check_range("eps", eps, 0.0, optimizer=name)
+        check_range("weight_decay", weight_decay, 0.0, optimizer=name)
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
+
+    @no_grad()
+    def step(self):
+        for group in self.param_groups:
+            lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad.data
+                m = xp(g)
+                state = self.state.setdefault(id(p), {})
+                if not state:
+                    state.update(step=0, exp_avg=m.zeros_like(p.data), exp_avg_sq=m.zeros_like(p.data))
+                    if group["amsgrad"]:
+                        state["max_exp_avg_sq"] = m.zeros_like(p.data)
+                if wd:
+                    if self.decoupled:
+                        p.data *= 1 - lr * wd
+                    else:
+                        g = g + wd * p.data
+                state["step"] += 1
+                t = state["step"]
+                exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+                exp_avg *= b1
+                exp_avg += (1 - b1) * g
+                exp_avg_sq *= b2
+                exp_avg_sq += (1 - b2) * g * g
+                if group["amsgrad"]:
+                    m.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
+                    exp_avg_sq = state["max_exp_avg_sq"]
+                denom = m.sqrt(exp_avg_sq) / math.sqrt(1 - b2 ** t) + eps
+                p.data -= (lr / (1 - b1 ** t)) * exp_avg / denom
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter); PyTorch's default wd is 0.01."""
+
+    decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)

@@ -1,0 +1,325 @@
+"""Tensor: an array, its gradient, and the Function that made it; the backward engine."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import backend
+from .autograd import is_grad_enabled
+
+float32 = np.dtype(np.float32)
+float64 = np.dtype(np.float64)
+float16 = np.dtype(np.float16)
+int32 = np.dtype(np.int32)
+int64 = np.dtype(np.int64)
+bool_ = np.dtype(np.bool_)
+long = int64
+
+_default_dtype = float32
+
+
+def set_default_dtype(dtype) -> None:
+    """Float dtype for tensors made from Python floats (float32 unless changed)."""
+    global _default_dtype
+    _default_dtype = np.dtype(dtype)
+
+
+def get_default_dtype():
+    return _default_dtype
+
+
+def _to_array(data, dtype=None, device=None):
+    if isinstance(data, Tensor):
+        data = data.data
+    if isinstance(data, np.ndarray) or backend.is_cupy(data):
+        arr = data if dtype is None else data.astype(dtype, copy=False)
+    else:
+        arr = np.asarray(data)
+        if dtype is not None:
+            arr = arr.astype(dtype)
+        elif arr.dtype.kind == "f":  # Python floats become the default float dtype
+            arr = arr.astype(_default_dtype)
+        elif arr.dtype.kind in "iu":
+            arr = arr.astype(np.int64)
+    if device is not None:
+        arr = backend.to_device(arr, device)
+    return arr
+
+
+class Tensor:
+    """A multi-dimensional array that remembers how it was made, so gradients can flow back.
+
+    ``data`` is the raw ``numpy`` (or ``cupy``) array; ``grad`` is a Tensor or None;
+    ``_ctx`` is the Function node that produced it (None for a leaf).
+    """
+
+    __array_priority__ = 1000  # so ndarray + Tensor defers to Tensor.__radd__
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None, device=None):
+        self.data = _to_array(data, dtype, device)
+        self.grad: Tensor | None = None
+        self._ctx = None
+        self._retains_grad = False
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _wrap(cls, array, requires_grad=False):
+        t = cls.__new__(cls)
+        t.data, t.grad, t._ctx, t._retains_grad, t.requires_grad = array, None, None, False, requires_grad
+        return t
+
+    # ------------------------------------------------------------ properties
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def device(self) -> str:
+        return backend.device_of(self.data)
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    @property
+    def grad_fn(self):
+        return self._ctx
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        extra = ", requires_grad=True" if self.requires_grad else ""
+        if self._ctx is not None:
+            extra = f", grad_fn={self._ctx!r}"
+        dev = ", device='cuda'" if self.device == "cuda" else ""
+        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
+        return f"tensor({body}, dtype={self.dtype}{dev}{extra})"
+
+    # ------------------------------------------------------------ conversion
+    def numpy(self) -> np.ndarray:
+        return backend.to_device(self.data, "cpu")
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def detach(self) -> "Tensor":
+        return Tensor._wrap(self.data)
+
+    def clone(self) -> "Tensor":
+        from .ops.elementwise import Identity
+
+        return Identity.apply(self)
+
+    def to(self, device=None, dtype=None) -> "Tensor":
+        """Move to ``device`` and/or cast to ``dtype``; differentiable (gradients flow back)."""
+        from .ops.elementwise import Cast, ToDevice
+
+        out = self
+        if dtype is not None and np.dtype(dtype) != self.dtype:
+            out = Cast.apply(out, dtype=np.dtype(dtype))
+        if device is not None and backend.check_device(device) != self.device:
+            out = ToDevice.apply(out, device=backend.check_device(device))
+        return out
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
+
+    def float(self):
+        return self.to(dtype=float32)
+
+    def double(self):
+        return self.to(dtype=float64)
+
+    def long(self):
+        return Tensor._wrap(self.data.astype(np.int64))
+
+    def int(self):
+        return Tensor._wrap(self.data.astype(np.int32))
+
+    def bool(self):
+        return Tensor._wrap(self.data.astype(np.bool_))
+
+    def type_as(self, other):
+        return self.to(dtype=other.dtype)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if requires_grad and self.dtype.kind not in "fc":
+            raise RuntimeError(f"only floating-point tensors can require gradients, got dtype {self.dtype}; "
+                               "convert with .float() or .double() first")
+        self.requires_grad = requires_grad
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this non-leaf tensor after backward (e.g. to watch gradients vanish)."""
+        self._retains_grad = True
+
+    def zero_(self):
+        self.data[...] = 0
+        return self
+
+    # ------------------------------------------------------------ the engine
+    def backward(self, gradient=None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``, in reverse topological order.
+
+        The walk is iterative (no recursion limit), gradients of a reused node add up, and the
+        graph is freed afterwards unless ``retain_graph=True``.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward() on a tensor that does not require grad: no input of the "
+                               "computation had requires_grad=True (or it ran under no_grad())")
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"backward() without a gradient needs a scalar output, but this tensor has "
+                                   f"shape {self.shape}; pass gradient=<tensor of shape {self.shape}>")
+            grad = backend.xp(self.data).ones_like(self.data)
+        else:
+            grad = _to_array(gradient, self.dtype, self.device)
+            if grad.shape != self.data.shape:
+                raise RuntimeError(f"backward(gradient=...) has shape {tuple(grad.shape)}, "
+                                   f"but the tensor has shape {self.shape}")
+
+        grads = {id(self): grad}
+        for node in _topological_order(self):
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            ctx = node._ctx
+            if ctx is None or node._retains_grad:
+                _accumulate(node, g)
+            if ctx is None:
+                continue
+            if ctx.freed:
+                raise RuntimeError("trying to backward through the graph a second time: its saved arrays were "
+                                   "freed by the first backward(); pass retain_graph=True to the first call")
+            in_grads = ctx.backward(g)
+            if not isinstance(in_grads, tuple):
+                in_grads = (in_grads,)
+            for inp, ig, need in zip(ctx.inputs, in_grads, ctx.needs_input_grad):
+                if need and ig is not None:
+                    key = id(inp)
+                    grads[key] = grads[key] + ig if key in grads else ig
+            if not retain_graph:
+                ctx.free()
+
+    # ------------------------------------------------------------ operators
+    def __add__(self, other): return _ops().add(self, other)
+    def __radd__(self, other): return _ops().add(other, self)
+    def __sub__(self, other): return _ops().sub(self, other)
+    def __rsub__(self, other): return _ops().sub(other, self)
+    def __mul__(self, other): return _ops().mul(self, other)
+    def __rmul__(self, other): return _ops().mul(other, self)
+    def __truediv__(self, other): return _ops().div(self, other)
+    def __rtruediv__(self, other): return _ops().div(other, self)
+    def __pow__(self, other): return _ops().pow(self, other)
+    def __rpow__(self, other): return _ops().pow(other, self)
+    def __neg__(self): return _ops().neg(self)
+    def __matmul__(self, other): return _ops().matmul(self, other)
+    def __rmatmul__(self, other): return _ops().matmul(other, self)
+    def __getitem__(self, index): return _ops().getitem(self, index)
+    def __lt__(self, other): return _ops().compare(self, other, "less")
+    def __le__(self, other): return _ops().compare(self, other, "less_equal")
+    def __gt__(self, other): return _ops().compare(self, other, "greater")
+    def __ge__(self, other): return _ops().compare(self, other, "greater_equal")
+    def __eq__(self, other): return _ops().compare(self, other, "equal")
+    def __ne__(self, other): return _ops().compare(self, other, "not_equal")
+    def __invert__(self): return Tensor._wrap(~self.data)
+    def __and__(self, other): return Tensor._wrap(self.data & _raw(other))
+    def __or__(self, other): return Tensor._wrap(self.data | _raw(other))
+    __hash__ = object.__hash__
+
+    def __setitem__(self, index, value):
+        if self.requires_grad and is_grad_enabled():
+            raise RuntimeError("in-place assignment into a tensor that requires grad would corrupt its graph; "
+                               "do it under tg.no_grad() or build a new tensor (tg.where, masked_fill)")
+        self.data[_raw(index)] = _raw(value)
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
+        return bool(self.item())
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        return int(self.item())
+
+
+def _raw(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _ops():
+    from . import ops
+
+    return ops
+
+
+def _accumulate(node: Tensor, g) -> None:
+    if g.dtype != node.dtype:
+        g = g.astype(node.dtype)
+    if node.grad is None:
+        node.grad = Tensor._wrap(g.copy() if node._ctx is None else g)
+    else:
+        node.grad = Tensor._wrap(node.grad.data + g)
+
+
+def _topological_order(root: Tensor) -> list:
+    """Nodes reachable from ``root`` that need gradients, root first (iterative DFS)."""
+    order, visited, stack = [], set(), [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        ctx = node._ctx
+        if ctx is not None:
+            for inp in ctx.inputs:
+                if isinstance(inp, Tensor) and inp.requires_grad and id(inp) not in visited:
+                    stack.append((inp, False))
+    order.reverse()
+    return order
+
+
+def tensor(data, requires_grad: bool = False, dtype=None, device=None) -> Tensor:
+    """Make a tensor as ``torch.tensor``: float32 from Python floats, int64 from ints, dtype kept from arrays."""
+    t = Tensor(data, dtype=dtype, device=device)
+    if t.data is _raw(data):  # like torch.tensor, never alias the caller's array
+        t.data = t.data.copy()
+    return t.requires_grad_(requires_grad) if requires_grad else t
