@@ -1,0 +1,62 @@
+"""``tinygrad-lm``: train and sample the inventory's models from the command line.
+
+Each model lives in a module with ``add_arguments(parser)`` and ``train(args)`` (and
+``generate(args)`` for the language models); the registry below maps a name to it, and the
+module is imported only when its name is asked for.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+MODELS = {
+    "mlp": ("tinygrad_lm.models.mlp", "multilayer perceptron on scikit-learn's handwritten digits (D1.F1-F6)"),
+    "cnn-mnist": ("tinygrad_lm.models.cnn", "MNIST-style CNN on digits resized to 28x28, or MNIST (D4.M1)"),
+    "cnn-cifar": ("tinygrad_lm.models.cnn", "CIFAR-style CNN on generated shapes, or CIFAR-10 (D3.M1)"),
+    "lstm-classifier": ("tinygrad_lm.models.lstm_classifier", "Keras-style LSTM text classifier (D1.M1)"),
+    "rnn-classifier": ("tinygrad_lm.models.rnn", "two-layer RNN sequence classifier (D3.M2)"),
+    "lstm-lm": ("tinygrad_lm.models.lstm_lm", "LSTM language model on CPython's documentation (D0.M1)"),
+    "transformer": ("tinygrad_lm.models.transformer", "encoder-decoder Transformer on generated tasks (D2.M1-M3)"),
+    "gpt": ("tinygrad_lm.models.gpt", "decoder-only GPT with byte-level BPE (D4.M2)"),
+    "seq2seq-attention": ("tinygrad_lm.models.seq2seq_attention", "RNN encoder-decoder with Luong attention (D1.T3)"),
+}
+
+
+def _model_module(name: str):
+    if name not in MODELS:
+        known = ", ".join(MODELS)
+        raise SystemExit(f"tinygrad-lm: unknown model {name!r}; choose one of: {known}")
+    return importlib.import_module(MODELS[name][0])
+
+
+def _listing() -> str:
+    width = max(map(len, MODELS))
+    return "models:\n" + "\n".join(f"  {k:<{width}}  {v[1]}" for k, v in MODELS.items())
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="tinygrad-lm", description="Train and sample tinygrad_lm's models.",
+                                     epilog=_listing(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command, what in (("train", "train a model"), ("generate", "sample text from a trained language model")):
+        p = sub.add_parser(command, help=what, epilog=_listing(), formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("model", help="one of: " + ", ".join(MODELS))
+    # first pass: which command and model; then the model adds its own options
+    known, _ = parser.parse_known_args(argv)
+    module = _model_module(known.model)
+    full = argparse.ArgumentParser(prog=f"tinygrad-lm {known.command} {known.model}",
+                                   description=MODELS[known.model][1])
+    full.add_argument("model")
+    module.add_arguments(full, known.command, known.model)
+    args = full.parse_args(argv[1:])
+    handler = getattr(module, known.command, None)
+    if handler is None:
+        raise SystemExit(f"tinygrad-lm: model {known.model!r} has no {known.command!r} command")
+    handler(args)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

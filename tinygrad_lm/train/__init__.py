@@ -1,0 +1,3 @@
+"""Training helpers: checkpoints, history plots."""
+from .checkpoint import load_checkpoint, save_checkpoint  # noqa: F401
+from .history import plot_history  # noqa: F401
