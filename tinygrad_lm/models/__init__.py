@@ -1,0 +1,1 @@
+"""One module per model of the inventory."""
