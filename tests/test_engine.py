@@ -1,5 +1,6 @@
 """The backward engine: order, accumulation, graph freeing, memory, grad mode, dtypes, tg.tensor."""
 import gc
+import tracemalloc
 import sys
 import weakref
 
@@ -103,13 +104,14 @@ def test_graph_is_freed_after_backward():
     assert ctx() is None
 
 
-def _live_functions():
-    return sum(1 for o in gc.get_objects() if issubclass(type(o), Function))
+def _live_counts():
+    """(Function nodes, tensors, all objects) the garbage collector tracks."""
+    objs = gc.get_objects()
+    return (sum(1 for o in objs if issubclass(type(o), Function)),
+            sum(1 for o in objs if issubclass(type(o), tg.Tensor)), len(objs))
 
 
 def test_memory_flat_over_1000_training_steps():
-    import tracemalloc
-
     tg.manual_seed(0)
     model = tg.nn.Sequential(tg.nn.Linear(8, 16), tg.nn.ReLU(), tg.nn.Linear(16, 3))
     opt = tg.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -125,16 +127,20 @@ def test_memory_flat_over_1000_training_steps():
     for _ in range(20):
         step()
     gc.collect()
+    before = _live_counts()
+    nbytes = sum(p.data.nbytes for p in model.parameters())
     tracemalloc.start()
-    before_fns = _live_functions()
-    base = tracemalloc.get_traced_memory()[0]
     for _ in range(1000):
         step()
     gc.collect()
-    grown = tracemalloc.get_traced_memory()[0] - base
+    grown = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
-    assert _live_functions() <= before_fns
-    assert grown < 100_000, f"memory grew by {grown} bytes over 1000 steps"
+    after = _live_counts()
+    assert grown < 64_000, f"{grown} bytes still allocated after 1000 steps"
+    assert after[0] <= before[0], "Function nodes outlived their step"
+    assert after[1] <= before[1], "tensors outlived their step"
+    assert after[2] - before[2] < 50, f"{after[2] - before[2]} more live objects after 1000 steps"
+    assert sum(p.data.nbytes for p in model.parameters()) == nbytes
 
 
 def test_no_grad_records_nothing():

@@ -87,12 +87,21 @@ def _backward_numba(x, lse, target, weight, ignore_index, eps, g):
     return grad
 
 
+# Below this many logits the parallel kernel's thread start-up (up to milliseconds on a busy
+# machine) costs more than the whole computation, so the plain twin runs instead.
+PARALLEL_MIN_SIZE = 1 << 15
+
+
 @register("cross_entropy_forward", "cpu")
 def forward_cpu(x, target, weight, ignore_index, eps):
+    if x.size < PARALLEL_MIN_SIZE:
+        return forward_plain(x, target, weight, ignore_index, eps)
     return _forward_numba(np.ascontiguousarray(x), target, weight, ignore_index, float(eps))
 
 
 @register("cross_entropy_backward", "cpu")
 def backward_cpu(x, lse, target, weight, ignore_index, eps, g):
+    if x.size < PARALLEL_MIN_SIZE:
+        return backward_plain(x, lse, target, weight, ignore_index, eps, g)
     return _backward_numba(np.ascontiguousarray(x), lse, target, weight, ignore_index, float(eps),
                            np.ascontiguousarray(g))
