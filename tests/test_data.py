@@ -1,0 +1,236 @@
+"""Dataset, TensorDataset, DataLoader (held to torch.utils.data), the D1.F6 scalers (held to
+scikit-learn) and the digits split."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygrad_lm as tg
+from tinygrad_lm.data import DataLoader, Dataset, MinMaxScaler, StandardScaler, TensorDataset, default_collate
+from tinygrad_lm.data import min_max_scale, standardize
+
+
+class Squares(Dataset):
+    """A map-style dataset returning mixed Python and NumPy samples, to exercise default_collate."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return {"x": np.full(3, i, dtype=np.float32), "i": i, "half": i / 2}
+
+
+def _torch_batches(n, batch_size, drop_last):
+    ds = torch.utils.data.TensorDataset(torch.arange(n) * 10, torch.arange(n))
+    return [tuple(t.numpy() for t in b) for b in torch.utils.data.DataLoader(ds, batch_size=batch_size,
+                                                                               drop_last=drop_last)]
+
+
+# ---------------------------------------------------------------- TensorDataset
+def test_tensor_dataset_rows_and_length():
+    x, y = np.arange(12.0, dtype=np.float32).reshape(6, 2), np.arange(6)
+    ds = TensorDataset(x, tg.tensor(y))
+    assert len(ds) == 6
+    xi, yi = ds[4]
+    np.testing.assert_array_equal(xi.numpy(), x[4])
+    assert yi.item() == 4 and xi.dtype == np.float32
+
+
+def test_tensor_dataset_refuses_different_lengths():
+    with pytest.raises(ValueError, match=r"\(5, 2\).*\(4,\)"):
+        TensorDataset(np.zeros((5, 2)), np.zeros(4))
+
+
+# ---------------------------------------------------------------- DataLoader vs PyTorch
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 40), batch_size=st.integers(1, 12), drop_last=st.booleans())
+def test_unshuffled_batches_equal_torch(n, batch_size, drop_last):
+    ds = TensorDataset(np.arange(n) * 10, np.arange(n))
+    loader = DataLoader(ds, batch_size=batch_size, drop_last=drop_last)
+    ours = [tuple(t.numpy() for t in b) for b in loader]
+    theirs = _torch_batches(n, batch_size, drop_last)
+    assert len(loader) == len(theirs) == len(ours)
+    for (a, b), (c, d) in zip(ours, theirs):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+
+
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(1, 50), batch_size=st.integers(1, 9), seed=st.integers(0, 1000))
+def test_shuffled_epoch_visits_every_sample_once(n, batch_size, seed):
+    loader = DataLoader(TensorDataset(np.arange(n)), batch_size=batch_size, shuffle=True, seed=seed)
+    for _ in range(2):
+        seen = np.concatenate([b[0].numpy() for b in loader])
+        assert sorted(seen.tolist()) == list(range(n))
+
+
+def test_seeded_order_is_reproducible_and_changes_per_epoch():
+    ds = TensorDataset(np.arange(100))
+
+    def epochs(loader, k):
+        return [np.concatenate([b[0].numpy() for b in loader]) for _ in range(k)]
+
+    a = epochs(DataLoader(ds, batch_size=7, shuffle=True, seed=3), 3)
+    b = epochs(DataLoader(ds, batch_size=7, shuffle=True, seed=3), 3)
+    for e in range(3):
+        np.testing.assert_array_equal(a[e], b[e])
+    assert not np.array_equal(a[0], a[1])
+    assert not np.array_equal(a[0], np.arange(100))
+    resumed = DataLoader(ds, batch_size=7, shuffle=True, seed=3)
+    resumed.set_epoch(2)
+    np.testing.assert_array_equal(epochs(resumed, 1)[0], a[2])
+    other = epochs(DataLoader(ds, batch_size=7, shuffle=True, seed=4), 1)[0]
+    assert not np.array_equal(other, a[0])
+
+
+def test_unseeded_shuffle_follows_manual_seed():
+    ds = TensorDataset(np.arange(30))
+    tg.manual_seed(5)
+    first = np.concatenate([b[0].numpy() for b in DataLoader(ds, batch_size=4, shuffle=True)])
+    tg.manual_seed(5)
+    again = np.concatenate([b[0].numpy() for b in DataLoader(ds, batch_size=4, shuffle=True)])
+    np.testing.assert_array_equal(first, again)
+    assert sorted(first.tolist()) == list(range(30))
+
+
+def test_drop_last_length_and_last_batch():
+    ds = TensorDataset(np.zeros((10, 3), dtype=np.float32))
+    assert len(DataLoader(ds, batch_size=4)) == 3
+    assert len(DataLoader(ds, batch_size=4, drop_last=True)) == 2
+    assert [b[0].shape for b in DataLoader(ds, batch_size=4)] == [(4, 3), (4, 3), (2, 3)]
+    assert [b[0].shape for b in DataLoader(ds, batch_size=4, drop_last=True)] == [(4, 3), (4, 3)]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, None])
+def test_bad_batch_size_refused(bad):
+    with pytest.raises(ValueError, match="batch_size"):
+        DataLoader(TensorDataset(np.zeros(3)), batch_size=bad)
+
+
+# ---------------------------------------------------------------- collate
+def test_default_collate_structures_and_dtypes():
+    batch = next(iter(DataLoader(Squares(5), batch_size=3)))
+    assert set(batch) == {"x", "i", "half"}
+    np.testing.assert_array_equal(batch["x"].numpy(), np.repeat(np.arange(3.0), 3).reshape(3, 3).astype(np.float32))
+    assert batch["i"].dtype == np.int64 and batch["i"].tolist() == [0, 1, 2]
+    assert batch["half"].dtype == np.float32 and batch["half"].tolist() == [0.0, 0.5, 1.0]
+    assert batch["x"].dtype == np.float32
+
+
+def test_fast_batch_path_equals_collating_rows():
+    x, y = np.random.default_rng(0).standard_normal((11, 4)).astype(np.float32), np.arange(11)
+    ds = TensorDataset(x, y)
+    fast = list(DataLoader(ds, batch_size=4, shuffle=True, seed=1))
+    slow = list(DataLoader(ds, batch_size=4, shuffle=True, seed=1, collate_fn=default_collate))
+    for (a, b), (c, d) in zip(fast, slow):
+        np.testing.assert_array_equal(a.numpy(), c.numpy())
+        np.testing.assert_array_equal(b.numpy(), d.numpy())
+
+
+def test_custom_collate_fn_receives_samples():
+    loader = DataLoader(Squares(4), batch_size=2, collate_fn=lambda samples: [s["i"] for s in samples])
+    assert list(loader) == [[0, 1], [2, 3]]
+
+
+def test_collate_refuses_unknown_types():
+    with pytest.raises(TypeError, match="collate_fn"):
+        default_collate([object(), object()])
+
+
+# ---------------------------------------------------------------- D1.F6 scalers vs scikit-learn
+def _split():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 5)) * [1.0, 10.0, 0.1, 3.0, 2.0] + [0.0, 5.0, -2.0, 100.0, 1.0]
+    x[:, 4] = 7.0  # a constant feature
+    return x[:30], x[30:] + 0.5
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_standard_scaler_equals_sklearn(dtype):
+    from sklearn.preprocessing import StandardScaler as SkStandardScaler
+
+    train, test = (a.astype(dtype) for a in _split())
+    ours, theirs = StandardScaler().fit(train), SkStandardScaler().fit(train)
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
+    for a in (train, test):
+        out = ours.transform(a)
+        assert out.dtype == dtype
+        np.testing.assert_allclose(out, theirs.transform(a), **tol)
+        np.testing.assert_allclose(ours.inverse_transform(out), a, **tol)
+    np.testing.assert_allclose(ours.mean_, theirs.mean_, **tol)
+    np.testing.assert_allclose(ours.scale_, theirs.scale_, **tol)
+
+
+@pytest.mark.parametrize("feature_range", [(0.0, 1.0), (-1.0, 1.0)])
+def test_min_max_scaler_equals_sklearn(feature_range):
+    from sklearn.preprocessing import MinMaxScaler as SkMinMaxScaler
+
+    train, test = _split()
+    ours, theirs = MinMaxScaler(feature_range).fit(train), SkMinMaxScaler(feature_range=feature_range).fit(train)
+    for a in (train, test):
+        out = ours.transform(a)
+        np.testing.assert_allclose(out, theirs.transform(a), rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(ours.inverse_transform(out), a, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(ours.transform(train).min(axis=0)[:4], feature_range[0])
+    np.testing.assert_allclose(ours.transform(train).max(axis=0)[:4], feature_range[1])
+
+
+def test_scalers_use_training_statistics_only():
+    train, test = _split()
+    scaler = StandardScaler().fit(train)
+    z_test = scaler.transform(test)
+    # the test split is shifted by 0.5: standardized with the training statistics it keeps the shift
+    tr, te = train[:, :4], test[:, :4]
+    np.testing.assert_allclose(z_test[:, :4].mean(axis=0), ((te - tr.mean(0)) / tr.std(0)).mean(0))
+    assert np.all(np.abs(z_test[:, :4].mean(axis=0)) > 1e-3)
+    np.testing.assert_allclose(StandardScaler().fit_transform(train), scaler.transform(train))
+
+
+def test_plain_functions_are_the_formulas():
+    train, _ = _split()
+    x = train[:, :4]
+    np.testing.assert_allclose(standardize(train)[:, :4], (x - x.mean(0)) / x.std(0))
+    np.testing.assert_allclose(min_max_scale(train)[:, :4], (x - x.min(0)) / (x.max(0) - x.min(0)))
+    np.testing.assert_array_equal(standardize(train)[:, 4], 0.0)  # constant feature -> 0, not NaN
+    np.testing.assert_array_equal(min_max_scale(train)[:, 4], 0.0)
+
+
+def test_scalers_take_and_give_tensors():
+    train, test = _split()
+    t = tg.tensor(train.astype(np.float32))
+    out = StandardScaler().fit(t).transform(tg.tensor(test.astype(np.float32)))
+    assert isinstance(out, tg.Tensor) and out.dtype == np.float32
+    np.testing.assert_allclose(out.numpy(), StandardScaler().fit(train).transform(test), rtol=1e-4, atol=1e-4)
+
+
+def test_scaler_errors():
+    with pytest.raises(RuntimeError, match="not fitted"):
+        StandardScaler().transform(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"fitted on 3 features.*\(2, 4\)"):
+        StandardScaler().fit(np.ones((5, 3))).transform(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="feature_range"):
+        MinMaxScaler((1.0, 0.0))
+    with pytest.raises(ValueError, match="2-d"):
+        MinMaxScaler().fit(np.zeros(4))
+
+
+# ---------------------------------------------------------------- digits
+def test_digits_split_is_fixed_stratified_and_float32():
+    s = tg.data.datasets.digits()
+    assert s.x_train.shape == (1347, 64) and s.x_test.shape == (450, 64)
+    assert s.x_train.dtype == np.float32 and s.y_train.dtype == np.int64
+    assert 0 <= s.x_train.min() and s.x_train.max() <= 16
+    # stratified: every class holds (almost) the same share of each split
+    share_train = np.bincount(s.y_train) / len(s.y_train)
+    share_test = np.bincount(s.y_test) / len(s.y_test)
+    np.testing.assert_allclose(share_train, share_test, atol=0.005)
+    again = tg.data.datasets.digits()
+    np.testing.assert_array_equal(s.x_test, again.x_test)
+    other = tg.data.datasets.digits(seed=1)
+    assert not np.array_equal(s.y_test, other.y_test)
+    with pytest.raises(ValueError, match="test_size"):
+        tg.data.datasets.digits(test_size=1.5)
