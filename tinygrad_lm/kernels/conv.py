@@ -1,0 +1,270 @@
+"""2-D convolution (D3.F1 / D4.F1) in NCHW: the textbook twin, Numba im2col + BLAS, CuPy im2col + cuBLAS.
+
+With x: (N, C, H, W), w: (K, C/G, KH, KW), G groups, stride s, padding p, dilation d:
+
+    y[b, k, i, j] = sum_c sum_n sum_m  xpad[b, c, i s_h + n d_h, j s_w + m d_w] w[k, c, n, m]
+    dL/dw[k, c, n, m] = sum_b sum_i sum_j  g[b, k, i, j] xpad[b, c, i s_h + n d_h, j s_w + m d_w]
+    dL/dxpad[b, c, i s_h + n d_h, j s_w + m d_w] += sum_k g[b, k, i, j] w[k, c, n, m]
+
+(c runs over the input channels of k's group). Every implementation has the signature
+
+    forward(x, w, geom, groups) -> (y, saved)
+    backward(g, x, w, saved, geom, groups, need_x, need_w) -> (dx, dw)
+
+with geom = (stride_h, stride_w, pad_h, pad_w, dil_h, dil_w). The fast ones unfold x once into
+cols[b, (c, n, m), (i, j)] (im2col), so the sums over c, n, m become one matrix product per
+group, keep cols for the weight gradient, and fold the column gradient back (col2im).
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from numba import njit, prange
+
+from ..backend import register, xp
+
+
+def out_size(size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
+    return (size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _out_hw(x, w, geom):
+    sh, sw, ph, pw, dh, dw = geom
+    return out_size(x.shape[2], w.shape[2], sh, ph, dh), out_size(x.shape[3], w.shape[3], sw, pw, dw)
+
+
+# ---------------------------------------------------------------- plain twin: D3.F1 read literally
+def _tap(a, n, m, geom, OH, OW):
+    """The (N, C, OH, OW) view of padded ``a`` that kernel offset (n, m) multiplies."""
+    sh, sw, _, _, dh, dw = geom
+    return a[:, :, n * dh: n * dh + sh * (OH - 1) + 1: sh, m * dw: m * dw + sw * (OW - 1) + 1: sw]
+
+
+def _pad(x, geom):
+    ph, pw = geom[2], geom[3]
+    return xp(x).pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
+
+
+def _grouped(a, groups):
+    """(N, C, ...) -> (N, G, C/G, ...)."""
+    return a.reshape(a.shape[0], groups, a.shape[1] // groups, *a.shape[2:])
+
+
+@register("conv2d_forward", "plain")
+def forward_plain(x, w, geom, groups):
+    """The sums over the kernel offsets n, m are loops; the sum over channels c a contraction."""
+    m_ = xp(x)
+    N, K, KH, KW = x.shape[0], w.shape[0], w.shape[2], w.shape[3]
+    OH, OW = _out_hw(x, w, geom)
+    xpad, wg = _pad(x, geom), w.reshape(groups, K // groups, *w.shape[1:])
+    y = m_.zeros((N, groups, K // groups, OH, OW), dtype=x.dtype)
+    for n in range(KH):
+        for m in range(KW):
+            y += m_.einsum("bgcij,gkc->bgkij", _grouped(_tap(xpad, n, m, geom, OH, OW), groups), wg[..., n, m])
+    return y.reshape(N, K, OH, OW), None
+
+
+@register("conv2d_backward", "plain")
+def backward_plain(g, x, w, saved, geom, groups, need_x, need_w):
+    m_ = xp(x)
+    K, KH, KW = w.shape[0], w.shape[2], w.shape[3]
+    OH, OW = g.shape[2], g.shape[3]
+    xpad, wg, gg = _pad(x, geom), w.reshape(groups, K // groups, *w.shape[1:]), _grouped(g, groups)
+    dxpad = m_.zeros_like(xpad) if need_x else None
+    dw = m_.zeros_like(wg) if need_w else None
+    for n in range(KH):
+        for m in range(KW):
+            if need_w:
+                dw[..., n, m] = m_.einsum("bgkij,bgcij->gkc", gg, _grouped(_tap(xpad, n, m, geom, OH, OW), groups))
+            if need_x:
+                tap = _tap(dxpad, n, m, geom, OH, OW)
+                tap += m_.einsum("bgkij,gkc->bgcij", gg, wg[..., n, m]).reshape(tap.shape)
+    dx = None
+    if need_x:
+        ph, pw = geom[2], geom[3]
+        dx = dxpad[:, :, ph: ph + x.shape[2], pw: pw + x.shape[3]]
+    return dx, None if dw is None else dw.reshape(w.shape)
+
+
+# ---------------------------------------------------------------- im2col + one matrix product per group
+def _forward_cols(x, w, geom, groups, im2col):
+    N, K = x.shape[0], w.shape[0]
+    OH, OW = _out_hw(x, w, geom)
+    cols = im2col(x, w.shape[2], w.shape[3], geom, OH, OW)             # (N, C KH KW, OH OW)
+    wg = w.reshape(groups, K // groups, -1)                             # (G, K/G, C/G KH KW)
+    y = xp(x).matmul(wg, cols.reshape(N, groups, wg.shape[2], OH * OW))  # (N, G, K/G, OH OW)
+    return y.reshape(N, K, OH, OW), cols
+
+
+def _backward_cols(g, x, w, cols, geom, groups, need_x, need_w, col2im):
+    m_ = xp(x)
+    N, K = x.shape[0], w.shape[0]
+    OHW = g.shape[2] * g.shape[3]
+    gg = m_.ascontiguousarray(g).reshape(N, groups, K // groups, OHW)
+    wg = w.reshape(groups, K // groups, -1)
+    dx = dw = None
+    if need_w:  # per sample G_b cols_b^T, then summed over the batch
+        colsg = cols.reshape(N, groups, wg.shape[2], OHW)
+        dw = m_.matmul(gg, colsg.swapaxes(-1, -2)).sum(axis=0).reshape(w.shape)
+    if need_x:
+        dcols = m_.matmul(wg.swapaxes(-1, -2), gg).reshape(N, -1, OHW)   # (N, C KH KW, OH OW)
+        dx = col2im(dcols, x.shape, w.shape[2], w.shape[3], geom, g.shape[2], g.shape[3])
+    return dx, dw
+
+
+# ---------------------------------------------------------------- Numba
+@njit(inline="always")
+def _valid(o_count, start, step, size):
+    """[lo, hi): the output positions o with 0 <= start + o*step < size."""
+    lo = 0
+    while lo < o_count and start + lo * step < 0:
+        lo += 1
+    hi = o_count
+    while hi > lo and start + (hi - 1) * step >= size:
+        hi -= 1
+    return lo, hi
+
+
+@njit(parallel=True, cache=True)
+def _im2col_numba(x, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
+    N, C, H, W = x.shape
+    cols = np.empty((N, C * KH * KW, OH * OW), dtype=x.dtype)
+    for bc in prange(N * C):
+        b, c = bc // C, bc % C
+        for n in range(KH):
+            i0 = n * dh - ph
+            ilo, ihi = _valid(OH, i0, sh, H)
+            for m in range(KW):
+                j0 = m * dw - pw
+                jlo, jhi = _valid(OW, j0, sw, W)
+                row = cols[b, (c * KH + n) * KW + m]
+                for i in range(OH):
+                    out = row[i * OW: (i + 1) * OW]
+                    if i < ilo or i >= ihi:
+                        out[:] = 0
+                        continue
+                    src = x[b, c, i0 + i * sh]
+                    out[:jlo] = 0
+                    out[jhi:] = 0
+                    for j in range(jlo, jhi):
+                        out[j] = src[j0 + j * sw]
+    return cols
+
+
+@njit(parallel=True, cache=True)
+def _col2im_numba(dcols, N, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
+    dx = np.zeros((N, C, H, W), dtype=dcols.dtype)
+    for bc in prange(N * C):  # one (sample, channel) plane per task: no two tasks write the same place
+        b, c = bc // C, bc % C
+        for n in range(KH):
+            i0 = n * dh - ph
+            ilo, ihi = _valid(OH, i0, sh, H)
+            for m in range(KW):
+                j0 = m * dw - pw
+                jlo, jhi = _valid(OW, j0, sw, W)
+                row = dcols[b, (c * KH + n) * KW + m]
+                for i in range(ilo, ihi):
+                    dst = dx[b, c, i0 + i * sh]
+                    src = row[i * OW: (i + 1) * OW]
+                    for j in range(jlo, jhi):
+                        dst[j0 + j * sw] += src[j]
+    return dx
+
+
+def _im2col_cpu(x, KH, KW, geom, OH, OW):
+    return _im2col_numba(np.ascontiguousarray(x), KH, KW, *geom, OH, OW)
+
+
+def _col2im_cpu(dcols, x_shape, KH, KW, geom, OH, OW):
+    return _col2im_numba(dcols, *x_shape, KH, KW, *geom, OH, OW)
+
+
+@register("conv2d_forward", "cpu")
+def forward_cpu(x, w, geom, groups):
+    return _forward_cols(x, np.ascontiguousarray(w), geom, groups, _im2col_cpu)
+
+
+@register("conv2d_backward", "cpu")
+def backward_cpu(g, x, w, cols, geom, groups, need_x, need_w):
+    return _backward_cols(g, x, np.ascontiguousarray(w), cols, geom, groups, need_x, need_w, _col2im_cpu)
+
+
+# ---------------------------------------------------------------- CuPy: one thread per column entry
+_CUDA_SOURCE = r"""
+extern "C" __global__ void im2col(const T* x, T* cols, long long total, int C, int H, int W, int KH, int KW,
+                                  int sh, int sw, int ph, int pw, int dh, int dw, int OH, int OW) {
+    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= total) return;
+    int j = t % OW; long long r = t / OW;
+    int i = r % OH; r /= OH;
+    int m = r % KW; r /= KW;
+    int n = r % KH; r /= KH;
+    int c = r % C; long long b = r / C;
+    int y = i * sh - ph + n * dh, xx = j * sw - pw + m * dw;
+    cols[t] = (y >= 0 && y < H && xx >= 0 && xx < W) ? x[((b * C + c) * H + y) * W + xx] : (T)0;
+}
+extern "C" __global__ void col2im(const T* dcols, T* dx, long long total, int C, int H, int W, int KH, int KW,
+                                  int sh, int sw, int ph, int pw, int dh, int dw, int OH, int OW) {
+    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;   /* one thread per input element */
+    if (t >= total) return;
+    int xx = t % W; long long r = t / W;
+    int y = r % H; r /= H;
+    int c = r % C; long long b = r / C;
+    T acc = 0;
+    for (int n = 0; n < KH; n++) {
+        int iy = y + ph - n * dh;
+        if (iy < 0 || iy % sh) continue;
+        int i = iy / sh; if (i >= OH) continue;
+        for (int m = 0; m < KW; m++) {
+            int jx = xx + pw - m * dw;
+            if (jx < 0 || jx % sw) continue;
+            int j = jx / sw; if (j >= OW) continue;
+            acc += dcols[((((b * C + c) * KH + n) * KW + m) * OH + i) * OW + j];
+        }
+    }
+    dx[t] = acc;
+}
+"""
+
+
+@functools.lru_cache(maxsize=None)
+def cuda_module(source: str, dtype: str):
+    """``source`` compiled with T = float or double (CuPy caches the binary on disk too)."""
+    import cupy
+
+    return cupy.RawModule(code=f"typedef {dict(float32='float', float64='double')[dtype]} T;\n" + source)
+
+
+def launch(source: str, name: str, arrays, total: int, ints):
+    """Run kernel ``name`` on one thread per element: (arrays..., total, ints...)."""
+    block = 256
+    fn = cuda_module(source, arrays[0].dtype.name).get_function(name)
+    fn(((total + block - 1) // block,), (block,), (*arrays, np.int64(total), *[np.int32(v) for v in ints]))
+
+
+def _im2col_gpu(x, KH, KW, geom, OH, OW):
+    cp = xp(x)
+    x = cp.ascontiguousarray(x)
+    N, C, H, W = x.shape
+    cols = cp.empty((N, C * KH * KW, OH * OW), dtype=x.dtype)
+    launch(_CUDA_SOURCE, "im2col", (x, cols), cols.size, (C, H, W, KH, KW, *geom, OH, OW))
+    return cols
+
+
+def _col2im_gpu(dcols, x_shape, KH, KW, geom, OH, OW):
+    cp = xp(dcols)
+    _, C, H, W = x_shape
+    dx = cp.empty(x_shape, dtype=dcols.dtype)
+    launch(_CUDA_SOURCE, "col2im", (cp.ascontiguousarray(dcols), dx), dx.size, (C, H, W, KH, KW, *geom, OH, OW))
+    return dx
+
+
+@register("conv2d_forward", "gpu")
+def forward_gpu(x, w, geom, groups):
+    return _forward_cols(x, xp(w).ascontiguousarray(w), geom, groups, _im2col_gpu)
+
+
+@register("conv2d_backward", "gpu")
+def backward_gpu(g, x, w, cols, geom, groups, need_x, need_w):
+    return _backward_cols(g, x, xp(w).ascontiguousarray(w), cols, geom, groups, need_x, need_w, _col2im_gpu)

@@ -1,0 +1,306 @@
+"""2-D max and average pooling (D3.F2) in NCHW: the textbook twin, fused Numba and CuPy kernels.
+
+With window (KH, KW), stride s, padding p, dilation d (max only), for every plane (b, c):
+
+    max:  z[i, j] = max_{n < KH, m < KW} x[i s_h + n d_h - p_h, j s_w + m d_w - p_w]    (-inf outside x)
+          dL/dx[a] = sum of g[i, j] over the windows whose maximum sits at a
+    avg:  z[i, j] = (1 / |window|) sum_{n, m} x[i s_h + n - p_h, j s_w + m - p_w]       (0 outside x)
+          dL/dx[a] = sum of g[i, j] / |window| over the windows that contain a
+
+|window| counts the padding (count_include_pad, PyTorch's default) or only the cells inside x.
+Max pooling saves, for each output, the flat index y W + x of its maximum in the plane (PyTorch's
+``return_indices``); ties go to the first maximum in scan order. Signatures:
+
+    max_pool2d_forward(x, geom, kernel, out_hw) -> (z, idx)      max_pool2d_backward(g, idx, x_shape) -> dx
+    avg_pool2d_forward(x, geom, kernel, out_hw, include_pad) -> z
+    avg_pool2d_backward(g, x_shape, geom, kernel, include_pad) -> dx
+
+with geom = (stride_h, stride_w, pad_h, pad_w, dil_h, dil_w) and out_hw = (OH, OW).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ..backend import register, xp
+from .conv import launch
+
+
+# ---------------------------------------------------------------- plain twins: D3.F2 read literally
+def _window_taps(x_shape, geom, kernel, out_hw):
+    """For each window offset (n, m): the input rows and columns it reads, (OH,) and (OW,) int arrays."""
+    sh, sw, ph, pw, dh, dw = geom
+    OH, OW = out_hw
+    for n in range(kernel[0]):
+        for m in range(kernel[1]):
+            yield np.arange(OH) * sh + n * dh - ph, np.arange(OW) * sw + m * dw - pw
+
+
+def _gather(x, rows, cols, fill):
+    """x[..., rows, :][..., cols] with ``fill`` where a row or column falls outside x."""
+    m_ = xp(x)
+    H, W = x.shape[2], x.shape[3]
+    r_ok, c_ok = (rows >= 0) & (rows < H), (cols >= 0) & (cols < W)
+    v = x[:, :, m_.asarray(np.clip(rows, 0, H - 1))][:, :, :, m_.asarray(np.clip(cols, 0, W - 1))]
+    ok = m_.asarray(r_ok[:, None] & c_ok[None, :])
+    return m_.where(ok, v, v.dtype.type(fill)), ok
+
+
+@register("max_pool2d_forward", "plain")
+def max_forward_plain(x, geom, kernel, out_hw):
+    m_ = xp(x)
+    z = m_.full((*x.shape[:2], *out_hw), -np.inf, dtype=x.dtype)
+    idx = m_.zeros(z.shape, dtype=np.int32)
+    for rows, cols in _window_taps(x.shape, geom, kernel, out_hw):
+        v, _ = _gather(x, rows, cols, -np.inf)
+        better = (v > z) | (m_.isnan(v) & ~m_.isnan(z))
+        z = m_.where(better, v, z)
+        idx = m_.where(better, m_.asarray((rows[:, None] * x.shape[3] + cols[None, :]).astype(np.int32)), idx)
+    return z, idx
+
+
+@register("max_pool2d_backward", "plain")
+def max_backward_plain(g, idx, x_shape):
+    m_ = xp(g)
+    N, C, H, W = x_shape
+    dx = m_.zeros((N * C, H * W), dtype=g.dtype)
+    planes = m_.arange(N * C)[:, None]
+    m_.add.at(dx, (planes, idx.reshape(N * C, -1)), g.reshape(N * C, -1))
+    return dx.reshape(x_shape)
+
+
+def _divisor(x_shape, geom, kernel, out_hw, include_pad):
+    """|window| for each output (OH, OW), as PyTorch counts it (windows clipped to the padded input)."""
+    sh, sw, ph, pw = geom[:4]
+    H, W = x_shape[2], x_shape[3]
+    r0, c0 = np.arange(out_hw[0]) * sh - ph, np.arange(out_hw[1]) * sw - pw
+    r1, c1 = np.minimum(r0 + kernel[0], H + ph), np.minimum(c0 + kernel[1], W + pw)
+    if not include_pad:
+        r0, c0, r1, c1 = np.maximum(r0, 0), np.maximum(c0, 0), np.minimum(r1, H), np.minimum(c1, W)
+    return ((r1 - r0)[:, None] * (c1 - c0)[None, :]).astype(np.float64)
+
+
+@register("avg_pool2d_forward", "plain")
+def avg_forward_plain(x, geom, kernel, out_hw, include_pad):
+    m_ = xp(x)
+    z = m_.zeros((*x.shape[:2], *out_hw), dtype=x.dtype)
+    for rows, cols in _window_taps(x.shape, geom, kernel, out_hw):
+        z += _gather(x, rows, cols, 0)[0]
+    return (z / m_.asarray(_divisor(x.shape, geom, kernel, out_hw, include_pad).astype(x.dtype)))
+
+
+@register("avg_pool2d_backward", "plain")
+def avg_backward_plain(g, x_shape, geom, kernel, include_pad):
+    m_ = xp(g)
+    N, C, H, W = x_shape
+    gd = g / m_.asarray(_divisor(x_shape, geom, kernel, g.shape[2:], include_pad).astype(g.dtype))
+    dx = m_.zeros((N, C, H + 2 * geom[2] + kernel[0], W + 2 * geom[3] + kernel[1]), dtype=g.dtype)
+    for rows, cols in _window_taps(x_shape, geom, kernel, g.shape[2:]):  # each tap hits distinct cells
+        dx[:, :, m_.asarray(rows + geom[2])[:, None], m_.asarray(cols + geom[3])[None, :]] += gd
+    return dx[:, :, geom[2]: geom[2] + H, geom[3]: geom[3] + W]
+
+
+# ---------------------------------------------------------------- Numba: one task per (sample, channel) plane
+@njit(parallel=True, cache=True)
+def _max_forward_numba(x, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
+    N, C, H, W = x.shape
+    z = np.empty((N, C, OH, OW), dtype=x.dtype)
+    idx = np.empty((N, C, OH, OW), dtype=np.int32)
+    for bc in prange(N * C):
+        b, c = bc // C, bc % C
+        plane = x[b, c]
+        for i in range(OH):
+            for j in range(OW):
+                best = -np.inf
+                at = -1
+                for n in range(KH):
+                    y = i * sh + n * dh - ph
+                    if y < 0 or y >= H:
+                        continue
+                    for m in range(KW):
+                        xx = j * sw + m * dw - pw
+                        if xx < 0 or xx >= W:
+                            continue
+                        v = plane[y, xx]
+                        if v > best or (np.isnan(v) and not np.isnan(best)) or at < 0:
+                            best = v
+                            at = y * W + xx
+                z[b, c, i, j] = best
+                idx[b, c, i, j] = at
+    return z, idx
+
+
+@njit(parallel=True, cache=True)
+def _max_backward_numba(g, idx, H, W):
+    N, C, OH, OW = g.shape
+    dx = np.zeros((N, C, H * W), dtype=g.dtype)
+    for bc in prange(N * C):
+        b, c = bc // C, bc % C
+        for i in range(OH):
+            for j in range(OW):
+                dx[b, c, idx[b, c, i, j]] += g[b, c, i, j]
+    return dx.reshape(N, C, H, W)
+
+
+@njit(parallel=True, cache=True)
+def _avg_forward_numba(x, KH, KW, sh, sw, ph, pw, OH, OW, include_pad):
+    N, C, H, W = x.shape
+    z = np.empty((N, C, OH, OW), dtype=x.dtype)
+    for bc in prange(N * C):
+        b, c = bc // C, bc % C
+        for i in range(OH):
+            y0 = i * sh - ph
+            y1 = min(y0 + KH, H + ph)
+            ya, yb = max(y0, 0), min(y1, H)
+            for j in range(OW):
+                x0 = j * sw - pw
+                x1 = min(x0 + KW, W + pw)
+                xa, xb = max(x0, 0), min(x1, W)
+                s = 0.0
+                for y in range(ya, yb):
+                    for xx in range(xa, xb):
+                        s += x[b, c, y, xx]
+                area = (y1 - y0) * (x1 - x0) if include_pad else (yb - ya) * (xb - xa)
+                z[b, c, i, j] = s / area
+    return z
+
+
+@njit(parallel=True, cache=True)
+def _avg_backward_numba(g, H, W, KH, KW, sh, sw, ph, pw, include_pad):
+    N, C, OH, OW = g.shape
+    dx = np.zeros((N, C, H, W), dtype=g.dtype)
+    for bc in prange(N * C):
+        b, c = bc // C, bc % C
+        for i in range(OH):
+            y0 = i * sh - ph
+            y1 = min(y0 + KH, H + ph)
+            ya, yb = max(y0, 0), min(y1, H)
+            for j in range(OW):
+                x0 = j * sw - pw
+                x1 = min(x0 + KW, W + pw)
+                xa, xb = max(x0, 0), min(x1, W)
+                area = (y1 - y0) * (x1 - x0) if include_pad else (yb - ya) * (xb - xa)
+                share = g[b, c, i, j] / area
+                for y in range(ya, yb):
+                    for xx in range(xa, xb):
+                        dx[b, c, y, xx] += share
+    return dx
+
+
+@register("max_pool2d_forward", "cpu")
+def max_forward_cpu(x, geom, kernel, out_hw):
+    return _max_forward_numba(np.ascontiguousarray(x), *kernel, *geom, *out_hw)
+
+
+@register("max_pool2d_backward", "cpu")
+def max_backward_cpu(g, idx, x_shape):
+    return _max_backward_numba(np.ascontiguousarray(g), idx, x_shape[2], x_shape[3])
+
+
+@register("avg_pool2d_forward", "cpu")
+def avg_forward_cpu(x, geom, kernel, out_hw, include_pad):
+    return _avg_forward_numba(np.ascontiguousarray(x), *kernel, *geom[:4], *out_hw, bool(include_pad))
+
+
+@register("avg_pool2d_backward", "cpu")
+def avg_backward_cpu(g, x_shape, geom, kernel, include_pad):
+    return _avg_backward_numba(np.ascontiguousarray(g), x_shape[2], x_shape[3], *kernel, *geom[:4],
+                               bool(include_pad))
+
+
+# ---------------------------------------------------------------- CuPy: one thread per output (forward) or input
+_CUDA_SOURCE = r"""
+extern "C" __global__ void max_forward(const T* x, T* z, int* idx, long long total, int H, int W, int KH, int KW,
+                                       int sh, int sw, int ph, int pw, int dh, int dw, int OH, int OW) {
+    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= total) return;
+    int j = t % OW, i = (t / OW) % OH;
+    const T* plane = x + (t / ((long long)OH * OW)) * H * W;
+    T best = 0; int at = -1;
+    for (int n = 0; n < KH; n++) {
+        int y = i * sh + n * dh - ph;
+        if (y < 0 || y >= H) continue;
+        for (int m = 0; m < KW; m++) {
+            int xx = j * sw + m * dw - pw;
+            if (xx < 0 || xx >= W) continue;
+            T v = plane[y * W + xx];
+            if (at < 0 || v > best || (isnan(v) && !isnan(best))) { best = v; at = y * W + xx; }
+        }
+    }
+    z[t] = best; idx[t] = at;
+}
+extern "C" __global__ void max_backward(const T* g, const int* idx, T* dx, long long total, int HW, int OHW) {
+    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;   /* one thread per output; windows may overlap */
+    if (t >= total) return;
+    atomicAdd(dx + (t / OHW) * HW + idx[t], g[t]);
+}
+extern "C" __global__ void avg_forward(const T* x, T* z, long long total, int H, int W, int KH, int KW,
+                                       int sh, int sw, int ph, int pw, int OH, int OW, int include_pad) {
+    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= total) return;
+    int j = t % OW, i = (t / OW) % OH;
+    const T* plane = x + (t / ((long long)OH * OW)) * H * W;
+    int y0 = i * sh - ph, x0 = j * sw - pw;
+    int y1 = min(y0 + KH, H + ph), x1 = min(x0 + KW, W + pw);
+    int ya = max(y0, 0), xa = max(x0, 0), yb = min(y1, H), xb = min(x1, W);
+    T s = 0;
+    for (int y = ya; y < yb; y++) for (int xx = xa; xx < xb; xx++) s += plane[y * W + xx];
+    z[t] = s / (T)(include_pad ? (y1 - y0) * (x1 - x0) : (yb - ya) * (xb - xa));
+}
+extern "C" __global__ void avg_backward(const T* g, T* dx, long long total, int H, int W, int KH, int KW,
+                                        int sh, int sw, int ph, int pw, int OH, int OW, int include_pad) {
+    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;   /* one thread per input element */
+    if (t >= total) return;
+    int xx = t % W, y = (t / W) % H;
+    const T* gp = g + (t / ((long long)H * W)) * OH * OW;
+    T acc = 0;
+    for (int i = 0; i < OH; i++) {
+        int y0 = i * sh - ph, y1 = min(y0 + KH, H + ph);
+        if (y < y0 || y >= y1) continue;
+        for (int j = 0; j < OW; j++) {
+            int x0 = j * sw - pw, x1 = min(x0 + KW, W + pw);
+            if (xx < x0 || xx >= x1) continue;
+            int ya = max(y0, 0), xa = max(x0, 0), yb = min(y1, H), xb = min(x1, W);
+            acc += gp[i * OW + j] / (T)(include_pad ? (y1 - y0) * (x1 - x0) : (yb - ya) * (xb - xa));
+        }
+    }
+    dx[t] = acc;
+}
+"""
+
+
+@register("max_pool2d_forward", "gpu")
+def max_forward_gpu(x, geom, kernel, out_hw):
+    cp = xp(x)
+    x = cp.ascontiguousarray(x)
+    z = cp.empty((*x.shape[:2], *out_hw), dtype=x.dtype)
+    idx = cp.empty(z.shape, dtype=np.int32)
+    launch(_CUDA_SOURCE, "max_forward", (x, z, idx), z.size, (*x.shape[2:], *kernel, *geom, *out_hw))
+    return z, idx
+
+
+@register("max_pool2d_backward", "gpu")
+def max_backward_gpu(g, idx, x_shape):
+    cp = xp(g)
+    dx = cp.zeros(x_shape, dtype=g.dtype)
+    launch(_CUDA_SOURCE, "max_backward", (cp.ascontiguousarray(g), idx, dx), g.size,
+           (x_shape[2] * x_shape[3], g.shape[2] * g.shape[3]))
+    return dx
+
+
+@register("avg_pool2d_forward", "gpu")
+def avg_forward_gpu(x, geom, kernel, out_hw, include_pad):
+    cp = xp(x)
+    x = cp.ascontiguousarray(x)
+    z = cp.empty((*x.shape[:2], *out_hw), dtype=x.dtype)
+    launch(_CUDA_SOURCE, "avg_forward", (x, z), z.size, (*x.shape[2:], *kernel, *geom[:4], *out_hw, include_pad))
+    return z
+
+
+@register("avg_pool2d_backward", "gpu")
+def avg_backward_gpu(g, x_shape, geom, kernel, include_pad):
+    cp = xp(g)
+    dx = cp.empty(x_shape, dtype=g.dtype)
+    launch(_CUDA_SOURCE, "avg_backward", (cp.ascontiguousarray(g), dx), dx.size,
+           (*x_shape[2:], *kernel, *geom[:4], *g.shape[2:], include_pad))
+    return dx
