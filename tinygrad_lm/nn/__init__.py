@@ -5,3 +5,9 @@ from .layers import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Dropout, Embe
                      Sequential, Sigmoid, Softmax, Tanh)
 from .module import Module, Parameter  # noqa: F401
 from . import utils  # noqa: F401
+from .recurrent import (GRU, GRUCell, LSTM, LSTMCell, RNN, RNNBase, RNNCell, ElmanCell,  # noqa: F401,E402
+                        LinearRecurrentCell)
+from .transformer import (LayerNorm, LearnedPositionalEncoding, MultiheadAttention,  # noqa: F401,E402
+                          SinusoidalPositionalEncoding, Transformer, TransformerDecoder, TransformerDecoderLayer,
+                          TransformerEncoder, TransformerEncoderLayer)
+from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv2d, MaxPool2d  # noqa: F401,E402

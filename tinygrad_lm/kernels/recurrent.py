@@ -1,0 +1,378 @@
+"""Recurrences of RNN (tanh/relu), LSTM and GRU over a whole sequence, and their backward through
+time: a plain NumPy twin (one step a loop iteration, array ops only; it also runs on CuPy arrays)
+and a Numba kernel that fuses each step's gate arithmetic into one loop around one BLAS product.
+
+Shared conventions (T steps, B sequences, H hidden units, G = k H gate rows):
+
+    xw      (T, B, G)  the input projections x_t W_ih^T + b_ih of every step (made by one matmul)
+    w_hh    (G, H), b_hh (G,)
+    mask    (T, B) bool: step t of sequence b is real; on a padded step the state is held and
+            the output is 0 (so padded tails and heads both work, and the final state is the
+            state after the last real step)
+    hmask   (B, H) the variational dropout mask on h_{t-1} (D1.T2; ones when off), one per sequence
+    reverse walk t = T-1 .. 0 (the backward direction of a bidirectional layer)
+
+A forward returns ``packed`` of shape (T + 1, B, H) — outputs, then the final h — (LSTM: (T + 2, B, H),
+the final c last) and the arrays its backward needs, ``hprev`` (the state entering each step) first.
+A backward takes the gradient of ``packed`` and returns (dxw, dhh, dh0[, dc0]), where dhh is the
+gradient of the recurrent pre-activations h_{t-1} W_hh^T + b_hh (equal to dxw except for the GRU);
+the op turns it into dW_hh and db_hh with one matmul.
+
+Gate rows follow PyTorch: LSTM i, f, g, o; GRU r, z, n.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ..backend import register, xp
+from ..ops.activation import sigmoid_array
+
+
+def _order(T, reverse, backward=False):
+    forward_order = range(T - 1, -1, -1) if reverse else range(T)
+    return forward_order if not backward else (range(T) if reverse else range(T - 1, -1, -1))
+
+
+def _dact(mode, y):
+    """d act / d pre-activation, from the activation's output y."""
+    return 1 - y * y if mode == "tanh" else (y > 0).astype(y.dtype)
+
+
+# ---------------------------------------------------------------- plain twins
+@register("rnn_forward", "plain")
+def rnn_forward_plain(xw, w_hh, b_hh, h0, mask, hmask, reverse, mode):
+    """h_t = act(xw_t + (h_{t-1} * m) W_hh^T + b_hh), act = tanh or relu."""
+    m = xp(xw)
+    T, B, H = xw.shape
+    packed = m.zeros((T + 1, B, H), dtype=xw.dtype)
+    hprev, hnew = m.empty_like(xw), m.empty_like(xw)
+    h = h0
+    for t in _order(T, reverse):
+        keep = mask[t][:, None]
+        a = xw[t] + (h * hmask) @ w_hh.T + b_hh
+        y = m.tanh(a) if mode == "tanh" else m.maximum(a, 0)
+        hprev[t], hnew[t] = h, y
+        packed[t] = m.where(keep, y, 0)
+        h = m.where(keep, y, h)
+    packed[T] = h
+    return packed, (hprev, hnew)
+
+
+@register("rnn_backward", "plain")
+def rnn_backward_plain(g, saved, w_hh, mask, hmask, reverse, mode):
+    m = xp(g)
+    hprev, hnew = saved
+    T = hprev.shape[0]
+    da = m.zeros_like(hprev)
+    dh = g[T].copy()
+    for t in _order(T, reverse, backward=True):
+        keep = mask[t][:, None]
+        da[t] = m.where(keep, (dh + g[t]) * _dact(mode, hnew[t]), 0)
+        dh = m.where(keep, (da[t] @ w_hh) * hmask, dh)
+    return da, da, dh
+
+
+@register("lstm_forward", "plain")
+def lstm_forward_plain(xw, w_hh, b_hh, h0, c0, mask, hmask, reverse):
+    """a = xw_t + (h_{t-1} * m) W_hh^T + b_hh = [a_i a_f a_g a_o];  i, f, o = sigma(.), g = tanh(a_g);
+    c_t = f c_{t-1} + i g;  h_t = o tanh(c_t)."""
+    m = xp(xw)
+    T, B, G = xw.shape
+    H = G // 4
+    packed = m.zeros((T + 2, B, H), dtype=xw.dtype)
+    gates = m.empty_like(xw)
+    hprev, cprev, tanh_c = (m.empty((T, B, H), dtype=xw.dtype) for _ in range(3))
+    h, c = h0, c0
+    for t in _order(T, reverse):
+        keep = mask[t][:, None]
+        a = xw[t] + (h * hmask) @ w_hh.T + b_hh
+        s = sigmoid_array(a)
+        gt = m.concatenate([s[:, :2 * H], m.tanh(a[:, 2 * H:3 * H]), s[:, 3 * H:]], axis=1)
+        i, f, gg, o = gt[:, :H], gt[:, H:2 * H], gt[:, 2 * H:3 * H], gt[:, 3 * H:]
+        c_new = f * c + i * gg
+        tc = m.tanh(c_new)
+        h_new = o * tc
+        hprev[t], cprev[t], gates[t], tanh_c[t] = h, c, gt, tc
+        packed[t] = m.where(keep, h_new, 0)
+        h, c = m.where(keep, h_new, h), m.where(keep, c_new, c)
+    packed[T], packed[T + 1] = h, c
+    return packed, (hprev, cprev, gates, tanh_c)
+
+
+@register("lstm_backward", "plain")
+def lstm_backward_plain(g, saved, w_hh, mask, hmask, reverse):
+    """dc_t += dh_t o (1 - tanh^2 c_t);  da_i = dc_t g i(1-i),  da_f = dc_t c_{t-1} f(1-f),
+    da_g = dc_t i (1-g^2),  da_o = dh_t tanh(c_t) o(1-o);  dc_{t-1} = dc_t f,  dh_{t-1} = (da W_hh) * m."""
+    m = xp(g)
+    hprev, cprev, gates, tanh_c = saved
+    T, B, H = hprev.shape
+    da = m.zeros_like(gates)
+    dh, dc = g[T].copy(), g[T + 1].copy()
+    for t in _order(T, reverse, backward=True):
+        keep = mask[t][:, None]
+        gt = gates[t]
+        i, f, gg, o = gt[:, :H], gt[:, H:2 * H], gt[:, 2 * H:3 * H], gt[:, 3 * H:]
+        tc = tanh_c[t]
+        dht = dh + g[t]
+        dct = dc + dht * o * (1 - tc * tc)
+        dat = m.concatenate([dct * gg * i * (1 - i), dct * cprev[t] * f * (1 - f), dct * i * (1 - gg * gg),
+                             dht * tc * o * (1 - o)], axis=1)
+        da[t] = m.where(keep, dat, 0)
+        dh = m.where(keep, (da[t] @ w_hh) * hmask, dh)
+        dc = m.where(keep, dct * f, dc)
+    return da, da, dh, dc
+
+
+@register("gru_forward", "plain")
+def gru_forward_plain(xw, w_hh, b_hh, h0, mask, hmask, reverse):
+    """u = (h_{t-1} * m) W_hh^T + b_hh;  r = sigma(xw_r + u_r), z = sigma(xw_z + u_z),
+    n = tanh(xw_n + r u_n);  h_t = (1 - z) n + z h_{t-1}."""
+    m = xp(xw)
+    T, B, G = xw.shape
+    H = G // 3
+    packed = m.zeros((T + 1, B, H), dtype=xw.dtype)
+    gates = m.empty_like(xw)
+    hprev, un = m.empty((T, B, H), dtype=xw.dtype), m.empty((T, B, H), dtype=xw.dtype)
+    h = h0
+    for t in _order(T, reverse):
+        keep = mask[t][:, None]
+        u = (h * hmask) @ w_hh.T + b_hh
+        rz = sigmoid_array(xw[t, :, :2 * H] + u[:, :2 * H])
+        r, z = rz[:, :H], rz[:, H:]
+        n = m.tanh(xw[t, :, 2 * H:] + r * u[:, 2 * H:])
+        h_new = (1 - z) * n + z * h
+        hprev[t], un[t], gates[t] = h, u[:, 2 * H:], m.concatenate([rz, n], axis=1)
+        packed[t] = m.where(keep, h_new, 0)
+        h = m.where(keep, h_new, h)
+    packed[T] = h
+    return packed, (hprev, gates, un)
+
+
+@register("gru_backward", "plain")
+def gru_backward_plain(g, saved, w_hh, mask, hmask, reverse):
+    """dn = dh (1-z), dz = dh (h_{t-1} - n);  da_n = dn (1-n^2), da_r = da_n u_n r(1-r), da_z = dz z(1-z);
+    dxw = [da_r, da_z, da_n],  du = [da_r, da_z, da_n r];  dh_{t-1} = (du W_hh) * m + dh z."""
+    m = xp(g)
+    hprev, gates, un = saved
+    T, B, H = hprev.shape
+    dxw, du = m.zeros_like(gates), m.zeros_like(gates)
+    dh = g[T].copy()
+    for t in _order(T, reverse, backward=True):
+        keep = mask[t][:, None]
+        gt = gates[t]
+        r, z, n = gt[:, :H], gt[:, H:2 * H], gt[:, 2 * H:]
+        dht = dh + g[t]
+        dan = dht * (1 - z) * (1 - n * n)
+        dar = dan * un[t] * r * (1 - r)
+        daz = dht * (hprev[t] - n) * z * (1 - z)
+        dxw[t] = m.where(keep, m.concatenate([dar, daz, dan], axis=1), 0)
+        du[t] = m.where(keep, m.concatenate([dar, daz, dan * r], axis=1), 0)
+        dh = m.where(keep, (du[t] @ w_hh) * hmask + dht * z, dh)
+    return dxw, du, dh
+
+
+# ---------------------------------------------------------------- Numba kernels
+@njit(cache=True, inline="always")
+def _sig(x):
+    return 0.5 * np.tanh(0.5 * x) + 0.5
+
+
+@njit(cache=True)
+def _rnn_fwd(xw, w_t, b, h0, mask, hmask, reverse, relu):
+    T, B, H = xw.shape
+    packed = np.zeros((T + 1, B, H), dtype=xw.dtype)
+    hprev, hnew = np.empty_like(xw), np.empty_like(xw)
+    h = h0.copy()
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        hprev[t] = h
+        a = np.dot(h * hmask, w_t)
+        for bi in range(B):
+            for j in range(H):
+                v = xw[t, bi, j] + a[bi, j] + b[j]
+                y = max(v, 0.0) if relu else np.tanh(v)
+                hnew[t, bi, j] = y
+                if mask[t, bi]:
+                    packed[t, bi, j] = y
+                    h[bi, j] = y
+    packed[T] = h
+    return packed, hprev, hnew
+
+
+@njit(cache=True)
+def _rnn_bwd(g, hnew, w_hh, mask, hmask, reverse, relu):
+    T, B, H = hnew.shape
+    da = np.zeros_like(hnew)
+    dh = g[T].copy()
+    for s in range(T):
+        t = s if reverse else T - 1 - s
+        for bi in range(B):
+            if mask[t, bi]:
+                for j in range(H):
+                    y = hnew[t, bi, j]
+                    slope = (1.0 if y > 0 else 0.0) if relu else 1 - y * y
+                    da[t, bi, j] = (dh[bi, j] + g[t, bi, j]) * slope
+        back = np.dot(da[t], w_hh) * hmask
+        for bi in range(B):
+            if mask[t, bi]:
+                dh[bi] = back[bi]
+    return da, dh
+
+
+@njit(cache=True)
+def _lstm_fwd(xw, w_t, b, h0, c0, mask, hmask, reverse):
+    T, B, G = xw.shape
+    H = G // 4
+    packed = np.zeros((T + 2, B, H), dtype=xw.dtype)
+    gates = np.empty_like(xw)
+    hprev = np.empty((T, B, H), dtype=xw.dtype)
+    cprev, tanh_c = np.empty_like(hprev), np.empty_like(hprev)
+    h, c = h0.copy(), c0.copy()
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        hprev[t] = h
+        cprev[t] = c
+        a = np.dot(h * hmask, w_t)
+        for bi in range(B):
+            for j in range(H):
+                i = _sig(xw[t, bi, j] + a[bi, j] + b[j])
+                f = _sig(xw[t, bi, H + j] + a[bi, H + j] + b[H + j])
+                gg = np.tanh(xw[t, bi, 2 * H + j] + a[bi, 2 * H + j] + b[2 * H + j])
+                o = _sig(xw[t, bi, 3 * H + j] + a[bi, 3 * H + j] + b[3 * H + j])
+                gates[t, bi, j], gates[t, bi, H + j], gates[t, bi, 2 * H + j], gates[t, bi, 3 * H + j] = i, f, gg, o
+                cn = f * c[bi, j] + i * gg
+                tc = np.tanh(cn)
+                tanh_c[t, bi, j] = tc
+                if mask[t, bi]:
+                    packed[t, bi, j] = o * tc
+                    h[bi, j] = o * tc
+                    c[bi, j] = cn
+    packed[T] = h
+    packed[T + 1] = c
+    return packed, hprev, cprev, gates, tanh_c
+
+
+@njit(cache=True)
+def _lstm_bwd(g, cprev, gates, tanh_c, w_hh, mask, hmask, reverse):
+    T, B, H = cprev.shape
+    da = np.zeros_like(gates)
+    dh, dc = g[T].copy(), g[T + 1].copy()
+    for s in range(T):
+        t = s if reverse else T - 1 - s
+        for bi in range(B):
+            if not mask[t, bi]:
+                continue
+            for j in range(H):
+                i, f = gates[t, bi, j], gates[t, bi, H + j]
+                gg, o = gates[t, bi, 2 * H + j], gates[t, bi, 3 * H + j]
+                tc = tanh_c[t, bi, j]
+                dht = dh[bi, j] + g[t, bi, j]
+                dct = dc[bi, j] + dht * o * (1 - tc * tc)
+                da[t, bi, j] = dct * gg * i * (1 - i)
+                da[t, bi, H + j] = dct * cprev[t, bi, j] * f * (1 - f)
+                da[t, bi, 2 * H + j] = dct * i * (1 - gg * gg)
+                da[t, bi, 3 * H + j] = dht * tc * o * (1 - o)
+                dc[bi, j] = dct * f
+        back = np.dot(da[t], w_hh) * hmask
+        for bi in range(B):
+            if mask[t, bi]:
+                dh[bi] = back[bi]
+    return da, dh, dc
+
+
+@njit(cache=True)
+def _gru_fwd(xw, w_t, b, h0, mask, hmask, reverse):
+    T, B, G = xw.shape
+    H = G // 3
+    packed = np.zeros((T + 1, B, H), dtype=xw.dtype)
+    gates = np.empty_like(xw)
+    hprev = np.empty((T, B, H), dtype=xw.dtype)
+    un = np.empty_like(hprev)
+    h = h0.copy()
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        hprev[t] = h
+        u = np.dot(h * hmask, w_t)
+        for bi in range(B):
+            for j in range(H):
+                r = _sig(xw[t, bi, j] + u[bi, j] + b[j])
+                z = _sig(xw[t, bi, H + j] + u[bi, H + j] + b[H + j])
+                uu = u[bi, 2 * H + j] + b[2 * H + j]
+                n = np.tanh(xw[t, bi, 2 * H + j] + r * uu)
+                gates[t, bi, j], gates[t, bi, H + j], gates[t, bi, 2 * H + j] = r, z, n
+                un[t, bi, j] = uu
+                if mask[t, bi]:
+                    hn = (1 - z) * n + z * h[bi, j]
+                    packed[t, bi, j] = hn
+                    h[bi, j] = hn
+    packed[T] = h
+    return packed, hprev, gates, un
+
+
+@njit(cache=True)
+def _gru_bwd(g, hprev, gates, un, w_hh, mask, hmask, reverse):
+    T, B, H = hprev.shape
+    dxw, du = np.zeros_like(gates), np.zeros_like(gates)
+    dh = g[T].copy()
+    direct = np.zeros_like(dh)
+    for s in range(T):
+        t = s if reverse else T - 1 - s
+        for bi in range(B):
+            if not mask[t, bi]:
+                continue
+            for j in range(H):
+                r, z, n = gates[t, bi, j], gates[t, bi, H + j], gates[t, bi, 2 * H + j]
+                dht = dh[bi, j] + g[t, bi, j]
+                dan = dht * (1 - z) * (1 - n * n)
+                dar = dan * un[t, bi, j] * r * (1 - r)
+                daz = dht * (hprev[t, bi, j] - n) * z * (1 - z)
+                dxw[t, bi, j], dxw[t, bi, H + j], dxw[t, bi, 2 * H + j] = dar, daz, dan
+                du[t, bi, j], du[t, bi, H + j], du[t, bi, 2 * H + j] = dar, daz, dan * r
+                direct[bi, j] = dht * z
+        back = np.dot(du[t], w_hh) * hmask
+        for bi in range(B):
+            if mask[t, bi]:
+                dh[bi] = back[bi] + direct[bi]
+    return dxw, du, dh
+
+
+def _c(a):
+    return np.ascontiguousarray(a)
+
+
+@register("rnn_forward", "cpu")
+def rnn_forward_cpu(xw, w_hh, b_hh, h0, mask, hmask, reverse, mode):
+    packed, hprev, hnew = _rnn_fwd(_c(xw), _c(w_hh.T), b_hh, _c(h0), mask, _c(hmask), reverse, mode == "relu")
+    return packed, (hprev, hnew)
+
+
+@register("rnn_backward", "cpu")
+def rnn_backward_cpu(g, saved, w_hh, mask, hmask, reverse, mode):
+    da, dh = _rnn_bwd(_c(g), saved[1], _c(w_hh), mask, _c(hmask), reverse, mode == "relu")
+    return da, da, dh
+
+
+@register("lstm_forward", "cpu")
+def lstm_forward_cpu(xw, w_hh, b_hh, h0, c0, mask, hmask, reverse):
+    packed, *saved = _lstm_fwd(_c(xw), _c(w_hh.T), b_hh, _c(h0), _c(c0), mask, _c(hmask), reverse)
+    return packed, tuple(saved)
+
+
+@register("lstm_backward", "cpu")
+def lstm_backward_cpu(g, saved, w_hh, mask, hmask, reverse):
+    _, cprev, gates, tanh_c = saved
+    da, dh, dc = _lstm_bwd(_c(g), cprev, gates, tanh_c, _c(w_hh), mask, _c(hmask), reverse)
+    return da, da, dh, dc
+
+
+@register("gru_forward", "cpu")
+def gru_forward_cpu(xw, w_hh, b_hh, h0, mask, hmask, reverse):
+    packed, *saved = _gru_fwd(_c(xw), _c(w_hh.T), b_hh, _c(h0), mask, _c(hmask), reverse)
+    return packed, tuple(saved)
+
+
+@register("gru_backward", "cpu")
+def gru_backward_cpu(g, saved, w_hh, mask, hmask, reverse):
+    hprev, gates, un = saved
+    return _gru_bwd(_c(g), hprev, gates, un, _c(w_hh), mask, _c(hmask), reverse)
