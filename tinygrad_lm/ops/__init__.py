@@ -154,8 +154,8 @@ def var(x, dim=None, unbiased=True, keepdim=False, correction=None):
 
 
 def std(x, dim=None, unbiased=True, keepdim=False, correction=None):
-    """Composite: sqrt(var)."""
-    return sqrt(var(x, dim, unbiased, keepdim, correction))
+    correction = (1 if unbiased else 0) if correction is None else correction
+    return _red.Std.apply(x, dim=dim, correction=correction, keepdim=keepdim)
 
 
 # ------------------------------------------------------------------ shapes

@@ -104,3 +104,16 @@ class Var(Function):
     def backward(self, g):
         g = expand_back(g, self.shape, self.dims, self.keepdim)
         return (2 / self.denom) * g * self.centered
+
+
+class Std(Var):
+    """y = sqrt(var);  dL/dx = var's gradient at g / (2 y), taken as 0 where y = 0 (as PyTorch)."""
+
+    def forward(self, x, dim=None, correction=1, keepdim=False):
+        self.y = xp(x).sqrt(super().forward(x, dim, correction, keepdim))
+        return self.y
+
+    def backward(self, g):
+        m = xp(g)
+        nonzero = self.y > 0
+        return super().backward(m.where(nonzero, g / (2 * m.where(nonzero, self.y, 1)), 0).astype(g.dtype))
