@@ -44,7 +44,9 @@ def main(argv=None) -> int:
         p = sub.add_parser(command, help=what, epilog=_listing(), formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("model", help="one of: " + ", ".join(MODELS))
     # first pass: which command and model; then the model adds its own options
-    known, _ = parser.parse_known_args(argv)
+    # (--help after a model name is left for the second pass, so it lists the model's options)
+    first = [a for a in argv if a not in ("-h", "--help")]
+    known, _ = parser.parse_known_args(first if len(first) >= 2 else argv)
     module = _model_module(known.model)
     full = argparse.ArgumentParser(prog=f"tinygrad-lm {known.command} {known.model}",
                                    description=MODELS[known.model][1])

@@ -98,7 +98,7 @@ class TwoLayerNet(nn.Module):
         return ops.sigmoid(z3) if self.output == "sigmoid" else ops.softmax(z3, dim=-1)
 
     def numpy_params(self) -> dict:
-        return {k: p.numpy() for k, p in self.named_parameters()}
+        return {k: p.numpy().copy() for k, p in self.named_parameters()}
 
 
 def cross_entropy(a, y):

@@ -1,0 +1,73 @@
+"""The ``tinygrad-lm`` command: help lists every model, unknown names fail clearly, and
+``train mlp`` runs end to end (progress, accuracy, loss curve, checkpoint, resume)."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tinygrad_lm import cli
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "tinygrad_lm.cli", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_help_lists_every_model():
+    out = _run("--help")
+    assert out.returncode == 0, out.stderr
+    for name in cli.MODELS:
+        assert name in out.stdout
+
+
+def test_train_help_lists_every_model(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert all(name in text for name in cli.MODELS)
+
+
+def test_unknown_model_is_a_clear_error_with_nonzero_exit():
+    out = _run("train", "no-such-model")
+    assert out.returncode != 0
+    assert "unknown model 'no-such-model'" in out.stderr and "mlp" in out.stderr
+
+
+def test_mlp_options_are_listed(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "mlp", "--help"])
+    text = capsys.readouterr().out
+    for option in ("--epochs", "--batch-size", "--lr", "--seed", "--resume", "--out"):
+        assert option in text
+
+
+def test_train_mlp_end_to_end(tmp_path, capsys):
+    cli.main(["train", "mlp", "--epochs", "1", "--out", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert "test accuracy" in captured.out
+    assert "mlp" in captured.err and "step" in captured.err  # tqdm's progress bar
+    png = (tmp_path / "loss.png").read_bytes()
+    assert png.startswith(b"\x89PNG")
+    with np.load(tmp_path / "checkpoint.npz", allow_pickle=False) as z:
+        assert "model/0.weight" in z.files
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert 0.8 < result["test_accuracy"] <= 1.0
+
+
+def test_train_mlp_resume_matches_an_unbroken_run(tmp_path):
+    straight, broken = tmp_path / "straight", tmp_path / "broken"
+    cli.main(["train", "mlp", "--epochs", "2", "--out", str(straight), "--no-progress"])
+    cli.main(["train", "mlp", "--epochs", "1", "--out", str(broken), "--no-progress"])
+    cli.main(["train", "mlp", "--epochs", "2", "--out", str(broken), "--resume", "--no-progress"])
+    with np.load(straight / "checkpoint.npz") as a, np.load(broken / "checkpoint.npz") as b:
+        for k in a.files:
+            if k.startswith(("model/", "optim/")):
+                np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_train_mlp_refuses_bad_hyper_parameters(tmp_path):
+    with pytest.raises(SystemExit, match="epochs"):
+        cli.main(["train", "mlp", "--epochs", "0", "--out", str(tmp_path)])
