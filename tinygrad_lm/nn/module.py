@@ -35,12 +35,13 @@ class Module:
             raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() before "
                                  f"assigning {name!r}")
         was_parameter = name in self._parameters
+        target = (self._parameters if isinstance(value, Parameter) or (value is None and was_parameter) else
+                  self._modules if isinstance(value, Module) else None)
         for registry in (self._parameters, self._modules, self._buffers):
-            registry.pop(name, None)
-        if isinstance(value, Parameter) or (value is None and was_parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
+            if registry is not target:
+                registry.pop(name, None)
+        if target is not None:  # replacing keeps the entry's place (a Sequential's order), as PyTorch
+            target[name] = value
         object.__setattr__(self, name, value)
 
     def register_buffer(self, name: str, tensor, persistent: bool = True) -> None:
