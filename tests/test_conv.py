@@ -1,0 +1,153 @@
+"""conv2d (D3.F1, D4.F1): PyTorch's forward and gradients over drawn configurations, gradcheck,
+the Numba and CuPy kernels held to the textbook twin, dtypes, errors, nn.Conv2d."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygrad_lm as tg
+import tinygrad_lm.nn.functional as F
+from tinygrad_lm import backend, nn
+from helpers import assert_close, compare_with_torch
+
+
+@st.composite
+def conv_configs(draw):
+    """Awkward cases: batch 1, one input channel, odd and non-square sizes and kernels, stride 1-3,
+    padding 0-2, dilation 1-2, groups."""
+    groups = draw(st.integers(1, 3))
+    cin, cout = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    h = max(1, dilation[0] * (kh - 1) + 1 - 2 * padding[0]) + draw(st.integers(0, 6))
+    w = max(1, dilation[1] * (kw - 1) + 1 - 2 * padding[1]) + draw(st.integers(0, 6))
+    return dict(n=draw(st.integers(1, 3)), cin=cin, cout=cout, h=h, w=w, k=(kh, kw), stride=stride,
+                padding=padding, dilation=dilation, groups=groups, bias=draw(st.booleans()), seed=draw(st.integers(0, 99)))
+
+
+def _arrays(c, dtype=np.float64):
+    rng = np.random.default_rng(c["seed"])
+    arrays = [rng.standard_normal((c["n"], c["cin"], c["h"], c["w"])),
+              rng.standard_normal((c["cout"], c["cin"] // c["groups"], *c["k"]))]
+    if c["bias"]:
+        arrays.append(rng.standard_normal(c["cout"]))
+    return [a.astype(dtype) for a in arrays]
+
+
+def _opts(c):
+    return dict(stride=c["stride"], padding=c["padding"], dilation=c["dilation"], groups=c["groups"])
+
+
+@pytest.mark.parametrize("plain", [False, True], ids=["numba", "textbook"])
+@settings(max_examples=25, deadline=None)
+@given(c=conv_configs())
+def test_conv2d_matches_torch(plain, c):
+    old = backend.PLAIN
+    backend.PLAIN = plain
+    try:
+        compare_with_torch(lambda *a: F.conv2d(*a, **_opts(c)), lambda *a: torch.nn.functional.conv2d(*a, **_opts(c)),
+                           _arrays(c))
+    finally:
+        backend.PLAIN = old
+
+
+@settings(max_examples=25, deadline=None)
+@given(c=conv_configs(), dtype=st.sampled_from([np.float32, np.float64]))
+def test_numba_kernels_equal_textbook_twin(c, dtype):
+    x, w = _arrays(c, dtype)[:2]
+    geom = (*c["stride"], *c["padding"], *c["dilation"])
+    outs = {}
+    for impl in ("plain", "cpu"):
+        y, saved = backend.kernel("conv2d_forward", impl=impl)(x, w, geom, c["groups"])
+        g = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
+        dx, dw = backend.kernel("conv2d_backward", impl=impl)(g, x, w, saved, geom, c["groups"], True, True)
+        outs[impl] = (y, dx, dw)
+        assert y.dtype == dx.dtype == dw.dtype == dtype
+    for a, b, what in zip(outs["cpu"], outs["plain"], ("y", "dx", "dw")):
+        assert_close(a, b, dtype, what)
+
+
+def test_gradcheck_conv2d():
+    rng = np.random.default_rng(0)
+    x = tg.tensor(rng.standard_normal((2, 4, 6, 5)), requires_grad=True)
+    w = tg.tensor(rng.standard_normal((6, 2, 3, 2)), requires_grad=True)
+    b = tg.tensor(rng.standard_normal(6), requires_grad=True)
+    assert tg.gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=1, dilation=(1, 2), groups=2),
+                        [x, w, b])
+
+
+def test_float32_stays_float32_and_matches_torch():
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal((4, 3, 11, 9)), rng.standard_normal((8, 3, 3, 3)), rng.standard_normal(8)]
+    out = compare_with_torch(lambda *a: F.conv2d(*a, padding=1), lambda *a: torch.nn.functional.conv2d(*a, padding=1),
+                             arrays, dtype=np.float32)
+    assert out.dtype == np.float32
+
+
+def test_non_contiguous_and_unbatched_inputs():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 9, 7))
+    w = rng.standard_normal((4, 3, 3, 3))
+    xt = np.ascontiguousarray(x.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)  # same values, strided
+    assert not xt.flags.c_contiguous
+    compare_with_torch(lambda a, b: F.conv2d(a, b, stride=2), lambda a, b: torch.nn.functional.conv2d(a, b, stride=2),
+                       [xt, w])
+    compare_with_torch(lambda a, b: F.conv2d(a, b, padding=1), lambda a, b: torch.nn.functional.conv2d(a, b, padding=1),
+                       [x[0], w])
+
+
+def test_only_the_gradients_asked_for():
+    rng = np.random.default_rng(0)
+    x = tg.tensor(rng.standard_normal((2, 3, 6, 6)))
+    conv = nn.Conv2d(3, 4, 3).double()
+    conv(x).sum().backward()
+    assert x.grad is None and conv.weight.grad is not None and conv.bias.grad is not None
+
+
+def test_errors_name_the_shapes():
+    x = tg.randn(2, 3, 8, 8)
+    with pytest.raises(ValueError, match=r"\(2, 3, 8, 8\).*\(4, 2, 3, 3\)"):
+        F.conv2d(x, tg.randn(4, 2, 3, 3))
+    with pytest.raises(ValueError, match="does not fit"):
+        F.conv2d(x, tg.randn(4, 3, 9, 9))
+    with pytest.raises(ValueError, match="stride"):
+        nn.Conv2d(3, 4, 3, stride=0)
+    with pytest.raises(ValueError, match="groups"):
+        nn.Conv2d(3, 4, 3, groups=2)
+    with pytest.raises(TypeError, match="dtype"):
+        F.conv2d(x, tg.randn(4, 3, 3, 3).double())
+
+
+def test_nn_conv2d_names_shapes_init_and_torch_state_dict():
+    tg.manual_seed(0)
+    conv = nn.Conv2d(6, 12, (3, 5), stride=2, padding=(1, 2), groups=3)
+    assert [k for k, _ in conv.named_parameters()] == ["weight", "bias"]
+    assert conv.weight.shape == (12, 2, 3, 5) and conv.bias.shape == (12,) and conv.weight.dtype == np.float32
+    bound = 1 / np.sqrt(2 * 3 * 5)  # kaiming_uniform(a=sqrt(5)) and the bias share this bound
+    for p in (conv.weight, conv.bias):
+        assert np.abs(p.numpy()).max() <= bound and np.abs(p.numpy()).max() > 0.8 * bound
+    ref = torch.nn.Conv2d(6, 12, (3, 5), stride=2, padding=(1, 2), groups=3)
+    ref.load_state_dict({k: torch.tensor(v) for k, v in conv.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((2, 6, 9, 10)).astype(np.float32)
+    assert_close(conv(tg.tensor(x)), ref(torch.tensor(x)), np.float32)
+    assert nn.Conv2d(1, 2, 3, bias=False).bias is None
+
+
+@pytest.mark.gpu
+@settings(max_examples=10, deadline=None)
+@given(c=conv_configs())
+def test_cupy_kernels_equal_textbook_twin(c):
+    cp = backend.cupy()
+    x, w = _arrays(c)[:2]
+    geom = (*c["stride"], *c["padding"], *c["dilation"])
+    y, saved = backend.kernel("conv2d_forward", impl="plain")(x, w, geom, c["groups"])
+    g = np.random.default_rng(1).standard_normal(y.shape)
+    dx, dw = backend.kernel("conv2d_backward", impl="plain")(g, x, w, saved, geom, c["groups"], True, True)
+    yg, sg = backend.kernel("conv2d_forward", "cuda")(cp.asarray(x), cp.asarray(w), geom, c["groups"])
+    dxg, dwg = backend.kernel("conv2d_backward", "cuda")(cp.asarray(g), cp.asarray(x), cp.asarray(w), sg, geom,
+                                                         c["groups"], True, True)
+    for a, b in ((yg, y), (dxg, dx), (dwg, dw)):
+        assert_close(cp.asnumpy(a), b)
