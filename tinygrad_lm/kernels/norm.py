@@ -1,0 +1,94 @@
+"""Layer normalization over the last axis of an (M, D) array: plain NumPy twin and Numba kernel.
+
+Per row x with mean mu and rstd = 1 / sqrt(var + eps) (biased variance):
+
+    xhat = (x - mu) rstd,   y = xhat w + b
+    dL/dx = rstd (gw - mean(gw) - xhat mean(gw xhat)),   gw = g w
+    dL/dw = sum over rows of g xhat,   dL/db = sum over rows of g
+
+The forward keeps mu and rstd per row, so the backward rebuilds xhat in the same pass.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import get_num_threads, njit, prange
+
+from ..backend import register, xp
+
+
+@register("layer_norm_forward", "plain")
+def forward_plain(x, w, b, eps):
+    m = xp(x)
+    mu = x.mean(axis=1, keepdims=True)
+    xc = x - mu
+    rstd = 1 / m.sqrt((xc * xc).mean(axis=1, keepdims=True) + eps)
+    return (xc * rstd) * w + b, mu[:, 0], rstd[:, 0]
+
+
+@register("layer_norm_backward", "plain")
+def backward_plain(x, w, mu, rstd, g):
+    xhat = (x - mu[:, None]) * rstd[:, None]
+    gw = g * w
+    gx = rstd[:, None] * (gw - gw.mean(axis=1, keepdims=True) - xhat * (gw * xhat).mean(axis=1, keepdims=True))
+    return gx, (g * xhat).sum(axis=0), g.sum(axis=0)
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def _forward_numba(x, w, b, eps):
+    M, D = x.shape
+    y = np.empty_like(x)
+    mu = np.empty(M, dtype=x.dtype)
+    rstd = np.empty(M, dtype=x.dtype)
+    for i in prange(M):
+        s = 0.0
+        for j in range(D):
+            s += x[i, j]
+        mean = s / D
+        ss = 0.0
+        for j in range(D):
+            d = x[i, j] - mean
+            ss += d * d
+        r = 1.0 / np.sqrt(ss / D + eps)
+        mu[i], rstd[i] = mean, r
+        for j in range(D):
+            y[i, j] = (x[i, j] - mean) * r * w[j] + b[j]
+    return y, mu, rstd
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def _backward_numba(x, w, mu, rstd, g, chunks):
+    M, D = x.shape
+    gx = np.empty_like(x)
+    # per-chunk partial sums of dw and db, added at the end (no races between threads)
+    gw_part = np.zeros((chunks, D), dtype=np.float64)
+    gb_part = np.zeros((chunks, D), dtype=np.float64)
+    per = (M + chunks - 1) // chunks
+    for c in prange(chunks):
+        for i in range(c * per, min(M, (c + 1) * per)):
+            r = rstd[i]
+            s1 = 0.0
+            s2 = 0.0
+            for j in range(D):
+                xh = (x[i, j] - mu[i]) * r
+                gwj = g[i, j] * w[j]
+                s1 += gwj
+                s2 += gwj * xh
+                gw_part[c, j] += g[i, j] * xh
+                gb_part[c, j] += g[i, j]
+            s1 /= D
+            s2 /= D
+            for j in range(D):
+                xh = (x[i, j] - mu[i]) * r
+                gx[i, j] = r * (g[i, j] * w[j] - s1 - xh * s2)
+    return gx, gw_part.sum(axis=0).astype(x.dtype), gb_part.sum(axis=0).astype(x.dtype)
+
+
+@register("layer_norm_forward", "cpu")
+def forward_cpu(x, w, b, eps):
+    return _forward_numba(np.ascontiguousarray(x), w, b, x.dtype.type(eps))
+
+
+@register("layer_norm_backward", "cpu")
+def backward_cpu(x, w, mu, rstd, g):
+    chunks = max(1, min(x.shape[0], 4 * get_num_threads()))
+    return _backward_numba(np.ascontiguousarray(x), w, mu, rstd, np.ascontiguousarray(g), chunks)
