@@ -7,3 +7,4 @@ from ..ops.norm import layer_norm  # noqa: F401,E402
 from .recurrent import variational_dropout  # noqa: F401,E402
 from ..ops.conv import conv2d  # noqa: F401,E402
 from ..ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d  # noqa: F401,E402
+from ..ops import normalize  # noqa: F401,E402

@@ -258,6 +258,15 @@ def gather(x, dim, index):
 def linear(x, weight, bias=None): return _mm.Linear.apply(x, weight, bias)
 
 
+def normalize(input, p=2.0, dim=1, eps=1e-12):  # noqa: A002 - torch's names
+    """D2.F1 L2 (or L^p) normalisation, composite: v / max(||v||_p, eps) along ``dim``.
+
+    The norm is taken as clip(sum |v|^p, eps^p)^(1/p): the same value as max(||v||_p, eps), and a
+    finite gradient (zero through the norm) for an all-zero v, as PyTorch's."""
+    s = sum(abs(input) ** float(p), dim=dim, keepdim=True)
+    return input / clip(s, min=float(eps) ** p) ** (1.0 / p)
+
+
 def embedding(input, weight, padding_idx=None):  # noqa: A002 - torch's name
     idx = input.data if isinstance(input, Tensor) else np.asarray(input)
     return Embedding.apply(weight, idx, padding_idx=padding_idx)
