@@ -173,13 +173,20 @@ def gru_backward_plain(g, saved, w_hh, mask, hmask, reverse):
 
 
 # ---------------------------------------------------------------- Numba kernels
+# Gate functions from one exp each, in the arrays' own precision (``one`` is a 1 of their dtype, so
+# float32 stays float32): libm's tanh costs several exps, and these loops are where the time goes.
 @njit(cache=True, inline="always")
-def _sig(x):
-    return 0.5 * np.tanh(0.5 * x) + 0.5
+def _sig(x, one):
+    return one / (one + np.exp(-x))
+
+
+@njit(cache=True, inline="always")
+def _tanh(x, one):
+    return (one + one) / (one + np.exp(-(x + x))) - one
 
 
 @njit(cache=True)
-def _rnn_fwd(xw, w_t, b, h0, mask, hmask, reverse, relu):
+def _rnn_fwd(xw, w_t, b, h0, mask, hmask, reverse, relu, one):
     T, B, H = xw.shape
     packed = np.zeros((T + 1, B, H), dtype=xw.dtype)
     hprev, hnew = np.empty_like(xw), np.empty_like(xw)
@@ -191,7 +198,7 @@ def _rnn_fwd(xw, w_t, b, h0, mask, hmask, reverse, relu):
         for bi in range(B):
             for j in range(H):
                 v = xw[t, bi, j] + a[bi, j] + b[j]
-                y = max(v, 0.0) if relu else np.tanh(v)
+                y = max(v, one - one) if relu else _tanh(v, one)
                 hnew[t, bi, j] = y
                 if mask[t, bi]:
                     packed[t, bi, j] = y
@@ -221,7 +228,7 @@ def _rnn_bwd(g, hnew, w_hh, mask, hmask, reverse, relu):
 
 
 @njit(cache=True)
-def _lstm_fwd(xw, w_t, b, h0, c0, mask, hmask, reverse):
+def _lstm_fwd(xw, w_t, b, h0, c0, mask, hmask, reverse, one):
     T, B, G = xw.shape
     H = G // 4
     packed = np.zeros((T + 2, B, H), dtype=xw.dtype)
@@ -236,13 +243,13 @@ def _lstm_fwd(xw, w_t, b, h0, c0, mask, hmask, reverse):
         a = np.dot(h * hmask, w_t)
         for bi in range(B):
             for j in range(H):
-                i = _sig(xw[t, bi, j] + a[bi, j] + b[j])
-                f = _sig(xw[t, bi, H + j] + a[bi, H + j] + b[H + j])
-                gg = np.tanh(xw[t, bi, 2 * H + j] + a[bi, 2 * H + j] + b[2 * H + j])
-                o = _sig(xw[t, bi, 3 * H + j] + a[bi, 3 * H + j] + b[3 * H + j])
+                i = _sig(xw[t, bi, j] + a[bi, j] + b[j], one)
+                f = _sig(xw[t, bi, H + j] + a[bi, H + j] + b[H + j], one)
+                gg = _tanh(xw[t, bi, 2 * H + j] + a[bi, 2 * H + j] + b[2 * H + j], one)
+                o = _sig(xw[t, bi, 3 * H + j] + a[bi, 3 * H + j] + b[3 * H + j], one)
                 gates[t, bi, j], gates[t, bi, H + j], gates[t, bi, 2 * H + j], gates[t, bi, 3 * H + j] = i, f, gg, o
                 cn = f * c[bi, j] + i * gg
-                tc = np.tanh(cn)
+                tc = _tanh(cn, one)
                 tanh_c[t, bi, j] = tc
                 if mask[t, bi]:
                     packed[t, bi, j] = o * tc
@@ -282,7 +289,7 @@ def _lstm_bwd(g, cprev, gates, tanh_c, w_hh, mask, hmask, reverse):
 
 
 @njit(cache=True)
-def _gru_fwd(xw, w_t, b, h0, mask, hmask, reverse):
+def _gru_fwd(xw, w_t, b, h0, mask, hmask, reverse, one):
     T, B, G = xw.shape
     H = G // 3
     packed = np.zeros((T + 1, B, H), dtype=xw.dtype)
@@ -296,10 +303,10 @@ def _gru_fwd(xw, w_t, b, h0, mask, hmask, reverse):
         u = np.dot(h * hmask, w_t)
         for bi in range(B):
             for j in range(H):
-                r = _sig(xw[t, bi, j] + u[bi, j] + b[j])
-                z = _sig(xw[t, bi, H + j] + u[bi, H + j] + b[H + j])
+                r = _sig(xw[t, bi, j] + u[bi, j] + b[j], one)
+                z = _sig(xw[t, bi, H + j] + u[bi, H + j] + b[H + j], one)
                 uu = u[bi, 2 * H + j] + b[2 * H + j]
-                n = np.tanh(xw[t, bi, 2 * H + j] + r * uu)
+                n = _tanh(xw[t, bi, 2 * H + j] + r * uu, one)
                 gates[t, bi, j], gates[t, bi, H + j], gates[t, bi, 2 * H + j] = r, z, n
                 un[t, bi, j] = uu
                 if mask[t, bi]:
@@ -343,7 +350,8 @@ def _c(a):
 
 @register("rnn_forward", "cpu")
 def rnn_forward_cpu(xw, w_hh, b_hh, h0, mask, hmask, reverse, mode):
-    packed, hprev, hnew = _rnn_fwd(_c(xw), _c(w_hh.T), b_hh, _c(h0), mask, _c(hmask), reverse, mode == "relu")
+    packed, hprev, hnew = _rnn_fwd(_c(xw), _c(w_hh.T), b_hh, _c(h0), mask, _c(hmask), reverse, mode == "relu",
+                                   xw.dtype.type(1))
     return packed, (hprev, hnew)
 
 
@@ -355,7 +363,8 @@ def rnn_backward_cpu(g, saved, w_hh, mask, hmask, reverse, mode):
 
 @register("lstm_forward", "cpu")
 def lstm_forward_cpu(xw, w_hh, b_hh, h0, c0, mask, hmask, reverse):
-    packed, *saved = _lstm_fwd(_c(xw), _c(w_hh.T), b_hh, _c(h0), _c(c0), mask, _c(hmask), reverse)
+    packed, *saved = _lstm_fwd(_c(xw), _c(w_hh.T), b_hh, _c(h0), _c(c0), mask, _c(hmask), reverse,
+                               xw.dtype.type(1))
     return packed, tuple(saved)
 
 
@@ -368,7 +377,7 @@ def lstm_backward_cpu(g, saved, w_hh, mask, hmask, reverse):
 
 @register("gru_forward", "cpu")
 def gru_forward_cpu(xw, w_hh, b_hh, h0, mask, hmask, reverse):
-    packed, *saved = _gru_fwd(_c(xw), _c(w_hh.T), b_hh, _c(h0), mask, _c(hmask), reverse)
+    packed, *saved = _gru_fwd(_c(xw), _c(w_hh.T), b_hh, _c(h0), mask, _c(hmask), reverse, xw.dtype.type(1))
     return packed, tuple(saved)
 
 
