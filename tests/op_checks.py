@@ -4,6 +4,8 @@ for the awkward shapes (batch 1, size-1 axes, broadcasting)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import torch
 from helpers import compare_with_torch
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -11,6 +13,16 @@ from hypothesis.extra import numpy as hnp
 import tinygrad_lm as tg
 
 FAST = dict(max_examples=15, deadline=None)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def torch_single_thread():
+    """Import into a test module: on tiny tensors PyTorch's thread pool only adds contention
+    (10x slower steps on a busy 2-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def check_op(tg_fn, torch_fn, arrays, requires_grad=None, gradcheck=True, rtol32=None, atol32=None):

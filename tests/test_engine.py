@@ -7,6 +7,7 @@ import weakref
 import numpy as np
 import pytest
 import torch
+from op_checks import torch_single_thread  # noqa: F401 (autouse fixture)
 
 import tinygrad_lm as tg
 from tinygrad_lm.autograd import Function

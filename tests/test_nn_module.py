@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from op_checks import torch_single_thread  # noqa: F401 (autouse fixture)
 
 import tinygrad_lm as tg
 from tinygrad_lm import nn

@@ -7,7 +7,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from op_checks import FAST, away_from, broadcast_pair, check_op, randn, seeds, shapes
+from op_checks import FAST, away_from, broadcast_pair, check_op, randn, seeds, shapes, torch_single_thread  # noqa: F401
 
 import tinygrad_lm as tg
 
