@@ -200,6 +200,11 @@ class Where(Function):
     """y = a where cond else b;  dL/da = g [cond],  dL/db = g [not cond]."""
 
     def forward(self, cond, a, b):
+        try:
+            xp(a, b).broadcast_shapes(cond.shape, a.shape, b.shape)
+        except ValueError:
+            raise ValueError(f"where: condition {tuple(cond.shape)}, input {tuple(a.shape)} and other "
+                             f"{tuple(b.shape)} cannot be broadcast together") from None
         self.cond, self.shapes = cond.astype(bool), (a.shape, b.shape)
         return xp(a, b).where(self.cond, a, b)
 

@@ -26,7 +26,11 @@ class MatMul(Function):
         if self.a.shape[-1] != self.b.shape[-2]:
             raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not fit "
                              f"({self.a.shape[-1]} != {self.b.shape[-2]} in the contracted dimension)")
-        out = self.a @ self.b
+        try:
+            out = self.a @ self.b
+        except ValueError:
+            raise ValueError(f"matmul: batch dimensions of shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be "
+                             "broadcast together") from None
         if b.ndim == 1:
             out = out[..., 0]
         if a.ndim == 1:
