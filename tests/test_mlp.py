@@ -204,7 +204,7 @@ def test_mlp_trains_in_lockstep_with_pytorch():
 @pytest.mark.slow
 def test_mlp_reaches_97_percent_on_digits():
     model, optimizer, loader, (_, _, x_test, y_test) = mlp.digits_setup(batch_size=32, seed=0)
-    for epoch in range(15):
+    for _ in range(20):  # 97.8% here; the CLI's default 30 epochs reach 98.2%
         mlp.train_epoch(model, optimizer, loader)
     _, acc = mlp.evaluate(model, x_test, y_test)
     assert acc >= 0.97, f"test accuracy {acc:.4f}"
