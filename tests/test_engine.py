@@ -299,3 +299,13 @@ def test_setitem_on_tensor_requiring_grad_refused():
     with tg.no_grad():
         x[0] = 3.0
     assert x.numpy()[0] == 3.0
+
+
+def test_integer_operands_promote_like_torch():
+    i, f = tg.tensor([1, 2]), tg.tensor([0.5, 1.5])
+    ti, tf = torch.tensor([1, 2]), torch.tensor([0.5, 1.5])
+    cases = [(i / 2, ti / 2), (i * 0.5, ti * 0.5), (i + f, ti + tf), (f * i, tf * ti), (i / i, ti / ti),
+             (i ** 0.5, ti ** 0.5), (i + 1, ti + 1), (f.double() - i, tf.double() - ti), ((f > 1) * f, (tf > 1) * tf)]
+    for ours, ref in cases:
+        assert ours.dtype == np.dtype(str(ref.dtype)[6:])
+        np.testing.assert_allclose(ours.numpy(), ref.numpy(), rtol=1e-6)

@@ -222,3 +222,19 @@ def test_scheduler_state_dict_round_trip():
     s.step(), s2.step()
     assert opt2.param_groups[0]["lr"] == pytest.approx(opt.param_groups[0]["lr"], rel=1e-12)
     assert math.isclose(opt.param_groups[0]["lr"], 0.05 * (1 + math.cos(math.pi * 4 / 10)), rel_tol=1e-12)
+
+
+def test_zero_grad_set_to_none_false_keeps_zeros_like_torch():
+    ours, ref = _models()
+    opt = tg.optim.SGD(ours.parameters(), lr=0.1, momentum=0.9, weight_decay=0.1)
+    topt = torch.optim.SGD(ref.parameters(), lr=0.1, momentum=0.9, weight_decay=0.1)
+    _train(ours, ref, opt, topt, _batches(3))
+    opt.zero_grad(set_to_none=False)
+    topt.zero_grad(set_to_none=False)
+    assert all(p.grad is not None and not p.grad.numpy().any() for p in ours.parameters())
+    opt.step(), topt.step()  # zero gradients: decay and momentum still move the weights
+    _assert_same_params(ours, ref)
+    ours.zero_grad(set_to_none=False)
+    assert all(p.grad is not None for p in ours.parameters())
+    ours.zero_grad()
+    assert all(p.grad is None for p in ours.parameters())

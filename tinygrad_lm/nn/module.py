@@ -121,7 +121,10 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.parameters():
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:  # zeros still count: weight decay and momentum act on them, as in PyTorch
+                p.grad.zero_()
 
     def requires_grad_(self, requires_grad: bool = True):
         for p in self.parameters():

@@ -8,7 +8,7 @@ import builtins
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor
+from ..tensor import Tensor, get_default_dtype
 from . import activation as _act
 from . import elementwise as _ew
 from . import loss as _loss
@@ -22,7 +22,7 @@ def _scalar_array(value, like: Tensor):
     """A Python number as a 0-d array of ``like``'s dtype (float for a float into an int tensor)."""
     dtype = like.dtype
     if isinstance(value, float) and dtype.kind not in "fc":
-        dtype = np.dtype(np.float32)
+        dtype = get_default_dtype()
     return backend.xp(like.data).asarray(value, dtype=dtype)
 
 
@@ -39,6 +39,12 @@ def _pair(a, b):
     if a.device != b.device:
         raise RuntimeError(f"operands are on different devices: {a.device} (shape {a.shape}) and "
                            f"{b.device} (shape {b.shape}); move one with .to(...)")
+    # PyTorch's promotion: an integer or bool operand takes the float operand's dtype (NumPy would
+    # turn int64 with float32 into float64)
+    if a.dtype.kind in "biu" and b.dtype.kind == "f":
+        a = Tensor._wrap(a.data.astype(b.dtype))
+    elif b.dtype.kind in "biu" and a.dtype.kind == "f":
+        b = Tensor._wrap(b.data.astype(a.dtype))
     return a, b
 
 
@@ -46,7 +52,6 @@ def _pair(a, b):
 def add(a, b): return _ew.Add.apply(*_pair(a, b))
 def sub(a, b): return _ew.Sub.apply(*_pair(a, b))
 def mul(a, b): return _ew.Mul.apply(*_pair(a, b))
-def div(a, b): return _ew.Div.apply(*_pair(a, b))
 def pow(a, b): return _ew.Pow.apply(*_pair(a, b))  # noqa: A001 - torch's name
 def neg(x): return _ew.Neg.apply(x)
 def exp(x): return _ew.Exp.apply(x)
@@ -54,6 +59,13 @@ def log(x): return _ew.Log.apply(x)
 def sqrt(x): return _ew.Sqrt.apply(x)
 def abs(x): return _ew.Abs.apply(x)  # noqa: A001
 def matmul(a, b): return _mm.MatMul.apply(*_pair(a, b))
+
+
+def div(a, b):
+    a, b = _pair(a, b)
+    if a.dtype.kind != "f" and b.dtype.kind != "f":  # integer true division gives the default float, as PyTorch
+        a, b = (Tensor._wrap(t.data.astype(get_default_dtype())) for t in (a, b))
+    return _ew.Div.apply(a, b)
 
 
 def clip(x, min=None, max=None):  # noqa: A002 - torch's names

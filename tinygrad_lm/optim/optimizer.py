@@ -26,7 +26,10 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True) -> None:
         for group in self.param_groups:
             for p in group["params"]:
-                p.grad = None
+                if set_to_none or p.grad is None:
+                    p.grad = None
+                else:  # zeros still count: weight decay and momentum act on them, as in PyTorch
+                    p.grad.zero_()
 
     def _params(self):
         return [p for g in self.param_groups for p in g["params"]]
