@@ -129,26 +129,20 @@ def _valid(o_count, start, step, size):
 @njit(parallel=True, cache=True)
 def _im2col_numba(x, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
     N, C, H, W = x.shape
-    cols = np.empty((N, C * KH * KW, OH * OW), dtype=x.dtype)
-    for bc in prange(N * C):
-        b, c = bc // C, bc % C
-        for n in range(KH):
-            i0 = n * dh - ph
-            ilo, ihi = _valid(OH, i0, sh, H)
-            for m in range(KW):
-                j0 = m * dw - pw
-                jlo, jhi = _valid(OW, j0, sw, W)
-                row = cols[b, (c * KH + n) * KW + m]
-                for i in range(OH):
-                    out = row[i * OW: (i + 1) * OW]
-                    if i < ilo or i >= ihi:
-                        out[:] = 0
-                        continue
-                    src = x[b, c, i0 + i * sh]
-                    out[:jlo] = 0
-                    out[jhi:] = 0
-                    for j in range(jlo, jhi):
-                        out[j] = src[j0 + j * sw]
+    cols = np.zeros((N, C * KH * KW, OH * OW), dtype=x.dtype)
+    for task in prange(N * C * KH):  # one (sample, channel, kernel row) per task: KW rows of cols
+        b, c, n = task // (C * KH), (task // KH) % C, task % KH
+        i0 = n * dh - ph
+        ilo, ihi = _valid(OH, i0, sh, H)
+        for m in range(KW):
+            j0 = m * dw - pw
+            jlo, jhi = _valid(OW, j0, sw, W)
+            r = (c * KH + n) * KW + m
+            for i in range(ilo, ihi):
+                y = i0 + i * sh
+                base = i * OW
+                for j in range(jlo, jhi):
+                    cols[b, r, base + j] = x[b, c, y, j0 + j * sw]
     return cols
 
 
@@ -163,12 +157,12 @@ def _col2im_numba(dcols, N, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
             for m in range(KW):
                 j0 = m * dw - pw
                 jlo, jhi = _valid(OW, j0, sw, W)
-                row = dcols[b, (c * KH + n) * KW + m]
+                r = (c * KH + n) * KW + m
                 for i in range(ilo, ihi):
-                    dst = dx[b, c, i0 + i * sh]
-                    src = row[i * OW: (i + 1) * OW]
+                    y = i0 + i * sh
+                    base = i * OW
                     for j in range(jlo, jhi):
-                        dst[j0 + j * sw] += src[j]
+                        dx[b, c, y, j0 + j * sw] += dcols[b, r, base + j]
     return dx
 
 
