@@ -1,0 +1,239 @@
+"""D0.M1: the LSTM language model (the document calls it "GPT-3"), on CPython's documentation.
+
+    Embedding(vocab 10000, 256) -> Dropout(0.5) -> LSTM(256 -> 512, 2 layers, dropout 0.5, batch_first)
+    -> Linear(512 -> vocab);  Adam(lr 1e-3), cross-entropy, batch 32, 35-token windows, 10 epochs.
+
+Targets are the inputs shifted by one token (the document's loop reads a label field that a language
+model does not have). Every epoch prints the training loss, and on the held-out topics the loss,
+the perplexity exp(loss) and the next-token accuracy. ``generate`` samples a continuation.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from .. import nn, ops
+from ..autograd import no_grad
+from ..data.text import Vocabulary, detokenize, pydoc_corpus, word_tokenize
+from ..nn.module import Module
+from ..tensor import Tensor
+
+
+class LSTMLanguageModel(Module):
+    """forward(tokens (B, T), hidden=None) -> (logits (B, T, vocab), (h, c))."""
+
+    def __init__(self, vocab_size=10000, embedding_dim=256, hidden_size=512, num_layers=2, dropout=0.5):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        self.dropout = nn.Dropout(dropout)
+        self.lstm = nn.LSTM(embedding_dim, hidden_size, num_layers, dropout=dropout, batch_first=True)
+        self.fc = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, tokens, hidden=None):
+        out, hidden = self.lstm(self.dropout(self.embedding(tokens)), hidden)
+        return self.fc(out), hidden
+
+
+def lm_loss(model, tokens):
+    """Mean next-token cross-entropy of a (B, T + 1) window, and the logits."""
+    x, y = tokens[:, :-1], tokens[:, 1:]
+    logits, _ = model(Tensor(x))
+    return ops.cross_entropy(ops.reshape(logits, (-1, logits.shape[-1])), y.reshape(-1)), logits
+
+
+def corpus(vocab_size=10000, seq_len=35):
+    """Training and validation windows (N, seq_len + 1) of word ids from the documentation, and the vocabulary
+    (built on the training topics; unknown validation words are '<unk>')."""
+    train_tokens = word_tokenize(pydoc_corpus("train"))
+    vocab = Vocabulary(train_tokens, max_size=vocab_size)
+
+    def windows(tokens):
+        ids = vocab.encode(tokens)
+        n = (len(ids) - 1) // seq_len
+        starts = np.arange(n) * seq_len
+        return np.stack([ids[s:s + seq_len + 1] for s in starts])
+    return windows(train_tokens), windows(word_tokenize(pydoc_corpus("validation"))), vocab
+
+
+def evaluate(model, windows, batch_size=64):
+    """(mean loss, perplexity, next-token accuracy) over the windows, in eval mode."""
+    model.eval()
+    total = correct = count = 0.0
+    with no_grad():
+        for s in range(0, len(windows), batch_size):
+            batch = windows[s:s + batch_size]
+            loss, logits = lm_loss(model, batch)
+            n = batch[:, 1:].size
+            total += loss.item() * n
+            correct += float((logits.numpy().argmax(-1) == batch[:, 1:]).sum())
+            count += n
+    model.train()
+    return total / count, math.exp(total / count), correct / count
+
+
+def fit(model, train_windows, val_windows, epochs, batch_size=32, lr=1e-3, max_steps=None, clip=None, seed=0,
+        log=print):
+    """Adam over shuffled windows; per epoch {loss, val_loss, val_perplexity, val_accuracy}."""
+    from .. import optim
+    from ..data.dataset import DataLoader, TensorDataset
+
+    opt = optim.Adam(model.parameters(), lr=lr)
+    loader = DataLoader(TensorDataset(train_windows), batch_size=batch_size, shuffle=True, seed=seed)
+    history = {"loss": [], "val_loss": [], "val_perplexity": [], "val_accuracy": []}
+    step = 0
+    for epoch in range(epochs):
+        total, n = 0.0, 0
+        model.train()
+        for (batch,) in loader:
+            opt.zero_grad()
+            loss, _ = lm_loss(model, batch.data)
+            loss.backward()
+            if clip:
+                nn.utils.clip_grad_norm_(model.parameters(), clip)
+            opt.step()
+            total, n, step = total + loss.item(), n + 1, step + 1
+            if max_steps and step >= max_steps:
+                break
+        val = evaluate(model, val_windows)
+        for k, v in zip(history, (total / max(n, 1),) + val):
+            history[k].append(v)
+        if log:
+            log(f"epoch {epoch + 1}/{epochs}  loss {history['loss'][-1]:.4f}  val_loss {val[0]:.4f}  "
+                f"val_perplexity {val[1]:.1f}  val_accuracy {val[2]:.4f}")
+        if max_steps and step >= max_steps:
+            break
+    return history
+
+
+def sample(model, vocab, prompt, length=30, temperature=1.0, top_k=None, seed=0):
+    """Continue ``prompt`` by ``length`` words drawn from softmax(logits / temperature) (top-k if given)."""
+    rng = np.random.default_rng(seed)
+    model.eval()
+    ids = list(vocab.encode(word_tokenize(prompt))) or [0]
+    hidden, out = None, []
+    with no_grad():
+        logits, hidden = model(Tensor(np.array([ids])), hidden)
+        for _ in range(length):
+            z = logits.numpy()[0, -1].astype(np.float64) / max(temperature, 1e-6)
+            if top_k:
+                z[z < np.sort(z)[-top_k]] = -np.inf
+            p = np.exp(z - z.max())
+            nxt = int(rng.choice(len(p), p=p / p.sum()))
+            out.append(nxt)
+            logits, hidden = model(Tensor(np.array([[nxt]])), hidden)
+    model.train()
+    return detokenize(word_tokenize(prompt) + vocab.decode(out))
+
+
+def add_arguments(parser, command, model):
+    parser.add_argument("--checkpoint", default="runs/lstm-lm/checkpoint.npz")
+    if command == "generate":
+        parser.add_argument("--prompt", default="the for statement")
+        parser.add_argument("--length", type=int, default=40, help="words to sample")
+        parser.add_argument("--temperature", type=float, default=0.8)
+        parser.add_argument("--top-k", type=int, default=None)
+        parser.add_argument("--seed", type=int, default=0)
+        return
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seq-len", type=int, default=35)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--vocab-size", type=int, default=10000)
+    parser.add_argument("--embedding-dim", type=int, default=256)
+    parser.add_argument("--hidden-size", type=int, default=512)
+    parser.add_argument("--num-layers", type=int, default=2)
+    parser.add_argument("--dropout", type=float, default=0.5)
+    parser.add_argument("--clip", type=float, default=None, help="clip the gradient norm to this")
+    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+_HYPER = ("vocab_size", "embedding_dim", "hidden_size", "num_layers", "dropout")
+
+
+def train(args):
+    """``tinygrad-lm train lstm-lm``: train on the documentation, report validation perplexity, save."""
+    import tinygrad_lm as tg
+
+    from ..train import plot_history, save_checkpoint
+
+    if min(args.epochs, args.batch_size, args.seq_len, args.num_layers) < 1 or args.lr <= 0:
+        raise SystemExit("train lstm-lm: --epochs, --batch-size, --seq-len, --num-layers >= 1 and --lr > 0")
+    tg.manual_seed(args.seed)
+    train_w, val_w, vocab = corpus(args.vocab_size, args.seq_len)
+    hyper = dict(vocab_size=len(vocab), embedding_dim=args.embedding_dim, hidden_size=args.hidden_size,
+                 num_layers=args.num_layers, dropout=args.dropout)
+    print(f"{len(train_w)} training windows of {args.seq_len} words, vocabulary {len(vocab)}")
+    model = LSTMLanguageModel(**hyper)
+    history = fit(model, train_w, val_w, args.epochs, args.batch_size, args.lr, args.max_steps, args.clip, args.seed)
+    folder = os.path.dirname(os.path.abspath(args.checkpoint))
+    save_checkpoint(args.checkpoint, model, history=history, itos=vocab.itos, **hyper)
+    plot_history(history, os.path.join(folder, "history.png"), "D0.M1 LSTM language model")
+    print(sample(model, vocab, "the for statement", 30, 0.8))
+    return history
+
+
+def load(path):
+    """The model and vocabulary saved by ``train``."""
+    import json
+
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(bytes(z["meta"]).decode())
+    model = LSTMLanguageModel(**{k: meta[k] for k in _HYPER})
+    from ..train import load_checkpoint
+
+    load_checkpoint(path, model, restore_rng=False)
+    vocab = Vocabulary([])
+    vocab.itos, vocab.stoi = meta["itos"], {w: i for i, w in enumerate(meta["itos"])}
+    return model, vocab
+
+
+def generate(args):
+    """``tinygrad-lm generate lstm-lm --prompt ...``: sample from a trained checkpoint."""
+    if not os.path.exists(args.checkpoint):
+        raise SystemExit(f"generate lstm-lm: no checkpoint at {args.checkpoint}; run `tinygrad-lm train lstm-lm` first")
+    model, vocab = load(args.checkpoint)
+    text = sample(model, vocab, args.prompt, args.length, args.temperature, args.top_k, args.seed)
+    print(text)
+    return text
+
+
+def benchmark_step(framework, batch=32, seq_len=35, vocab=10000):
+    """One D0.M1 training step at the document's sizes (forward, backward, Adam)."""
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, vocab, (batch, seq_len + 1))
+    if framework == "torch":
+        import torch
+
+        class Twin(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.embedding = torch.nn.Embedding(vocab, 256)
+                self.dropout = torch.nn.Dropout(0.5)
+                self.lstm = torch.nn.LSTM(256, 512, 2, dropout=0.5, batch_first=True)
+                self.fc = torch.nn.Linear(512, vocab)
+
+            def forward(self, x):
+                return self.fc(self.lstm(self.dropout(self.embedding(x)))[0])
+
+        net = Twin()
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        x, y = torch.tensor(tokens[:, :-1]), torch.tensor(tokens[:, 1:])
+
+        def step():
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(x).reshape(-1, vocab), y.reshape(-1)).backward()
+            opt.step()
+        return step
+    import tinygrad_lm as tg
+
+    model = LSTMLanguageModel(vocab)
+    opt = tg.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step():
+        opt.zero_grad()
+        lm_loss(model, tokens)[0].backward()
+        opt.step()
+    return step
