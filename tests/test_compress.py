@@ -251,3 +251,21 @@ def test_distillation_refuses_bad_arguments():
         distill.distillation_loss(s, s, tg.tensor([0, 1]), alpha=2)
     with pytest.raises(ValueError, match=r"\(2, 3\).*\(2, 4\)"):
         distill.distillation_loss(s, tg.randn(2, 4), tg.tensor([0, 1]))
+
+
+# ------------------------------------------------------------------ D0.T1 the four steps
+def test_pipeline_preprocess_train_optimize_infer():
+    from tinygrad_lm.models.pipeline import run_pipeline
+
+    result = run_pipeline(epochs=6, distill_epochs=6, prune_amount=0.8, verbose=False)
+    rows = {r["model"].split(" ")[0] + (" int8" if "int8" in r["model"] else ""): r for r in result["rows"]}
+    teacher = result["rows"][0]
+    assert result["cleaning"].kept == result["cleaning"].total  # the bundled digits are clean
+    assert teacher["test_accuracy"] >= 0.93
+    pruned = result["rows"][1]
+    assert pruned["sparsity"] == pytest.approx(0.8, abs=0.01)
+    assert pruned["test_accuracy"] >= teacher["test_accuracy"] - 0.03
+    assert rows["teacher int8"]["bytes"] < 0.3 * teacher["bytes"]
+    assert rows["teacher int8"]["test_accuracy"] >= teacher["test_accuracy"] - 0.02
+    student = result["rows"][4]
+    assert student["bytes"] < 0.15 * teacher["bytes"] and student["test_accuracy"] >= 0.88
