@@ -4,3 +4,4 @@ from .preprocessing import MinMaxScaler, StandardScaler, min_max_scale, standard
 from . import datasets  # noqa: F401
 from .bpe import ByteLevelBPETokenizer  # noqa: F401,E402
 from .text import CharTokenizer, Tokenizer, pad_sequences  # noqa: F401,E402
+from . import cleaning  # noqa: F401,E402
