@@ -30,8 +30,9 @@ def get_default_dtype():
 def _to_array(data, dtype=None, device=None):
     if isinstance(data, Tensor):
         data = data.data
-    if isinstance(data, np.ndarray) or backend.is_cupy(data):
-        arr = data if dtype is None else data.astype(dtype, copy=False)
+    if isinstance(data, (np.ndarray, np.generic)) or backend.is_cupy(data):  # arrays and NumPy scalars keep their dtype
+        arr = np.asarray(data) if isinstance(data, np.generic) else data
+        arr = arr if dtype is None else arr.astype(dtype, copy=False)
     else:
         arr = np.asarray(data)
         if dtype is not None:
