@@ -1,5 +1,5 @@
 """Fused scaled dot-product attention over (N, L, E) queries, (N, S, E) keys, (N, S, Ev) values:
-plain NumPy twin, Numba kernel and CuPy path.
+plain NumPy twin, Numba kernel ('cpu') and CuPy kernel ('gpu').
 
 Forward, per batch-head n (D2.F3 / D4.F2):
 
@@ -15,11 +15,15 @@ Backward, from G = dL/dO:
     dS = P * (dP - rowsum(dP * P))          the softmax backward
     dQ = scale dS K,   dK = scale dS^T Q
 
-The forward saves P (exactly 0 where masked, so the backward needs no mask: ``causal`` only
-lets a kernel skip the upper triangle); ``mask`` is an (Nm, L, S) array with Nm in {1, N} (or None) and ``keep`` an
-(N, L, S) array (or None).
+The three products of each pass go to the BLAS (``xp.matmul``: batched GEMM); the fast kernels fuse
+everything between them in one pass over the scores: scale, mask, causal cut, max, exp, sum and
+normalise forward, and the softmax backward with the scale. The forward saves P, which is exactly
+0 where masked, so the backward needs no mask. ``mask`` is an (Nm, L, S) array with Nm in {1, N}
+(or None) and ``keep`` an (N, L, S) array (or None).
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numba import njit, prange
@@ -27,73 +31,78 @@ from numba import njit, prange
 from ..backend import register, xp
 
 
-def _masked_scores(q, k, mask, scale, causal):
-    m = xp(q)
-    s = m.matmul(q, k.swapaxes(-1, -2))
-    s *= scale
-    if mask is not None:
-        s += mask
-    if causal:
-        L, S = s.shape[-2:]
-        s[..., ~m.tri(L, S, dtype=bool)] = -m.inf
-    return s
+def _mT(a):
+    """The transpose of each matrix, made contiguous: the batched GEMM of NumPy is many times slower
+    on a transposed view (float64: ~10x)."""
+    return xp(a).ascontiguousarray(a.swapaxes(-1, -2))
+
+
+def _weighted_sum(p, v, keep):
+    return xp(p).matmul(p if keep is None else p * keep, v)
 
 
 @register("attention_forward", "plain")
 def forward_plain(q, k, v, mask, scale, causal, keep):
     m = xp(q)
-    s = _masked_scores(q, k, mask, scale, causal)
+    s = m.matmul(q, _mT(k))
+    s *= scale
+    if mask is not None:
+        s += mask
+    if causal:
+        L, S = s.shape[-2:]
+        s += m.where(m.tri(L, S, dtype=bool), q.dtype.type(0), q.dtype.type(-math.inf))
     mx = s.max(axis=-1, keepdims=True)
     mx[~m.isfinite(mx)] = 0  # fully masked row: exp(-inf) = 0 everywhere
     p = m.exp(s - mx, out=s)
     total = p.sum(axis=-1, keepdims=True)
     total[total == 0] = 1
     p /= total
-    out = m.matmul(p if keep is None else p * keep, v)
-    return out, p
+    return _weighted_sum(p, v, keep), p
+
+
+def _backward(q, k, v, p, keep, g, softmax_backward):
+    m = xp(q)
+    dv = m.matmul(_mT(p if keep is None else p * keep), g)
+    dp = m.matmul(g, _mT(v))
+    if keep is not None:
+        dp *= keep
+    ds = softmax_backward(p, dp)
+    return m.matmul(ds, k), m.matmul(_mT(ds), q), dv
 
 
 @register("attention_backward", "plain")
-def backward_plain(q, k, v, p, keep, scale, causal, g):
-    m = xp(q)
-    pd = p if keep is None else p * keep
-    dv = m.matmul(pd.swapaxes(-1, -2), g)
-    dp = m.matmul(g, v.swapaxes(-1, -2))
-    if keep is not None:
-        dp *= keep
-    ds = p * (dp - (dp * p).sum(axis=-1, keepdims=True))
-    ds *= scale
-    return m.matmul(ds, k), m.matmul(ds.swapaxes(-1, -2), q), dv
+def backward_plain(q, k, v, p, keep, scale, g):
+    def softmax_backward(p, dp):
+        return p * (dp - (dp * p).sum(axis=-1, keepdims=True)) * scale
+
+    return _backward(q, k, v, p, keep, g, softmax_backward)
 
 
 # ---------------------------------------------------------------- Numba: one batch-head per task.
-# Inner loops run over contiguous rows (axpy form), so they vectorise; the causal kernel never
-# touches the masked upper triangle. One compiled version per dtype: the mask and keep arrays are
-# always passed (a (1, 1, 1) dummy when absent). fastmath without 'ninf'/'nnan': masks are -inf.
+# One compiled version per dtype: the mask is always passed (a (1, 1, 1) dummy when absent).
+# fastmath without 'ninf'/'nnan': masked scores are -inf and must compare as such.
 _FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+
 @njit(parallel=True, cache=True, fastmath=_FAST)
-def _forward_numba(q, k, v, mask, has_mask, scale, causal, keep, has_keep):
-    N, L, E = q.shape
-    S, Ev = k.shape[1], v.shape[2]
-    out = np.zeros((N, L, Ev), dtype=q.dtype)
-    P = np.zeros((N, L, S), dtype=q.dtype)
+def _softmax_numba(s, mask, has_mask, scale, causal):
+    """In place: s = softmax(scale s + mask), rows cut at the diagonal when causal."""
+    N, L, S = s.shape
     one_mask = mask.shape[0] == 1
     for n in prange(N):
-        kt = np.ascontiguousarray(k[n].T)  # (E, S): scores row i = sum_e q[i, e] kt[e, :]
         mn = mask[0] if one_mask else mask[n]
         for i in range(L):
             stop = min(i + 1, S) if causal else S
-            row = P[n, i]
-            for e in range(E):
-                qe = q[n, i, e] * scale
-                for j in range(stop):
-                    row[j] += qe * kt[e, j]
+            row = s[n, i]
             mx = -np.inf
             for j in range(stop):
+                x = row[j] * scale
                 if has_mask:
-                    row[j] += mn[i, j]
-                if row[j] > mx:
-                    mx = row[j]
+                    x += mn[i, j]
+                row[j] = x
+                mx = max(mx, x)
+            for j in range(stop, S):
+                row[j] = 0.0
             if mx == -np.inf:  # every key masked: the row stays 0
                 for j in range(stop):
                     row[j] = 0.0
@@ -103,71 +112,112 @@ def _forward_numba(q, k, v, mask, has_mask, scale, causal, keep, has_keep):
                 row[j] = np.exp(row[j] - mx)
                 total += row[j]
             inv = 1.0 / total
-            o = out[n, i]
             for j in range(stop):
                 row[j] *= inv
-                w = row[j] * keep[n, i, j] if has_keep else row[j]
-                for e in range(Ev):
-                    o[e] += w * v[n, j, e]
-    return out, P
+    return s
 
 
 @njit(parallel=True, cache=True, fastmath=_FAST)
-def _backward_numba(q, k, v, P, keep, has_keep, scale, causal, g):
-    N, L, E = q.shape
-    S, Ev = k.shape[1], v.shape[2]
-    dq = np.zeros_like(q)
-    dk = np.zeros_like(k)
-    dv = np.zeros_like(v)
+def _softmax_backward_numba(p, dp, scale):
+    """In place: dp = scale p (dp - rowsum(dp p))."""
+    N, L, S = p.shape
     for n in prange(N):
-        vt = np.ascontiguousarray(v[n].T)  # (Ev, S)
-        dp = np.empty(S, dtype=q.dtype)
         for i in range(L):
-            stop = min(i + 1, S) if causal else S
-            p = P[n, i]
-            gi = g[n, i]
-            for j in range(stop):
-                dp[j] = 0.0
-            for e in range(Ev):
-                ge = gi[e]
-                for j in range(stop):
-                    dp[j] += ge * vt[e, j]
             dot = 0.0
-            for j in range(stop):
-                if has_keep:
-                    dp[j] *= keep[n, i, j]
-                dot += dp[j] * p[j]
-            qi = q[n, i]
-            dqi = dq[n, i]
-            for j in range(stop):
-                w = p[j] * keep[n, i, j] if has_keep else p[j]
-                dvj = dv[n, j]
-                for e in range(Ev):
-                    dvj[e] += w * gi[e]
-                ds = p[j] * (dp[j] - dot) * scale
-                if ds != 0.0:
-                    kj = k[n, j]
-                    dkj = dk[n, j]
-                    for e in range(E):
-                        dqi[e] += ds * kj[e]
-                        dkj[e] += ds * qi[e]
-    return dq, dk, dv
-
-
-def _dummy(dtype):
-    return np.zeros((1, 1, 1), dtype=dtype)
+            for j in range(S):
+                dot += dp[n, i, j] * p[n, i, j]
+            for j in range(S):
+                dp[n, i, j] = p[n, i, j] * (dp[n, i, j] - dot) * scale
+    return dp
 
 
 @register("attention_forward", "cpu")
 def forward_cpu(q, k, v, mask, scale, causal, keep):
-    c = np.ascontiguousarray
-    return _forward_numba(c(q), c(k), c(v), _dummy(q.dtype) if mask is None else c(mask, dtype=q.dtype),
-                          mask is not None, q.dtype.type(scale), bool(causal),
-                          _dummy(q.dtype) if keep is None else c(keep), keep is not None)
+    s = np.matmul(q, _mT(k))
+    has_mask = mask is not None
+    mask = np.ascontiguousarray(mask, dtype=q.dtype) if has_mask else np.zeros((1, 1, 1), q.dtype)
+    p = _softmax_numba(s, mask, has_mask, q.dtype.type(scale), bool(causal))
+    return _weighted_sum(p, v, keep), p
 
 
 @register("attention_backward", "cpu")
-def backward_cpu(q, k, v, p, keep, scale, causal, g):
-    c = np.ascontiguousarray
-    return _backward_numba(c(q), c(k), c(v), c(p), _dummy(q.dtype) if keep is None else c(keep),
-                           keep is not None, q.dtype.type(scale), causal, c(g))
+def backward_cpu(q, k, v, p, keep, scale, g):
+    return _backward(q, k, v, p, keep, g,
+                     lambda p, dp: _softmax_backward_numba(p, np.ascontiguousarray(dp), q.dtype.type(scale)))
+
+
+# ---------------------------------------------------------------- CuPy: one thread per score row.
+_GPU_SOURCE = r"""
+template<typename T>
+__device__ void softmax_row(T* s, const T* mask, int mask_n, int L, int S, T scale, int causal, long row) {
+    long n = row / L; int i = row % L;
+    T* r = s + row * S;
+    const T* mr = mask_n ? mask + ((mask_n == 1 ? 0 : n) * L + i) * (long)S : 0;
+    int stop = causal ? min(i + 1, S) : S;
+    T mx = -INFINITY;
+    for (int j = 0; j < stop; ++j) { T x = r[j] * scale + (mr ? mr[j] : T(0)); r[j] = x; mx = x > mx ? x : mx; }
+    for (int j = stop; j < S; ++j) r[j] = 0;
+    if (mx == -INFINITY) { for (int j = 0; j < stop; ++j) r[j] = 0; return; }
+    T total = 0;
+    for (int j = 0; j < stop; ++j) { r[j] = exp(r[j] - mx); total += r[j]; }
+    for (int j = 0; j < stop; ++j) r[j] /= total;
+}
+template<typename T>
+__device__ void softmax_back_row(const T* p, T* dp, int S, T scale, long row) {
+    const T* pr = p + row * S; T* dr = dp + row * S;
+    T dot = 0;
+    for (int j = 0; j < S; ++j) dot += dr[j] * pr[j];
+    for (int j = 0; j < S; ++j) dr[j] = pr[j] * (dr[j] - dot) * scale;
+}
+extern "C" {
+__global__ void softmax_f(float* s, const float* m, int mn, int L, int S, float sc, int c, long rows) {
+    long row = blockIdx.x * (long)blockDim.x + threadIdx.x; if (row < rows) softmax_row(s, m, mn, L, S, sc, c, row); }
+__global__ void softmax_d(double* s, const double* m, int mn, int L, int S, double sc, int c, long rows) {
+    long row = blockIdx.x * (long)blockDim.x + threadIdx.x; if (row < rows) softmax_row(s, m, mn, L, S, sc, c, row); }
+__global__ void softmax_back_f(const float* p, float* dp, int S, float sc, long rows) {
+    long row = blockIdx.x * (long)blockDim.x + threadIdx.x; if (row < rows) softmax_back_row(p, dp, S, sc, row); }
+__global__ void softmax_back_d(const double* p, double* dp, int S, double sc, long rows) {
+    long row = blockIdx.x * (long)blockDim.x + threadIdx.x; if (row < rows) softmax_back_row(p, dp, S, sc, row); }
+}
+"""
+_gpu_module = None
+
+
+def _gpu_kernel(name, dtype):
+    global _gpu_module
+    import cupy as cp
+
+    if _gpu_module is None:
+        _gpu_module = cp.RawModule(code=_GPU_SOURCE, options=("-std=c++14",))
+    return _gpu_module.get_function(name + ("_f" if dtype == np.float32 else "_d"))
+
+
+def _launch(kernel, rows, *args):
+    threads = 128
+    kernel(((rows + threads - 1) // threads,), (threads,), args + (np.int64(rows),))
+
+
+@register("attention_forward", "gpu")
+def forward_gpu(q, k, v, mask, scale, causal, keep):
+    import cupy as cp
+
+    s = cp.ascontiguousarray(cp.matmul(q, _mT(k)))
+    N, L, S = s.shape
+    t = q.dtype.type
+    m = cp.ascontiguousarray(mask, dtype=q.dtype) if mask is not None else cp.zeros(1, q.dtype)
+    _launch(_gpu_kernel("softmax", q.dtype), N * L, s, m, np.int32(0 if mask is None else m.shape[0]),
+            np.int32(L), np.int32(S), t(scale), np.int32(bool(causal)))
+    return _weighted_sum(s, v, keep), s
+
+
+@register("attention_backward", "gpu")
+def backward_gpu(q, k, v, p, keep, scale, g):
+    import cupy as cp
+
+    def softmax_backward(p, dp):
+        dp = cp.ascontiguousarray(dp)
+        _launch(_gpu_kernel("softmax_back", q.dtype), p.shape[0] * p.shape[1], p, dp, np.int32(p.shape[2]),
+                q.dtype.type(scale))
+        return dp
+
+    return _backward(q, k, v, p, keep, g, softmax_backward)
