@@ -1,0 +1,431 @@
+"""D4.M2: a GPT-2-style decoder-only Transformer language model, byte-level BPE in front of it.
+
+    h_0 = E_tok[x_t] + E_pos[t]                                  token + learned position embeddings
+    a   = h + Attn(LN_1(h))        causal: token t attends to tokens <= t  (pre-LayerNorm block)
+    h'  = a + W_2 GELU(W_1 LN_2(a) + b_1) + b_2                  position-wise MLP
+    p(x_{t+1} | x_{<=t}) = softmax(LN_f(h_L) W_out^T)            D0.F4; W_out = E_tok when tied
+
+Trained on CPython's own documentation (``pydoc_data.topics``, shipped with Python, so it works
+offline). ``generate`` follows Hugging Face's ``model.generate``: ``max_length`` counts the prompt,
+greedy by default, ``do_sample`` with temperature / top-k / top-p, a key-value cache so each new
+token costs one position's work instead of re-running the whole prefix.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .. import backend, nn, ops
+from ..autograd import no_grad
+from ..nn import functional as F
+from ..tensor import Tensor
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 512
+    block_size: int = 128  # the longest context the position table covers
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    n_inner: int | None = None  # MLP width, 4 * n_embd when None
+    dropout: float = 0.0
+    bias: bool = True
+    tie_word_embeddings: bool = True
+
+    def __post_init__(self):
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
+                raise ValueError(f"GPTConfig: {name} must be a positive int, got {getattr(self, name)!r}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"GPTConfig: n_embd {self.n_embd} must be divisible by n_head {self.n_head}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"GPTConfig: dropout must be in [0, 1), got {self.dropout}")
+        if self.n_inner is None:
+            self.n_inner = 4 * self.n_embd
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention with one fused Q/K/V projection (GPT-2's ``c_attn``).
+
+    ``past`` is this layer's cache (K, V) of shape (B, heads, T_past, head_dim); the new keys and
+    values are appended to it, and the new queries attend to all of it.
+    """
+
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.n_head, self.dropout = cfg.n_head, cfg.dropout
+        self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias)
+        self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
+        self.resid_dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x, past=None):
+        B, T, C = x.shape
+        H = self.n_head
+        qkv = self.c_attn(x).reshape(B, T, 3, H, C // H).permute(2, 0, 3, 1, 4)  # (3, B, H, T, hd)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        mask, causal = None, True
+        if past is not None:
+            k, v = ops.cat([past[0], k], dim=2), ops.cat([past[1], v], dim=2)
+            causal = False
+            if T > 1:  # new token i sits at position T_past + i: it sees keys 0 .. T_past + i
+                S = k.shape[2]
+                mask = np.tril(np.ones((T, S), dtype=bool), k=S - T)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        y = y.permute(0, 2, 1, 3).reshape(B, T, C)
+        return self.resid_dropout(self.c_proj(y)), (k, v)
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(cfg.n_embd, cfg.n_inner, bias=cfg.bias)
+        self.gelu = nn.GELU()
+        self.c_proj = nn.Linear(cfg.n_inner, cfg.n_embd, bias=cfg.bias)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm Transformer block: x + Attn(LN(x)), then + MLP(LN(.))."""
+
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
+        self.attn = CausalSelfAttention(cfg)
+        self.ln_2 = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x, past=None):
+        a, present = self.attn(self.ln_1(x), past)
+        x = x + a
+        return x + self.mlp(self.ln_2(x)), present
+
+
+class GPT(nn.Module):
+    """Decoder-only Transformer LM. ``forward(input_ids)`` gives next-token logits (B, T, vocab)."""
+
+    def __init__(self, cfg: GPTConfig | None = None, **kwargs):
+        super().__init__()
+        cfg = cfg if cfg is not None else GPTConfig(**kwargs)
+        self.config = cfg
+        self.wte = nn.Embedding(cfg.vocab_size, cfg.n_embd)
+        self.wpe = nn.Embedding(cfg.block_size, cfg.n_embd)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.h = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)])
+        self.ln_f = nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
+        self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
+        self._init_weights()
+        if cfg.tie_word_embeddings:  # one matrix reads tokens in and scores them out
+            self.lm_head.weight = self.wte.weight
+
+    def _init_weights(self):
+        """GPT-2's init: N(0, 0.02) weights, zero biases, and the projections that write into the
+        residual stream scaled by 1/sqrt(2 n_layer) so its variance does not grow with depth."""
+        for name, p in self.named_parameters():
+            if name.endswith("bias"):
+                nn.init.zeros_(p)
+            elif p.ndim == 2:
+                std = 0.02 / math.sqrt(2 * self.config.n_layer) if name.endswith("c_proj.weight") else 0.02
+                nn.init.normal_(p, 0.0, std)
+
+    def forward(self, input_ids, past_key_values=None, use_cache: bool = False):
+        """Logits (B, T, vocab) for ``input_ids`` (B, T). With ``use_cache`` returns (logits, cache);
+        ``past_key_values`` (a cache from an earlier call) holds the keys and values of the tokens
+        before these, which then sit at positions T_past, T_past + 1, ..."""
+        ids = input_ids.data if isinstance(input_ids, Tensor) else np.asarray(input_ids)
+        if ids.ndim != 2:
+            raise ValueError(f"GPT expects input_ids of shape (batch, length), got {tuple(ids.shape)}")
+        start = 0 if past_key_values is None else past_key_values[0][0].shape[2]
+        T = ids.shape[1]
+        if start + T > self.config.block_size:
+            raise ValueError(f"GPT: {start + T} positions exceed block_size {self.config.block_size}")
+        pos = np.arange(start, start + T)
+        x = self.drop(self.wte(ids) + self.wpe(pos))
+        presents = []
+        for i, block in enumerate(self.h):
+            x, present = block(x, None if past_key_values is None else past_key_values[i])
+            presents.append(present)
+        logits = self.lm_head(self.ln_f(x))
+        return (logits, presents) if use_cache else logits
+
+    # ------------------------------------------------------------ generation
+    @no_grad()
+    def generate(self, input_ids, max_length: int = 50, num_return_sequences: int = 1, do_sample: bool = False,
+                 temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+                 eos_token_id: int | None = None, use_cache: bool = True):
+        """Continue ``input_ids`` ((B, T) or (T,)) until each row is ``max_length`` tokens long (the
+        prompt included, as Hugging Face counts) or has produced ``eos_token_id``; finished rows are
+        padded with ``eos_token_id``. Greedy (``argmax``, D2.F7) unless ``do_sample``. Returns an int64
+        Tensor (B * num_return_sequences, <= max_length). Past ``block_size`` tokens the model sees
+        only the last ``block_size`` (with the cache: it re-reads that window)."""
+        ids = np.asarray(input_ids.numpy() if isinstance(input_ids, Tensor) else input_ids, dtype=np.int64)
+        ids = ids[None] if ids.ndim == 1 else ids
+        if ids.ndim != 2 or ids.shape[1] == 0:
+            raise ValueError(f"generate: input_ids must be a non-empty (batch, length) array, got {ids.shape}")
+        _check_sampling(num_return_sequences, do_sample, temperature, top_k, top_p)
+        ids = np.repeat(ids, num_return_sequences, axis=0)
+        was_training = self.training
+        self.eval()
+        try:
+            cache, fed = None, 0  # fed: how many tokens of ids the cache holds
+            done = np.zeros(len(ids), dtype=bool)
+            block = self.config.block_size
+            while ids.shape[1] < max_length and not done.all():
+                if not use_cache or fed + 1 > block or cache is None:
+                    window = ids[:, -block:]
+                    logits, cache = self(window, use_cache=True)
+                    fed = window.shape[1]
+                else:
+                    logits, cache = self(ids[:, fed:], past_key_values=cache, use_cache=True)
+                    fed = ids.shape[1]
+                scores = logits.data[:, -1, :]
+                nxt = (sample_next_token(scores, temperature, top_k, top_p) if do_sample
+                       else scores.argmax(axis=-1))
+                nxt = backend.to_device(nxt, "cpu").astype(np.int64)
+                if eos_token_id is not None:
+                    nxt = np.where(done, eos_token_id, nxt)
+                    done |= nxt == eos_token_id
+                ids = np.concatenate([ids, nxt[:, None]], axis=1)
+        finally:
+            self.train(was_training)
+        return Tensor(ids)
+
+
+# ---------------------------------------------------------------- sampling (on raw logit arrays)
+def _check_sampling(num_return_sequences, do_sample, temperature, top_k, top_p):
+    if num_return_sequences < 1:
+        raise ValueError(f"generate: num_return_sequences must be >= 1, got {num_return_sequences}")
+    if num_return_sequences > 1 and not do_sample:
+        raise ValueError("generate: greedy decoding would return num_return_sequences identical copies; "
+                         "pass do_sample=True")
+    if not temperature > 0:
+        raise ValueError(f"generate: temperature must be > 0, got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"generate: top_k must be >= 1, got {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"generate: top_p must be in (0, 1], got {top_p}")
+
+
+def top_k_filter(logits, k: int):
+    """Keep each row's ``k`` largest logits, the rest -inf (ties at the k-th value are all kept)."""
+    m = backend.xp(logits)
+    k = min(k, logits.shape[-1])
+    kth = m.sort(logits, axis=-1)[..., -k][..., None]
+    return m.where(logits < kth, -m.inf, logits)
+
+
+def top_p_filter(logits, p: float):
+    """Nucleus filtering: keep the fewest most-likely tokens whose probabilities sum to >= ``p``
+    (the token that crosses ``p`` stays, so at least one always does); the rest -inf."""
+    from ..ops.activation import softmax_array
+
+    m = backend.xp(logits)
+    order = m.argsort(-logits, axis=-1)
+    probs = m.take_along_axis(softmax_array(logits, -1), order, axis=-1)
+    before = m.cumsum(probs, axis=-1) - probs  # mass of the tokens ranked above each one
+    drop_sorted = before >= p
+    drop = m.zeros_like(drop_sorted)
+    m.put_along_axis(drop, order, drop_sorted, axis=-1)
+    return m.where(drop, -m.inf, logits)
+
+
+def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None):
+    """One token per row of ``logits`` (B, vocab) drawn from softmax(logits / temperature) after the
+    top-k and top-p filters, with the framework's seeded generator (inverse-CDF sampling)."""
+    from ..ops.activation import softmax_array
+
+    logits = backend.to_device(logits, "cpu").astype(np.float64) / temperature
+    if top_k is not None:
+        logits = top_k_filter(logits, top_k)
+    if top_p is not None:
+        logits = top_p_filter(logits, top_p)
+    cdf = np.cumsum(softmax_array(logits, -1), axis=-1)
+    u = backend.rng().random((len(logits), 1)) * cdf[:, -1:]
+    return np.minimum((cdf <= u).sum(axis=-1), logits.shape[-1] - 1)
+
+
+# ---------------------------------------------------------------- data and training
+def get_batch(tokens, batch_size: int, block_size: int, rng=None):
+    """``batch_size`` random windows of ``tokens``: inputs (B, T) and the same shifted by one (targets)."""
+    rng = backend.rng() if rng is None else rng
+    if len(tokens) < block_size + 1:
+        raise ValueError(f"get_batch: {len(tokens)} tokens cannot fill a window of {block_size} + 1")
+    starts = rng.integers(0, len(tokens) - block_size, size=batch_size)
+    window = starts[:, None] + np.arange(block_size + 1)
+    chunk = np.asarray(tokens, dtype=np.int64)[window]
+    return chunk[:, :-1], chunk[:, 1:]
+
+
+def lm_loss(logits, targets):
+    """Mean next-token cross-entropy over every position: -log softmax(logits)[target] (D0.F4)."""
+    V = logits.shape[-1]
+    return F.cross_entropy(logits.reshape(-1, V), np.asarray(targets).reshape(-1))
+
+
+@no_grad()
+def evaluate(model, tokens, block_size: int, batch_size: int = 16, max_windows: int = 64) -> float:
+    """Mean loss over the first ``max_windows`` non-overlapping windows of ``tokens`` (deterministic)."""
+    was_training = model.training
+    model.eval()
+    n = min(max_windows, (len(tokens) - 1) // block_size)
+    if n < 1:
+        raise ValueError(f"evaluate: {len(tokens)} tokens cannot fill one window of {block_size} + 1")
+    tokens = np.asarray(tokens, dtype=np.int64)
+    total = 0.0
+    for lo in range(0, n, batch_size):
+        idx = np.arange(lo, min(n, lo + batch_size))[:, None] * block_size + np.arange(block_size + 1)
+        chunk = tokens[idx]
+        total += float(lm_loss(model(chunk[:, :-1]), chunk[:, 1:]).item()) * len(idx)
+    model.train(was_training)
+    return total / n
+
+
+def make_optimizer(model, lr: float, weight_decay: float = 0.1):
+    """AdamW with weight decay on the matrices and embeddings only (not on biases or LayerNorm gains)."""
+    from ..optim import AdamW
+
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]
+    return AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+                 lr=lr, betas=(0.9, 0.95))
+
+
+def train_step(model, optimizer, x, y, clip: float = 1.0) -> float:
+    """One step: loss, backward, gradient-norm clipping, AdamW. Returns the loss."""
+    loss = lm_loss(model(x), y)
+    optimizer.zero_grad()
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+    return float(loss.item())
+
+
+def prepare_tokens(vocab_size: int, tokenizer=None):
+    """(tokenizer, train ids, validation ids) of CPython's documentation, split by topic (every tenth
+    topic held out, ``data.text.pydoc_corpus``); a BPE tokenizer is trained on the training text
+    unless one is given."""
+    from ..data.bpe import ByteLevelBPETokenizer
+    from ..data.text import pydoc_corpus
+
+    train_text, val_text = pydoc_corpus("train"), pydoc_corpus("validation")
+    tok = tokenizer or ByteLevelBPETokenizer.train(train_text, vocab_size=vocab_size)
+    return tok, np.array(tok.encode(train_text), np.int64), np.array(tok.encode(val_text), np.int64)
+
+
+# ---------------------------------------------------------------- command line
+def add_arguments(parser, command, model):
+    parser.add_argument("--out", default="runs/gpt", help="folder with checkpoint.npz and tokenizer.json")
+    parser.add_argument("--seed", type=int, default=0)
+    if command == "train":
+        parser.add_argument("--steps", type=int, default=2000, help="optimizer steps (default 2000)")
+        parser.add_argument("--batch-size", type=int, default=16)
+        parser.add_argument("--block-size", type=int, default=128, help="context length in tokens")
+        parser.add_argument("--vocab-size", type=int, default=1024, help="BPE vocabulary (bytes + merges + 1)")
+        parser.add_argument("--n-layer", type=int, default=4)
+        parser.add_argument("--n-head", type=int, default=4)
+        parser.add_argument("--n-embd", type=int, default=128)
+        parser.add_argument("--dropout", type=float, default=0.1)
+        parser.add_argument("--lr", type=float, default=1e-3, help="AdamW's peak learning rate (cosine decay)")
+        parser.add_argument("--eval-every", type=int, default=200)
+        parser.add_argument("--no-tie", action="store_true", help="separate input and output embeddings")
+        parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
+    else:
+        parser.add_argument("--prompt", default="The ", help="text to continue")
+        parser.add_argument("--max-length", type=int, default=50, help="tokens in all, the prompt included")
+        parser.add_argument("--num-return-sequences", type=int, default=1)
+        parser.add_argument("--do-sample", action="store_true", help="sample instead of greedy decoding")
+        parser.add_argument("--temperature", type=float, default=1.0)
+        parser.add_argument("--top-k", type=int, default=None)
+        parser.add_argument("--top-p", type=float, default=None)
+        parser.add_argument("--no-cache", action="store_true", help="recompute the whole prefix every step")
+
+
+def train(args):
+    """``tinygrad-lm train gpt``: BPE on the documentation, then the GPT; checkpoint, curve, samples."""
+    import json
+    import os
+
+    from ..data.bpe import ByteLevelBPETokenizer
+    from ..optim.lr_scheduler import LambdaLR
+    from ..train import load_checkpoint, plot_history, save_checkpoint
+
+    backend.manual_seed(args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    ckpt, tok_path = os.path.join(args.out, "checkpoint.npz"), os.path.join(args.out, "tokenizer.json")
+    resume = args.resume and os.path.exists(ckpt)
+    # on resume, the tokenizer that trained the checkpoint, not a fresh one
+    tok, train_ids, val_ids = prepare_tokens(args.vocab_size, ByteLevelBPETokenizer.load(tok_path) if resume else None)
+    tok.save(tok_path)
+    cfg = GPTConfig(vocab_size=tok.vocab_size, block_size=args.block_size, n_layer=args.n_layer,
+                    n_head=args.n_head, n_embd=args.n_embd, dropout=args.dropout, tie_word_embeddings=not args.no_tie)
+    model = GPT(cfg)
+    optimizer = make_optimizer(model, args.lr)
+    warmup = max(1, args.steps // 20)
+    schedule = LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup)
+                        * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)))
+    history, start = {"loss": [], "val_loss": []}, 0
+    if resume:
+        meta = load_checkpoint(ckpt, model, optimizer)
+        start, history = meta["step"], meta["history"]
+        schedule.last_epoch = start - 1
+        schedule.step()
+        print(f"resumed from {ckpt} at step {start}")
+    print(f"GPT: {model.num_parameters():,} parameters, {len(train_ids):,} training tokens, "
+          f"vocabulary {tok.vocab_size}")
+    running = []
+    for step in range(start, args.steps):
+        x, y = get_batch(train_ids, args.batch_size, args.block_size)
+        running.append(train_step(model, optimizer, x, y))
+        schedule.step()
+        if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
+            history["loss"].append(float(np.mean(running)))
+            history["val_loss"].append(evaluate(model, val_ids, args.block_size))
+            running = []
+            print(f"step {step + 1}: train loss {history['loss'][-1]:.3f}, validation loss "
+                  f"{history['val_loss'][-1]:.3f}", flush=True)
+            save_checkpoint(ckpt, model, optimizer, step=step + 1, history=history, config=asdict(cfg))
+    plot_history(history, os.path.join(args.out, "loss.png"), title=f"GPT on CPython's documentation "
+                 f"(one point per {args.eval_every} steps)")
+    prompt = np.array([tok.encode("The ")])
+    sample = tok.decode(model.generate(prompt, max_length=60, do_sample=True, top_k=40).numpy()[0])
+    result = {"val_loss": history["val_loss"][-1], "sample": sample}
+    with open(os.path.join(args.out, "result.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"validation loss {result['val_loss']:.3f}; sample:\n{sample}")
+    return result
+
+
+def load_trained(folder):
+    """(model, tokenizer) from a folder written by ``tinygrad-lm train gpt``."""
+    import json
+    import os
+
+    from ..data.bpe import ByteLevelBPETokenizer
+    from ..train import load_checkpoint
+
+    ckpt = os.path.join(folder, "checkpoint.npz")
+    with np.load(ckpt, allow_pickle=False) as z:
+        cfg = json.loads(bytes(z["meta"]).decode())["config"]
+    model = GPT(GPTConfig(**cfg))
+    load_checkpoint(ckpt, model, restore_rng=False)
+    return model.eval(), ByteLevelBPETokenizer.load(os.path.join(folder, "tokenizer.json"))
+
+
+def generate(args):
+    """``tinygrad-lm generate gpt --prompt ... --max-length 50``: continue the prompt and print it."""
+    backend.manual_seed(args.seed)
+    model, tok = load_trained(args.out)
+    ids = np.array([tok.encode(args.prompt)])
+    out = model.generate(ids, max_length=args.max_length, num_return_sequences=args.num_return_sequences,
+                         do_sample=args.do_sample, temperature=args.temperature, top_k=args.top_k,
+                         top_p=args.top_p, eos_token_id=tok.eos_token_id, use_cache=not args.no_cache)
+    texts = [tok.decode(row, skip_special_tokens=True) for row in out.numpy()]
+    for i, text in enumerate(texts):
+        print(("" if len(texts) == 1 else f"--- {i + 1}\n") + text)
+    return texts
