@@ -146,9 +146,10 @@ def _forward_f32(x, mx, target, weight, ignore_index, eps):
 
 
 @njit(parallel=True, fastmath=FAST, cache=True)
-def _backward_f32(x, lse, target, weight, ignore_index, eps, g):
+def _backward_f32(x, lse, target, weight, ignore_index, eps, g, grad):
+    """As _backward_numba, writing into ``grad`` (allocated by NumPy, which asks the OS for huge
+    pages: a fresh 20 MB gradient then costs ten page faults, not five thousand)."""
     M, C = x.shape
-    grad = np.empty_like(x)
     wsum = 0.0
     for j in range(C):
         wsum += weight[j]
@@ -188,5 +189,7 @@ def forward_cpu(x, target, weight, ignore_index, eps):
 def backward_cpu(x, lse, target, weight, ignore_index, eps, g):
     if x.size < PARALLEL_MIN_SIZE:
         return backward_plain(x, lse, target, weight, ignore_index, eps, g)
-    fn = _backward_f32 if x.dtype == np.float32 else _backward_numba
-    return fn(np.ascontiguousarray(x), lse, target, weight, ignore_index, float(eps), np.ascontiguousarray(g))
+    x, g = np.ascontiguousarray(x), np.ascontiguousarray(g)
+    if x.dtype == np.float32:
+        return _backward_f32(x, lse, target, weight, ignore_index, float(eps), g, np.empty_like(x))
+    return _backward_numba(x, lse, target, weight, ignore_index, float(eps), g)
