@@ -45,7 +45,8 @@ def test_qparams_and_int8_values_equal_torch(shape, symmetric, per_channel, shif
     per_channel = per_channel and len(shape) > 1  # torch's per-channel observer needs 2-D or more
     axis = 0 if per_channel else None
     scheme = {(True, False): torch.per_tensor_symmetric, (False, False): torch.per_tensor_affine,
-              (True, True): torch.per_channel_symmetric, (False, True): torch.per_channel_affine}[symmetric, per_channel]
+              (True, True): torch.per_channel_symmetric,
+              (False, True): torch.per_channel_affine}[symmetric, per_channel]
     obs = (torch.ao.quantization.PerChannelMinMaxObserver(ch_axis=0, dtype=torch.qint8, qscheme=scheme)
            if per_channel else torch.ao.quantization.MinMaxObserver(dtype=torch.qint8, qscheme=scheme))
     obs(torch.tensor(x))
@@ -74,8 +75,8 @@ def test_fake_quantize_forward_and_ste_backward_equal_torch(per_channel, symmetr
     axis = 0 if per_channel else None
     scale, zp = Q.calculate_qparams(x * (0.5 if clip else 1.0), symmetric, axis)  # clip: a range too small
     if per_channel:
-        ref = lambda t: torch.fake_quantize_per_channel_affine(t, torch.tensor(scale), torch.tensor(zp, dtype=torch.int32),  # noqa: E731
-                                                               0, -128, 127)
+        zp32 = torch.tensor(zp, dtype=torch.int32)
+        ref = lambda t: torch.fake_quantize_per_channel_affine(t, torch.tensor(scale), zp32, 0, -128, 127)  # noqa: E731
     else:
         ref = lambda t: torch.fake_quantize_per_tensor_affine(t, float(scale), int(zp), -128, 127)  # noqa: E731
     compare_with_torch(lambda t: Q.FakeQuantize.apply(t, scale, zp, axis=axis), ref, [x], dtype=np.float32,
@@ -144,7 +145,8 @@ def test_qat_linear_trains_and_converts_to_the_same_weights():
     assert losses[-1] < 0.7 * losses[0]
     converted = Q.quantize_dynamic(model)
     w = model[0].weight
-    np.testing.assert_allclose(converted[0].dequantized_weight(), Q.fake_quantize(w, axis=0).numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(converted[0].dequantized_weight(), Q.fake_quantize(w, axis=0).numpy(),
+                               rtol=1e-6, atol=1e-7)
 
 
 def test_quantization_refuses_bad_ranges():

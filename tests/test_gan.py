@@ -46,11 +46,12 @@ def test_gan_trains_in_lockstep_with_a_torch_twin(conditional):
         fake = torch.tanh(tgen(cond(torch.tensor(z))))
         real_logits = tdisc(cond(torch.tensor(real)))[:, 0]
         fake_logits = tdisc(cond(fake.detach()))[:, 0]
-        td = bce(real_logits, torch.ones(8, dtype=torch.float64)) + bce(fake_logits, torch.zeros(8, dtype=torch.float64))
+        ones, zeros = torch.ones(8, dtype=torch.float64), torch.zeros(8, dtype=torch.float64)
+        td = bce(real_logits, ones) + bce(fake_logits, zeros)
         opt_d.zero_grad()
         td.backward()
         opt_d.step()
-        tgl = bce(tdisc(cond(fake))[:, 0], torch.ones(8, dtype=torch.float64))
+        tgl = bce(tdisc(cond(fake))[:, 0], ones)
         opt_g.zero_grad()
         tgl.backward()
         opt_g.step()

@@ -1,7 +1,6 @@
 """D1.T1 / D2.T4 / D2.T5: L1 and L2 penalties, early stopping, and the op profiler."""
 import numpy as np
 import pytest
-import torch
 
 import tinygrad_lm as tg
 from tinygrad_lm import nn

@@ -15,7 +15,7 @@ import copy
 
 import numpy as np
 
-from .. import data, manual_seed, nn, ops, optim
+from .. import data, manual_seed, ops, optim
 from ..autograd import no_grad
 from ..compress import distillation_loss, magnitude_prune, model_size_bytes, quantize_dynamic, sparsity
 from ..data.cleaning import clean
