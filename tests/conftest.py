@@ -1,7 +1,11 @@
 import os
 
-import numpy as np
-import pytest
+# Tests use small matrices: many BLAS threads on a 2-core machine only fight each other.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
