@@ -101,11 +101,12 @@ def avg_backward_plain(g, x_shape, geom, kernel, include_pad):
 
 
 # ---------------------------------------------------------------- Numba: one task per (sample, channel) plane
+# The kernels write into arrays NumPy allocated: NumPy asks the OS for huge pages, so a fresh
+# multi-megabyte output costs a few page faults rather than thousands.
 @njit(parallel=True, cache=True)
-def _max_forward_numba(x, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
+def _max_forward_numba(x, z, idx, KH, KW, sh, sw, ph, pw, dh, dw):
     N, C, H, W = x.shape
-    z = np.empty((N, C, OH, OW), dtype=x.dtype)
-    idx = np.empty((N, C, OH, OW), dtype=np.int32)
+    OH, OW = z.shape[2], z.shape[3]
     for bc in prange(N * C):
         b, c = bc // C, bc % C
         plane = x[b, c]
@@ -127,25 +128,23 @@ def _max_forward_numba(x, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
                             at = y * W + xx
                 z[b, c, i, j] = best
                 idx[b, c, i, j] = at
-    return z, idx
 
 
 @njit(parallel=True, cache=True)
-def _max_backward_numba(g, idx, H, W):
+def _max_backward_numba(g, idx, dx):
+    """Adds g into the zeroed dx (N, C, H W) at the saved argmax."""
     N, C, OH, OW = g.shape
-    dx = np.zeros((N, C, H * W), dtype=g.dtype)
     for bc in prange(N * C):
         b, c = bc // C, bc % C
         for i in range(OH):
             for j in range(OW):
                 dx[b, c, idx[b, c, i, j]] += g[b, c, i, j]
-    return dx.reshape(N, C, H, W)
 
 
 @njit(parallel=True, cache=True)
-def _avg_forward_numba(x, KH, KW, sh, sw, ph, pw, OH, OW, include_pad):
+def _avg_forward_numba(x, z, KH, KW, sh, sw, ph, pw, include_pad):
     N, C, H, W = x.shape
-    z = np.empty((N, C, OH, OW), dtype=x.dtype)
+    OH, OW = z.shape[2], z.shape[3]
     for bc in prange(N * C):
         b, c = bc // C, bc % C
         for i in range(OH):
@@ -162,13 +161,13 @@ def _avg_forward_numba(x, KH, KW, sh, sw, ph, pw, OH, OW, include_pad):
                         s += x[b, c, y, xx]
                 area = (y1 - y0) * (x1 - x0) if include_pad else (yb - ya) * (xb - xa)
                 z[b, c, i, j] = s / area
-    return z
 
 
 @njit(parallel=True, cache=True)
-def _avg_backward_numba(g, H, W, KH, KW, sh, sw, ph, pw, include_pad):
+def _avg_backward_numba(g, dx, KH, KW, sh, sw, ph, pw, include_pad):
+    """Adds each window's share of g into the zeroed dx (N, C, H, W)."""
     N, C, OH, OW = g.shape
-    dx = np.zeros((N, C, H, W), dtype=g.dtype)
+    H, W = dx.shape[2], dx.shape[3]
     for bc in prange(N * C):
         b, c = bc // C, bc % C
         for i in range(OH):
@@ -184,28 +183,35 @@ def _avg_backward_numba(g, H, W, KH, KW, sh, sw, ph, pw, include_pad):
                 for y in range(ya, yb):
                     for xx in range(xa, xb):
                         dx[b, c, y, xx] += share
-    return dx
 
 
 @register("max_pool2d_forward", "cpu")
 def max_forward_cpu(x, geom, kernel, out_hw):
-    return _max_forward_numba(np.ascontiguousarray(x), *kernel, *geom, *out_hw)
+    shape = (*x.shape[:2], *out_hw)
+    z, idx = np.empty(shape, dtype=x.dtype), np.empty(shape, dtype=np.int32)
+    _max_forward_numba(np.ascontiguousarray(x), z, idx, *kernel, *geom)
+    return z, idx
 
 
 @register("max_pool2d_backward", "cpu")
 def max_backward_cpu(g, idx, x_shape):
-    return _max_backward_numba(np.ascontiguousarray(g), idx, x_shape[2], x_shape[3])
+    dx = np.zeros((*x_shape[:2], x_shape[2] * x_shape[3]), dtype=g.dtype)
+    _max_backward_numba(np.ascontiguousarray(g), idx, dx)
+    return dx.reshape(x_shape)
 
 
 @register("avg_pool2d_forward", "cpu")
 def avg_forward_cpu(x, geom, kernel, out_hw, include_pad):
-    return _avg_forward_numba(np.ascontiguousarray(x), *kernel, *geom[:4], *out_hw, bool(include_pad))
+    z = np.empty((*x.shape[:2], *out_hw), dtype=x.dtype)
+    _avg_forward_numba(np.ascontiguousarray(x), z, *kernel, *geom[:4], bool(include_pad))
+    return z
 
 
 @register("avg_pool2d_backward", "cpu")
 def avg_backward_cpu(g, x_shape, geom, kernel, include_pad):
-    return _avg_backward_numba(np.ascontiguousarray(g), x_shape[2], x_shape[3], *kernel, *geom[:4],
-                               bool(include_pad))
+    dx = np.zeros(x_shape, dtype=g.dtype)
+    _avg_backward_numba(np.ascontiguousarray(g), dx, *kernel, *geom[:4], bool(include_pad))
+    return dx
 
 
 # ---------------------------------------------------------------- CuPy: one thread per output (forward) or input
