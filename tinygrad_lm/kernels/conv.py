@@ -12,8 +12,10 @@ With x: (N, C, H, W), w: (K, C/G, KH, KW), G groups, stride s, padding p, dilati
     backward(g, x, w, saved, geom, groups, need_x, need_w) -> (dx, dw)
 
 with geom = (stride_h, stride_w, pad_h, pad_w, dil_h, dil_w). The fast ones unfold x once into
-cols[b, (c, n, m), (i, j)] (im2col), so the sums over c, n, m become one matrix product per
-group, keep cols for the weight gradient, and fold the column gradient back (col2im).
+cols[(c, n, m), (b, i, j)] (im2col, the batch inside the columns), so the forward pass, the weight
+gradient and the column gradient are each a single matrix product per group over the whole batch
+(one large BLAS call rather than one per sample); they keep cols for the weight gradient and fold
+the column gradient back into the image (col2im).
 """
 from __future__ import annotations
 
@@ -88,27 +90,28 @@ def backward_plain(g, x, w, saved, geom, groups, need_x, need_w):
 
 
 # ---------------------------------------------------------------- im2col + one matrix product per group
+def _by_group(a, groups):
+    """(R, Q) -> (G, R/G, Q); with one group the plain 2-D matrix, which BLAS takes directly."""
+    return a if groups == 1 else a.reshape(groups, a.shape[0] // groups, a.shape[1])
+
+
 def _forward_cols(x, w, geom, groups, im2col):
     N, K = x.shape[0], w.shape[0]
     OH, OW = _out_hw(x, w, geom)
-    cols = im2col(x, w.shape[2], w.shape[3], geom, OH, OW)             # (N, C KH KW, OH OW)
-    wg = w.reshape(groups, K // groups, -1)                             # (G, K/G, C/G KH KW)
-    y = xp(x).matmul(wg, cols.reshape(N, groups, wg.shape[2], OH * OW))  # (N, G, K/G, OH OW)
-    return y.reshape(N, K, OH, OW), cols
+    cols = im2col(x, w.shape[2], w.shape[3], geom, OH, OW)              # (C KH KW, N OH OW)
+    y = xp(x).matmul(_by_group(w.reshape(K, -1), groups), _by_group(cols, groups))  # (G, K/G, N OH OW)
+    return xp(x).ascontiguousarray(y.reshape(K, N, OH, OW).transpose(1, 0, 2, 3)), cols
 
 
 def _backward_cols(g, x, w, cols, geom, groups, need_x, need_w, col2im):
     m_ = xp(x)
     N, K = x.shape[0], w.shape[0]
-    OHW = g.shape[2] * g.shape[3]
-    gg = m_.ascontiguousarray(g).reshape(N, groups, K // groups, OHW)
-    wg = w.reshape(groups, K // groups, -1)
+    gk = _by_group(m_.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(K, -1), groups)  # (G, K/G, N OH OW)
     dx = dw = None
-    if need_w:  # per sample G_b cols_b^T, then summed over the batch
-        colsg = cols.reshape(N, groups, wg.shape[2], OHW)
-        dw = m_.matmul(gg, colsg.swapaxes(-1, -2)).sum(axis=0).reshape(w.shape)
-    if need_x:
-        dcols = m_.matmul(wg.swapaxes(-1, -2), gg).reshape(N, -1, OHW)   # (N, C KH KW, OH OW)
+    if need_w:  # dW = G cols^T, the sum over the batch and positions inside the product
+        dw = m_.matmul(gk, _by_group(cols, groups).swapaxes(-1, -2)).reshape(w.shape)
+    if need_x:  # dcols = W^T G, then each column entry added back where im2col took it from
+        dcols = m_.matmul(_by_group(w.reshape(K, -1), groups).swapaxes(-1, -2), gk).reshape(cols.shape)
         dx = col2im(dcols, x.shape, w.shape[2], w.shape[3], geom, g.shape[2], g.shape[3])
     return dx, dw
 
@@ -133,10 +136,10 @@ def _valid(o_count, start, step, size):
 
 @njit(cache=True)
 def _im2col_numba(x, cols, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
-    """Fills the zeroed ``cols`` (N, C KH KW, OH OW)."""
+    """Fills the zeroed ``cols`` (C KH KW, N OH OW)."""
     N, C, H, W = x.shape
-    for task in range(N * C * KH):  # one (sample, channel, kernel row): KW rows of cols
-        b, c, n = task // (C * KH), (task // KH) % C, task % KH
+    for task in range(C * KH * N):  # one (channel, kernel row, sample): KW row pieces of cols
+        c, n, b = task // (KH * N), (task // N) % KH, task % N
         i0 = n * dh - ph
         ilo, ihi = _valid(OH, i0, sh, H)
         for m in range(KW):
@@ -145,9 +148,9 @@ def _im2col_numba(x, cols, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
             r = (c * KH + n) * KW + m
             for i in range(ilo, ihi):
                 y = i0 + i * sh
-                base = i * OW
+                base = (b * OH + i) * OW
                 for j in range(jlo, jhi):
-                    cols[b, r, base + j] = x[b, c, y, j0 + j * sw]
+                    cols[r, base + j] = x[b, c, y, j0 + j * sw]
 
 
 @njit(cache=True)
@@ -165,13 +168,13 @@ def _col2im_numba(dcols, dx, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
                 r = (c * KH + n) * KW + m
                 for i in range(ilo, ihi):
                     y = i0 + i * sh
-                    base = i * OW
+                    base = (b * OH + i) * OW
                     for j in range(jlo, jhi):
-                        dx[b, c, y, j0 + j * sw] += dcols[b, r, base + j]
+                        dx[b, c, y, j0 + j * sw] += dcols[r, base + j]
 
 
 def _im2col_cpu(x, KH, KW, geom, OH, OW):
-    cols = np.zeros((x.shape[0], x.shape[1] * KH * KW, OH * OW), dtype=x.dtype)
+    cols = np.zeros((x.shape[1] * KH * KW, x.shape[0] * OH * OW), dtype=x.dtype)
     _im2col_numba(np.ascontiguousarray(x), cols, KH, KW, *geom, OH, OW)
     return cols
 
@@ -194,20 +197,20 @@ def backward_cpu(g, x, w, cols, geom, groups, need_x, need_w):
 
 # ---------------------------------------------------------------- CuPy: one thread per column entry
 _CUDA_SOURCE = r"""
-extern "C" __global__ void im2col(const T* x, T* cols, long long total, int C, int H, int W, int KH, int KW,
-                                  int sh, int sw, int ph, int pw, int dh, int dw, int OH, int OW) {
-    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+extern "C" __global__ void im2col(const T* x, T* cols, long long total, int N, int C, int H, int W, int KH,
+                                  int KW, int sh, int sw, int ph, int pw, int dh, int dw, int OH, int OW) {
+    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;   /* cols[(c, n, m), (b, i, j)] */
     if (t >= total) return;
     int j = t % OW; long long r = t / OW;
     int i = r % OH; r /= OH;
+    long long b = r % N; r /= N;
     int m = r % KW; r /= KW;
-    int n = r % KH; r /= KH;
-    int c = r % C; long long b = r / C;
+    int n = r % KH; int c = r / KH;
     int y = i * sh - ph + n * dh, xx = j * sw - pw + m * dw;
     cols[t] = (y >= 0 && y < H && xx >= 0 && xx < W) ? x[((b * C + c) * H + y) * W + xx] : (T)0;
 }
-extern "C" __global__ void col2im(const T* dcols, T* dx, long long total, int C, int H, int W, int KH, int KW,
-                                  int sh, int sw, int ph, int pw, int dh, int dw, int OH, int OW) {
+extern "C" __global__ void col2im(const T* dcols, T* dx, long long total, int N, int C, int H, int W, int KH,
+                                  int KW, int sh, int sw, int ph, int pw, int dh, int dw, int OH, int OW) {
     long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;   /* one thread per input element */
     if (t >= total) return;
     int xx = t % W; long long r = t / W;
@@ -222,7 +225,7 @@ extern "C" __global__ void col2im(const T* dcols, T* dx, long long total, int C,
             int jx = xx + pw - m * dw;
             if (jx < 0 || jx % sw) continue;
             int j = jx / sw; if (j >= OW) continue;
-            acc += dcols[((((b * C + c) * KH + n) * KW + m) * OH + i) * OW + j];
+            acc += dcols[((((c * KH + n) * KW + m) * N + b) * OH + i) * OW + j];
         }
     }
     dx[t] = acc;
@@ -249,16 +252,16 @@ def _im2col_gpu(x, KH, KW, geom, OH, OW):
     cp = xp(x)
     x = cp.ascontiguousarray(x)
     N, C, H, W = x.shape
-    cols = cp.empty((N, C * KH * KW, OH * OW), dtype=x.dtype)
-    launch(_CUDA_SOURCE, "im2col", (x, cols), cols.size, (C, H, W, KH, KW, *geom, OH, OW))
+    cols = cp.empty((C * KH * KW, N * OH * OW), dtype=x.dtype)
+    launch(_CUDA_SOURCE, "im2col", (x, cols), cols.size, (N, C, H, W, KH, KW, *geom, OH, OW))
     return cols
 
 
 def _col2im_gpu(dcols, x_shape, KH, KW, geom, OH, OW):
     cp = xp(dcols)
-    _, C, H, W = x_shape
+    N, C, H, W = x_shape
     dx = cp.empty(x_shape, dtype=dcols.dtype)
-    launch(_CUDA_SOURCE, "col2im", (cp.ascontiguousarray(dcols), dx), dx.size, (C, H, W, KH, KW, *geom, OH, OW))
+    launch(_CUDA_SOURCE, "col2im", (cp.ascontiguousarray(dcols), dx), dx.size, (N, C, H, W, KH, KW, *geom, OH, OW))
     return dx
 
 
