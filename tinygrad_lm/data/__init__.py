@@ -8,3 +8,4 @@ from . import cleaning  # noqa: F401,E402
 from . import synthetic  # noqa: F401,E402
 from . import transforms, vision  # noqa: F401,E402
 from .vision import cifar10, digits28, mnist, shapes  # noqa: F401,E402
+from . import translation  # noqa: F401,E402
