@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import nn, ops
 from ..autograd import no_grad
-from ..data.translation import BOS, EOS, PAD, ReverseDictionaryTask
+from ..data.translation import BOS, EOS, PAD, ReverseDictionaryTask  # noqa: F401 - re-exported for notebooks
 from ..tensor import Tensor
 
 
