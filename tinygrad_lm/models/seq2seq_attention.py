@@ -154,7 +154,7 @@ def accuracy(model, batch):
     return float(correct.all(1).mean()), float((pred == gold)[real].mean())
 
 
-def setup(score="general", vocab_size=20, max_len=8, embedding_dim=32, hidden_size=64, lr=1e-2, seed=0):
+def setup(score="general", vocab_size=12, max_len=6, embedding_dim=16, hidden_size=32, lr=1e-2, seed=0):
     """The task, a seeded model and Adam."""
     from .. import manual_seed, optim
 
@@ -164,7 +164,7 @@ def setup(score="general", vocab_size=20, max_len=8, embedding_dim=32, hidden_si
     return task, model, optim.Adam(model.parameters(), lr=lr)
 
 
-def fit(model, optimizer, task, steps, batch_size=64, seed=0, progress=None):
+def fit(model, optimizer, task, steps, batch_size=32, seed=0, progress=None):
     """``steps`` Adam steps on fresh batches (batch i drawn with seed + 1 + i). Returns the losses."""
     model.train()
     losses = []
@@ -183,14 +183,14 @@ def fit(model, optimizer, task, steps, batch_size=64, seed=0, progress=None):
 # ---------------------------------------------------------------- the command line
 def add_arguments(parser, command, model):
     parser.add_argument("--score", choices=tuple(SCORES), default="general", help="Luong score function")
-    parser.add_argument("--steps", type=int, default=400, help="Adam steps (default 400)")
+    parser.add_argument("--steps", type=int, default=500, help="Adam steps (default 500)")
     parser.add_argument("--eval-every", type=int, default=50, help="steps between evaluations")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-2, help="Adam's learning rate")
-    parser.add_argument("--embedding-dim", type=int, default=32)
-    parser.add_argument("--hidden-size", type=int, default=64)
-    parser.add_argument("--vocab-size", type=int, default=20, help="words per generated language, specials included")
-    parser.add_argument("--max-len", type=int, default=8, help="longest source sentence")
+    parser.add_argument("--embedding-dim", type=int, default=16)
+    parser.add_argument("--hidden-size", type=int, default=32)
+    parser.add_argument("--vocab-size", type=int, default=12, help="words per generated language, specials included")
+    parser.add_argument("--max-len", type=int, default=6, help="longest source sentence")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/seq2seq-attention", help="folder for checkpoint, curves, result")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
