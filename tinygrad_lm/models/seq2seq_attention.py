@@ -21,8 +21,7 @@ import numpy as np
 
 from .. import nn, ops
 from ..autograd import no_grad
-from ..data.translation import BOS, EOS, PAD, ReverseDictionaryTask  # noqa: F401 - re-exported for notebooks
-from ..tensor import Tensor
+from ..data.translation import BOS, EOS, PAD, ReverseDictionaryTask  # noqa: F401 - ReverseDictionaryTask re-exported for notebooks
 
 
 # ---------------------------------------------------------------- the three score functions
@@ -222,7 +221,7 @@ def train(args):
     ckpt = os.path.join(args.out, "checkpoint.npz")
     save_checkpoint(ckpt, model, optimizer, step=done, history=history, args=vars(args))
     plot_history(history, os.path.join(args.out, "loss.png"),
-                 title=f"Luong {args.score} attention, generated task (x-axis: evaluations)")
+                 title=f"Luong {args.score} attention, generated task (one point per {args.eval_every} steps)")
     seq_acc, tok_acc = accuracy(model, held_out)
     result = {"exact_sequence_accuracy": seq_acc, "token_accuracy": tok_acc, "final_loss": history["loss"][-1]}
     with open(os.path.join(args.out, "result.json"), "w") as f:
