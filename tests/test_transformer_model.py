@@ -65,11 +65,11 @@ def test_generated_tasks():
 
 @pytest.mark.slow
 def test_reverse_reaches_99_percent_exact_sequence_accuracy():
-    """D2.M3: reverse 5 digits; train until a validation set is >= 99.5% exact, then >= 99% on fresh sequences."""
+    """D2.M3: reverse 5 digits; train until 500 validation sequences are all exact, then >= 99% on fresh sequences."""
     tg.manual_seed(0)
     src, tgt = synthetic.generate_task("reverse", 20000, 5, seed=0)
-    val = synthetic.generate_task("reverse", 300, 5, seed=2)
+    val = synthetic.generate_task("reverse", 500, 5, seed=2)
     test_src, test_tgt = synthetic.generate_task("reverse", 500, 5, seed=1)
     model = Seq2SeqTransformer(synthetic.vocab_size(), 64, 2, 1, 1, 128, dropout=0.0)
-    fit(model, src, tgt, 2000, batch_size=128, lr=3e-3, warmup=50, val=val, target=0.995)
+    fit(model, src, tgt, 2000, batch_size=128, lr=3e-3, warmup=50, val=val, target=1.0)
     assert exact_accuracy(model, test_src, test_tgt) >= 0.99

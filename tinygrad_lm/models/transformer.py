@@ -164,9 +164,9 @@ def train(args):
     test_src, test_tgt = synthetic.generate_task(args.task, 500, args.length, seed=args.seed + 1)
     model = Seq2SeqTransformer(synthetic.vocab_size(), args.d_model, args.heads, args.layers, args.layers,
                                2 * args.d_model, dropout=args.dropout)
-    val = synthetic.generate_task(args.task, 300, args.length, seed=args.seed + 2)
+    val = synthetic.generate_task(args.task, 500, args.length, seed=args.seed + 2)
     fit(model, src, tgt, args.steps, args.batch_size, args.lr, args.seed, log=print, warmup=args.warmup, val=val,
-        target=0.995)
+        target=1.0)
     acc = exact_accuracy(model, test_src, test_tgt)
     model.eval()
     beam = beam_search(model, test_src[:1], test_tgt.shape[1] - 1, args.beam_size)
