@@ -231,20 +231,15 @@ def train(args):
     """``tinygrad-lm train mlp``: digits, a checkpoint after every epoch, a loss curve, test accuracy."""
     from tqdm import tqdm
 
-    from ..train import load_checkpoint, plot_history, save_checkpoint
+    from ..train import plot_history, save_checkpoint
+    from ..train.checkpoint import resume_or_start
 
     if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0:
         raise SystemExit("tinygrad-lm train mlp: --epochs and --batch-size must be >= 1 and --lr > 0")
     model, optimizer, loader, (x_train, y_train, x_test, y_test) = digits_setup(
         args.batch_size, args.seed, args.hidden, args.lr)
-    os.makedirs(args.out, exist_ok=True)
-    ckpt = os.path.join(args.out, "checkpoint.npz")
-    history = {"loss": [], "val_loss": [], "accuracy": [], "val_accuracy": []}
-    start = 0
-    if args.resume and os.path.exists(ckpt):
-        meta = load_checkpoint(ckpt, model, optimizer)
-        start, history = meta["epoch"], meta["history"]
-        print(f"resumed from {ckpt} after epoch {start}")
+    ckpt, start, history = resume_or_start(args.out, model, optimizer, args.resume,
+                                           {"loss": [], "val_loss": [], "accuracy": [], "val_accuracy": []})
     with tqdm(total=(args.epochs - start) * len(loader), desc="mlp", unit="step",
               disable=args.no_progress) as bar:
         for epoch in range(start, args.epochs):

@@ -74,3 +74,15 @@ def _jsonable(v):
     if isinstance(v, np.ndarray):
         return v.tolist()
     raise TypeError(f"checkpoint metadata must be JSON-like, got {type(v).__name__}")
+
+
+def resume_or_start(out, model, optimizer, resume: bool, history: dict):
+    """The CLI's checkpoint handling: ``(path, first_epoch, history)`` for a run writing into ``out``,
+    restored from ``out/checkpoint.npz`` when ``resume`` is set and the file exists."""
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, "checkpoint.npz")
+    if resume and os.path.exists(path):
+        meta = load_checkpoint(path, model, optimizer)
+        print(f"resumed from {path} after epoch {meta['epoch']}")
+        return path, meta["epoch"], meta["history"]
+    return path, 0, history
