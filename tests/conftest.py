@@ -1,8 +1,10 @@
 import os
 
-# Tests use small matrices: many BLAS threads on a 2-core machine only fight each other.
+# Tests use small arrays: many BLAS and Numba threads on a 2-core machine only fight each other
+# (the parallel kernels still compile and run, on one thread).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
