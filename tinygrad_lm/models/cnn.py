@@ -169,7 +169,8 @@ def train(args):
     from tqdm import tqdm
 
     from .. import backend, manual_seed, optim
-    from ..train import load_checkpoint, plot_history, save_checkpoint
+    from ..train import plot_history, save_checkpoint
+    from ..train.checkpoint import resume_or_start
 
     name, spec = args.model, SPECS[args.model]
     if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0 or not 0 <= args.momentum < 1:
@@ -179,14 +180,8 @@ def train(args):
     model = spec["model"]()
     optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
     augment = augmentation(name) if args.augment else None
-    os.makedirs(args.out, exist_ok=True)
-    ckpt = os.path.join(args.out, "checkpoint.npz")
-    history = {"loss": [], "val_loss": [], "accuracy": [], "val_accuracy": []}
-    start = 0
-    if args.resume and os.path.exists(ckpt):
-        meta = load_checkpoint(ckpt, model, optimizer)
-        start, history = meta["epoch"], meta["history"]
-        print(f"resumed from {ckpt} after epoch {start}")
+    ckpt, start, history = resume_or_start(args.out, model, optimizer, args.resume,
+                                           {"loss": [], "val_loss": [], "accuracy": [], "val_accuracy": []})
     steps = -(-len(split.x_train) // args.batch_size)
     with tqdm(total=(args.epochs - start) * steps, desc=f"{name} on {what}", unit="step",
               disable=args.no_progress) as bar:
