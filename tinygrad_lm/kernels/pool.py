@@ -141,6 +141,15 @@ def _max_backward_numba(g, idx, dx):
                 dx[b, c, idx[b, c, i, j]] += g[b, c, i, j]
 
 
+@njit(cache=True, inline="always")
+def _avg_window(k, s, p, K, n):
+    """Window ``k`` of an average pool along one axis of size ``n``: its span counting padding
+    [lo, hi) and the part inside the input [a, b)."""
+    lo = k * s - p
+    hi = min(lo + K, n + p)
+    return lo, hi, max(lo, 0), min(hi, n)
+
+
 @njit(parallel=True, cache=True)
 def _avg_forward_numba(x, z, KH, KW, sh, sw, ph, pw, include_pad):
     N, C, H, W = x.shape
@@ -148,13 +157,9 @@ def _avg_forward_numba(x, z, KH, KW, sh, sw, ph, pw, include_pad):
     for bc in prange(N * C):
         b, c = bc // C, bc % C
         for i in range(OH):
-            y0 = i * sh - ph
-            y1 = min(y0 + KH, H + ph)
-            ya, yb = max(y0, 0), min(y1, H)
+            y0, y1, ya, yb = _avg_window(i, sh, ph, KH, H)
             for j in range(OW):
-                x0 = j * sw - pw
-                x1 = min(x0 + KW, W + pw)
-                xa, xb = max(x0, 0), min(x1, W)
+                x0, x1, xa, xb = _avg_window(j, sw, pw, KW, W)
                 s = 0.0
                 for y in range(ya, yb):
                     for xx in range(xa, xb):
@@ -171,13 +176,9 @@ def _avg_backward_numba(g, dx, KH, KW, sh, sw, ph, pw, include_pad):
     for bc in prange(N * C):
         b, c = bc // C, bc % C
         for i in range(OH):
-            y0 = i * sh - ph
-            y1 = min(y0 + KH, H + ph)
-            ya, yb = max(y0, 0), min(y1, H)
+            y0, y1, ya, yb = _avg_window(i, sh, ph, KH, H)
             for j in range(OW):
-                x0 = j * sw - pw
-                x1 = min(x0 + KW, W + pw)
-                xa, xb = max(x0, 0), min(x1, W)
+                x0, x1, xa, xb = _avg_window(j, sw, pw, KW, W)
                 area = (y1 - y0) * (x1 - x0) if include_pad else (yb - ya) * (xb - xa)
                 share = g[b, c, i, j] / area
                 for y in range(ya, yb):
