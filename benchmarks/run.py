@@ -15,6 +15,8 @@ import statistics
 import time
 from pathlib import Path
 
+import tinygrad_lm  # noqa: F401  (before NumPy: it sets OpenBLAS's thread policy)
+
 
 def all_cases():
     import benchmarks

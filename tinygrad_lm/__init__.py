@@ -1,4 +1,10 @@
 """tinygrad_lm: a small deep-learning framework for teaching, with hand-written backward passes."""
+import os
+
+# OpenBLAS's worker threads otherwise spin for about 0.1 s after every matrix product and take the cores
+# that the next Numba kernel needs (a GPT step: 387 ms -> 220 ms on 2 cores). It is read when NumPy first
+# loads OpenBLAS, so it only helps when tinygrad_lm is imported before NumPy.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 from . import backend
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .tensor import (Tensor, bool_, float16, float32, float64, get_default_dtype, int32, int64, long,
