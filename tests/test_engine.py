@@ -77,6 +77,29 @@ def test_leaf_grad_is_not_aliased_to_upstream():
     np.testing.assert_allclose(w.grad.numpy(), [2.0, 2.0])
 
 
+def test_leaf_grads_sharing_one_upstream_array_are_independent():
+    # Add hands the same upstream array to both inputs; the engine stores the first without a copy,
+    # so the second (and a retained non-leaf grad) must get copies, or an in-place update leaks across.
+    a = tg.tensor([1.0, 2.0], requires_grad=True)
+    b = tg.tensor([3.0, 4.0], requires_grad=True)
+    h = a * 1.0
+    h.retain_grad()
+    (h + b).backward(gradient=np.array([1.0, 1.0], dtype=np.float32))
+    a.grad.data *= 10
+    b.grad.data += 1
+    np.testing.assert_allclose(a.grad.numpy(), [10.0, 10.0])
+    np.testing.assert_allclose(b.grad.numpy(), [2.0, 2.0])
+    np.testing.assert_allclose(h.grad.numpy(), [1.0, 1.0])
+
+
+def test_leaf_grad_owns_its_memory_when_the_backward_returns_a_view():
+    x = tg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    y = tg.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    (x.reshape(4) * y).sum().backward()
+    assert x.grad.data.base is None and y.grad.data.base is None
+    assert not np.shares_memory(x.grad.data, y.grad.data)
+
+
 def test_second_backward_through_freed_graph_raises():
     x = tg.tensor([1.0, 2.0], requires_grad=True)
     y = (x * x).sum()

@@ -8,7 +8,8 @@ A subclass writes
 
 and is called through ``MyFunction.apply(*inputs, **options)``, which unwraps tensors,
 runs forward, and (when a gradient is wanted) links the output to this node. A backward
-works on arrays only: it never calls the autograd engine.
+works on arrays only: it never calls the autograd engine, and never writes into ``grad``
+(the engine may have stored that same array as a leaf's ``.grad`` without a copy).
 """
 from __future__ import annotations
 

@@ -209,13 +209,15 @@ class Tensor:
                                    f"but the tensor has shape {self.shape}")
 
         grads = {id(self): grad}
+        # ids of arrays a caller may still hold: a .grad must never alias them (see _accumulate)
+        shared = {id(grad)} if gradient is not None or retain_graph else set()
         for node in _topological_order(self):
             g = grads.pop(id(node), None)
             if g is None:
                 continue
             ctx = node._ctx
             if ctx is None or node._retains_grad:
-                _accumulate(node, g)
+                _accumulate(node, g, shared, retain_graph)
             if ctx is None:
                 continue
             if ctx.freed:
@@ -288,11 +290,18 @@ def _ops():
     return ops
 
 
-def _accumulate(node: Tensor, g) -> None:
+def _accumulate(node: Tensor, g, shared: set, copy_all: bool) -> None:
+    """Add ``g`` into ``node.grad``. A first gradient is stored without a copy when the array is the
+    backward's own: not a view, not handed to another tensor already, not the caller's (``shared``)
+    and not possibly saved for another backward (``copy_all`` under retain_graph). Else an in-place
+    update of one ``.grad`` (an optimizer's, clip_grad_norm_'s) would change another array too."""
     if g.dtype != node.dtype:
         g = g.astype(node.dtype)
     if node.grad is None:
-        node.grad = Tensor._wrap(g.copy() if node._ctx is None else g)
+        if copy_all or g.base is not None or id(g) in shared:
+            g = g.copy()
+        shared.add(id(g))
+        node.grad = Tensor._wrap(g)
     else:
         node.grad = Tensor._wrap(node.grad.data + g)
 
