@@ -144,20 +144,22 @@ def min(x, dim=None, keepdim=False):  # noqa: A001
     return _max_min(x, dim, keepdim, "min")
 
 
-def argmax(x, dim=None, keepdim=False):
+def _arg_extreme(x, dim, keepdim, which):
+    """Index of the max or min (``which``) over all elements, or along ``dim``; no gradient."""
     m = backend.xp(x.data)
+    find = getattr(m, which)
     if dim is None:
-        return Tensor._wrap(m.asarray(m.argmax(x.data)))
-    idx = m.argmax(x.data, axis=dim)
+        return Tensor._wrap(m.asarray(find(x.data)))
+    idx = find(x.data, axis=dim)
     return Tensor._wrap(m.expand_dims(idx, dim) if keepdim else idx)
+
+
+def argmax(x, dim=None, keepdim=False):
+    return _arg_extreme(x, dim, keepdim, "argmax")
 
 
 def argmin(x, dim=None, keepdim=False):
-    m = backend.xp(x.data)
-    if dim is None:
-        return Tensor._wrap(m.asarray(m.argmin(x.data)))
-    idx = m.argmin(x.data, axis=dim)
-    return Tensor._wrap(m.expand_dims(idx, dim) if keepdim else idx)
+    return _arg_extreme(x, dim, keepdim, "argmin")
 
 
 def var(x, dim=None, unbiased=True, keepdim=False, correction=None):
