@@ -378,3 +378,18 @@ def test_cross_entropy_large_uses_kernel_and_matches_torch():
     check_op(lambda a, b: F.cross_entropy(a, b, label_smoothing=0.05),
              lambda a, b: TF.cross_entropy(a, b, label_smoothing=0.05), [x, t], [True, False], gradcheck=False)
     tg.gradcheck(lambda a: F.cross_entropy(a, tg.tensor(t)), [tg.tensor(x, requires_grad=True)], mode="directional")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gelu_kernel_numba_equals_plain(dtype):
+    """float64 takes the C library's erf (exact); float32 a rational approximation (|error| < 5e-7),
+    checked over the whole range, the clamp at |x / sqrt 2| = 4 and the tails included."""
+    x = np.concatenate([np.linspace(-12, 12, 4000), [-np.inf, -1e30, 0.0, 1e30, np.inf]]).astype(dtype).reshape(5, -1)
+    with np.errstate(invalid="ignore"):  # y = -inf * 0 at x = -inf
+        (y, cdf), (y_ref, cdf_ref) = (backend.kernel("gelu_forward", impl=i)(x) for i in ("cpu", "plain"))
+    assert y.dtype == cdf.dtype == dtype and y.shape == cdf.shape == x.shape
+    tol = dict(rtol=1e-14, atol=1e-15) if dtype == np.float64 else dict(rtol=1e-6, atol=5e-7)
+    np.testing.assert_allclose(cdf, cdf_ref, **tol)
+    finite = np.isfinite(x)
+    np.testing.assert_allclose(y[finite], y_ref[finite], **tol)
+    assert np.all(cdf[x == -np.inf] == 0) and np.all(cdf[x == np.inf] == 1)

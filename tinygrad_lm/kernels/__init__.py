@@ -6,3 +6,4 @@ from . import norm  # noqa: F401,E402
 from . import conv  # noqa: F401,E402
 from . import recurrent  # noqa: F401,E402
 from . import pool  # noqa: F401,E402
+from . import activation  # noqa: F401,E402

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+from .. import backend
 from ..autograd import Function
 from ..backend import xp
 
@@ -56,17 +57,10 @@ class LeakyReLU(Function):
         return g * self.scale
 
 
-def erf(x):
-    m = xp(x)
-    if m.__name__ == "numpy":
-        from scipy.special import erf as _erf
-    else:  # pragma: no cover - GPU
-        from cupyx.scipy.special import erf as _erf
-    return _erf(x).astype(x.dtype, copy=False)
-
-
 class GELU(Function):
-    """y = x Phi(x) with Phi(x) = (1 + erf(x / sqrt 2)) / 2;  dy/dx = Phi(x) + x phi(x).
+    """y = x Phi(x) with Phi(x) = (1 + erf(x / sqrt 2)) / 2;  dy/dx = Phi(x) + x phi(x),
+    phi(x) = e^{-x^2/2} / sqrt(2 pi). The forward is the kernel ``gelu_forward`` (y and Phi in one pass,
+    see tinygrad_lm/kernels/activation.py); the backward works in place on one buffer.
 
     ``approximate='tanh'``: y = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3).
     """
@@ -80,8 +74,8 @@ class GELU(Function):
             return 0.5 * x * (1 + self.t)
         if approximate != "none":
             raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-        self.cdf = 0.5 * (1 + erf(x * (1 / math.sqrt(2))))
-        return x * self.cdf
+        y, self.cdf = backend.kernel("gelu_forward", backend.device_of(x))(x)
+        return y
 
     def backward(self, g):
         x = self.x
@@ -89,8 +83,15 @@ class GELU(Function):
             k = math.sqrt(2 / math.pi)
             du = k * (1 + 3 * 0.044715 * x * x)
             return g * (0.5 * (1 + self.t) + 0.5 * x * (1 - self.t * self.t) * du)
-        pdf = xp(x).exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
-        return g * (self.cdf + x * pdf)
+        m, t = xp(x), x.dtype.type
+        d = m.multiply(x, x, out=m.empty(x.shape, x.dtype))  # an array even when x is 0-d
+        d *= t(-0.5)
+        m.exp(d, out=d)
+        d *= x
+        d *= t(1 / math.sqrt(2 * math.pi))
+        d += self.cdf
+        d *= g
+        return d
 
 
 def softmax_array(x, axis):
