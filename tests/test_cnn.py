@@ -10,6 +10,7 @@ import tinygrad_lm as tg
 from tinygrad_lm import optim
 from tinygrad_lm.cli import main
 from tinygrad_lm.data import vision
+from tinygrad_lm.models import cnn
 from tinygrad_lm.models.cnn import CifarCNN, MnistCNN, load_data, mnist_loss, cifar_loss
 
 
@@ -87,23 +88,55 @@ def test_lockstep_with_torch_twin(name):
     assert ours_l[-5:].mean() < ours_l[:5].mean()  # and it learns
 
 
+def train_cli(tmp_path, *args):
+    main(["train", *args, "--out", str(tmp_path), "--no-progress"])
+    assert (tmp_path / "curves.png").stat().st_size > 0 and (tmp_path / "checkpoint.npz").exists()
+    return json.loads((tmp_path / "result.json").read_text())
+
+
 @pytest.mark.slow
 def test_mnist_cnn_learns_digits(tmp_path):
-    """D4.M1 on scikit-learn's digits resized to 28x28, through the command line: 5 epochs of SGD
-    (lr 0.01, momentum 0.9) reach 0.949 here; the issue's goal of 0.98 is not met yet."""
-    main(["train", "cnn-mnist", "--epochs", "5", "--momentum", "0.9", "--out", str(tmp_path), "--no-progress"])
-    result = json.loads((tmp_path / "result.json").read_text())
-    assert result["test_accuracy"] >= 0.93, result
-    assert (tmp_path / "curves.png").stat().st_size > 0 and (tmp_path / "checkpoint.npz").exists()
+    """D4.M1 on scikit-learn's digits resized to 28x28, through the command line with its default recipe
+    (SGD momentum 0.9, weight decay 5e-4, cosine schedule from lr 0.03, random crops) cut to 5 epochs: 0.964
+    on the 450 test images here. The full 20-epoch default reaches 0.993-0.998 over seeds 0-2 (README)."""
+    result = train_cli(tmp_path, "cnn-mnist", "--epochs", "5")
+    assert result["test_accuracy"] >= 0.95, result
 
 
-def test_cli_augment_checkpoint_and_resume(tmp_path):
-    args = ["train", "cnn-cifar", "--train-size", "64", "--batch-size", "32", "--augment", "--out", str(tmp_path),
-            "--no-progress"]
-    main(args + ["--epochs", "1"])
-    main(args + ["--epochs", "2", "--resume"])
-    history = json.loads(bytes(np.load(tmp_path / "checkpoint.npz")["meta"]).decode())["history"]
-    assert len(history["loss"]) == 2 and (tmp_path / "curves.png").exists()
+@pytest.mark.slow
+def test_cifar_cnn_learns_generated_shapes(tmp_path):
+    """D3.M1 with the inventory's SGD(1e-3, momentum 0.9) at the command line's batch 8 on the GENERATED
+    shapes, cut to 3 of its 10 epochs: 0.533 on the 1,000 test images here (chance: 0.1; it stays near
+    chance for ~2 epochs at this small lr, then climbs; the full default run reaches ~0.97)."""
+    result = train_cli(tmp_path, "cnn-cifar", "--epochs", "3")
+    assert "GENERATED" in result["data"] and result["test_accuracy"] >= 0.4, result
+
+
+def test_cli_resume_continues_the_run_exactly(tmp_path, monkeypatch):
+    """A run stopped after its first epoch and resumed ends with the same weights as one never stopped:
+    the checkpoint carries the model, the momentum, the RNG and (through the step count) the cosine schedule."""
+    args = ["cnn-cifar", "--train-size", "64", "--batch-size", "32", "--augment", "--schedule", "cosine",
+            "--weight-decay", "1e-3", "--epochs", "2"]
+    train_cli(tmp_path / "straight", *args)
+    calls = []
+
+    def stop_in_second_epoch(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_evaluate(*a, **k)
+    real_evaluate = cnn.evaluate
+    monkeypatch.setattr(cnn, "evaluate", stop_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_cli(tmp_path / "resumed", *args)
+    monkeypatch.setattr(cnn, "evaluate", real_evaluate)
+    train_cli(tmp_path / "resumed", *args, "--resume")
+    z1, z2 = np.load(tmp_path / "straight" / "checkpoint.npz"), np.load(tmp_path / "resumed" / "checkpoint.npz")
+    history = json.loads(bytes(z2["meta"]).decode())["history"]
+    assert len(history["loss"]) == 2
+    for k in z1.files:
+        if k.startswith("model/"):
+            np.testing.assert_allclose(z2[k], z1[k], rtol=1e-6, atol=1e-7, err_msg=k)
     with pytest.raises(SystemExit):
         main(["train", "cnn-mnist", "--lr", "0", "--out", str(tmp_path)])
 

@@ -6,7 +6,8 @@
 * ``MnistCNN`` (D4.M1) mended: 1x28x28 -> conv 1->32 (3x3) -> ReLU -> conv 32->64 (3x3) -> ReLU, which
   leaves 64x24x24, then the pooling step the document lacks (adaptive average pooling to 7x7, so its
   flatten size 64*7*7 is right) -> FC 128 -> ReLU -> FC 10 -> log-softmax, trained with the negative
-  log-likelihood (log-softmax once, not twice), SGD lr 0.01.
+  log-likelihood (log-softmax once, not twice), the inventory's SGD lr 0.01 (the command line trains it
+  with the recipe in ``SPECS``).
 
 ``tinygrad-lm train cnn-mnist`` trains D4.M1 on scikit-learn's digits resized to 28x28 (or MNIST with
 ``--data mnist``); ``tinygrad-lm train cnn-cifar`` trains D3.M1 on the generated shapes task (or
@@ -68,12 +69,18 @@ def mnist_loss(log_probs, y):
     return ops.nll_loss(log_probs, y)
 
 
-# name -> (model class, loss, SGD lr, momentum, default data, other data, epochs, augmentation)
+# name -> model, loss, data choices, image size, augmentation (D2.T2) and the default training recipe.
+# D3.M1 keeps the inventory's SGD(lr 1e-3, momentum 0.9) at a constant rate; at that small rate it needs
+# small batches (many steps): batch 64 stays near 25% after 10 epochs on the shapes, batch 8 reaches ~97%.
+# D4.M1's inventory SGD(lr 0.01) stays near 97% on digits, short of the 98% the issue asks for; SGD with
+# momentum 0.9, weight decay 5e-4, a cosine schedule from lr 0.03 to 0 and random crops reaches >= 99%.
 SPECS = {
-    "cnn-mnist": dict(model=MnistCNN, loss=mnist_loss, lr=0.01, momentum=0.0, data=("digits", "mnist"), epochs=10,
-                      size=28, flip=False, crop_pad=2),
-    "cnn-cifar": dict(model=CifarCNN, loss=cifar_loss, lr=1e-3, momentum=0.9, data=("shapes", "cifar10"), epochs=10,
-                      size=32, flip=True, crop_pad=4),
+    "cnn-mnist": dict(model=MnistCNN, loss=mnist_loss, data=("digits", "mnist"), size=28, flip=False, crop_pad=2,
+                      lr=0.03, momentum=0.9, weight_decay=5e-4, schedule="cosine", epochs=20, batch_size=32,
+                      augment=True),
+    "cnn-cifar": dict(model=CifarCNN, loss=cifar_loss, data=("shapes", "cifar10"), size=32, flip=True, crop_pad=4,
+                      lr=1e-3, momentum=0.9, weight_decay=0.0, schedule="constant", epochs=10, batch_size=8,
+                      augment=False),
 }
 
 
@@ -123,8 +130,9 @@ def evaluate(model, loss_fn, x, y, batch_size: int = 500):
     return total / len(x), float((preds == y).mean()), preds
 
 
-def train_epoch(model, loss_fn, optimizer, x, y, batch_size, rng, augment=None, progress=None):
-    """One shuffled pass over (x, y); returns (mean training loss, training accuracy on the augmented batches)."""
+def train_epoch(model, loss_fn, optimizer, x, y, batch_size, rng, augment=None, progress=None, scheduler=None):
+    """One shuffled pass over (x, y), stepping ``scheduler`` (if any) after every batch; returns
+    (mean training loss, training accuracy on the augmented batches)."""
     model.train()
     order = rng.permutation(len(x))
     total = correct = 0.0
@@ -136,6 +144,8 @@ def train_epoch(model, loss_fn, optimizer, x, y, batch_size, rng, augment=None, 
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         total += loss.item() * len(idx)
         correct += float((out.numpy().argmax(axis=1) == y[idx]).sum())
         if progress is not None:
@@ -146,18 +156,26 @@ def train_epoch(model, loss_fn, optimizer, x, y, batch_size, rng, augment=None, 
 
 # ---------------------------------------------------------------- the command line
 def add_arguments(parser, command, model):
+    import argparse
+
     spec = SPECS[model]
     parser.add_argument("--data", choices=spec["data"], default=spec["data"][0],
                         help=f"training data (default {spec['data'][0]}, works offline)")
     parser.add_argument("--root", default=None, help="folder of the MNIST / CIFAR-10 files")
     parser.add_argument("--download", action="store_true", help="download missing MNIST / CIFAR-10 files")
     parser.add_argument("--epochs", type=int, default=spec["epochs"])
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=spec["lr"], help=f"SGD learning rate (default {spec['lr']})")
+    parser.add_argument("--batch-size", type=int, default=spec["batch_size"])
+    parser.add_argument("--lr", type=float, default=spec["lr"],
+                        help=f"SGD learning rate, the peak of a cosine schedule (default {spec['lr']})")
     parser.add_argument("--momentum", type=float, default=spec["momentum"])
-    parser.add_argument("--augment", action="store_true", help="random crops (and flips) of the training images (D2.T2)")
+    parser.add_argument("--weight-decay", type=float, default=spec["weight_decay"])
+    parser.add_argument("--schedule", choices=("constant", "cosine"), default=spec["schedule"],
+                        help="constant lr, or CosineAnnealingLR from lr to 0 over all the steps")
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=spec["augment"],
+                        help="random crops (and flips) of the training images (D2.T2)")
     parser.add_argument("--train-size", type=int, default=None, help="use only this many training images")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the init, the shuffling and the augmentation")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the init, the shuffling and the augmentation "
+                        "(the data split is fixed)")
     parser.add_argument("--out", default=f"runs/{model}", help="folder for the checkpoint and the curves")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz if it exists")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -173,21 +191,26 @@ def train(args):
     from ..train.checkpoint import resume_or_start
 
     name, spec = args.model, SPECS[args.model]
-    if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0 or not 0 <= args.momentum < 1:
-        raise SystemExit(f"tinygrad-lm train {name}: need --epochs, --batch-size >= 1, --lr > 0, 0 <= --momentum < 1")
-    split, what = load_data(name, args.data, args.root, args.download, args.train_size, args.seed)
+    if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0 or not 0 <= args.momentum < 1 or args.weight_decay < 0:
+        raise SystemExit(f"tinygrad-lm train {name}: need --epochs, --batch-size >= 1, --lr > 0, "
+                         f"0 <= --momentum < 1, --weight-decay >= 0")
+    split, what = load_data(name, args.data, args.root, args.download, args.train_size)
     manual_seed(args.seed)
     model = spec["model"]()
-    optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
+    optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
+    steps = -(-len(split.x_train) // args.batch_size)
+    scheduler = (optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs * steps)
+                 if args.schedule == "cosine" else None)
     augment = augmentation(name) if args.augment else None
     ckpt, start, history = resume_or_start(args.out, model, optimizer, args.resume,
                                            {"loss": [], "val_loss": [], "accuracy": [], "val_accuracy": []})
-    steps = -(-len(split.x_train) // args.batch_size)
+    if scheduler is not None:
+        scheduler.last_epoch = start * steps  # the closed form needs only the step count; the lr came back with the optimizer
     with tqdm(total=(args.epochs - start) * steps, desc=f"{name} on {what}", unit="step",
               disable=args.no_progress) as bar:
         for epoch in range(start, args.epochs):
             loss, acc = train_epoch(model, spec["loss"], optimizer, split.x_train, split.y_train, args.batch_size,
-                                    backend.rng(), augment, bar)
+                                    backend.rng(), augment, bar, scheduler)
             val_loss, val_acc, _ = evaluate(model, spec["loss"], split.x_test, split.y_test)
             for k, v in zip(history, (loss, val_loss, acc, val_acc)):
                 history[k].append(v)
