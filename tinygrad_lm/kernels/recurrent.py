@@ -23,10 +23,12 @@ Gate rows follow PyTorch: LSTM i, f, g, o; GRU r, z, n.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from ..backend import register, xp
 from ..ops.activation import sigmoid_array
+from .activation import _FAST, exp_nonpositive32
 
 
 def _order(T, reverse, backward=False):
@@ -173,155 +175,192 @@ def gru_backward_plain(g, saved, w_hh, mask, hmask, reverse):
 
 
 # ---------------------------------------------------------------- Numba kernels
-# Gate functions from one exp each, in the arrays' own precision (``one`` is a 1 of their dtype, so
-# float32 stays float32): libm's tanh costs several exps, and these loops are where the time goes.
-@njit(cache=True, inline="always")
+# Each step is one BLAS product into a reused buffer, then the gate arithmetic in loops the compiler
+# vectorises: constants of the arrays' own dtype (``one``: a Python 1 would turn float32 math into
+# float64), the mask tested once a row, and float32 e^x as a few multiplies (exp_nonpositive32; Numba's
+# np.exp calls the C library one number at a time). float64 keeps np.exp.
+# Serial: the loops run between BLAS products, whose threads would fight a parallel loop for the cores.
+def _exp_le0(x):
+    """e^x for x <= 0, chosen by dtype when a kernel compiles (a run-time choice inside the loops
+    would stop them vectorising): float32 exp_nonpositive32, float64 np.exp (exact)."""
+
+
+@overload(_exp_le0, jit_options={"fastmath": _FAST, "error_model": "numpy"})
+def _exp_le0_impl(x):
+    if x == types.float32:
+        return lambda x: exp_nonpositive32(x)
+    return lambda x: np.exp(x)
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy", inline="always")
 def _sig(x, one):
-    return one / (one + np.exp(-x))
+    """sigma(x) from e^{-|x|}, which never overflows."""
+    e = _exp_le0(-abs(x))
+    s = one / (one + e)
+    return s if x >= 0 else e * s
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, fastmath=_FAST, error_model="numpy", inline="always")
 def _tanh(x, one):
-    return (one + one) / (one + np.exp(-(x + x))) - one
+    """tanh(x) = sign(x) (1 - e^{-2|x|}) / (1 + e^{-2|x|})."""
+    e = _exp_le0(-(abs(x) + abs(x)))
+    t = (one - e) / (one + e)
+    return t if x >= 0 else -t
 
 
-@njit(cache=True)
-def _rnn_fwd(xw, w_t, b, h0, mask, hmask, reverse, relu, one):
+@njit(cache=True, fastmath=_FAST, error_model="numpy", inline="always")
+def _recurrent_product(h, hmask, w_hh, hm, out):
+    """out = (h * hmask) @ W_hh^T; W_hh^T is read in place (the transposed view is Fortran-ordered)."""
+    np.multiply(h, hmask, hm)
+    np.dot(hm, w_hh.T, out)
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy", inline="always")
+def _back_product(da, w_hh, hmask, mask_t, back, dh):
+    """dh_{t-1} = (da_t @ W_hh) * hmask on the real rows (padded rows hold dh)."""
+    np.dot(da, w_hh, back)
+    B, H = dh.shape
+    for bi in range(B):
+        if mask_t[bi]:
+            for j in range(H):
+                dh[bi, j] = back[bi, j] * hmask[bi, j]
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
+def _rnn_fwd(xw, w_hh, b, h0, mask, hmask, reverse, relu, one):
     T, B, H = xw.shape
     packed = np.zeros((T + 1, B, H), dtype=xw.dtype)
     hprev, hnew = np.empty_like(xw), np.empty_like(xw)
-    h = h0.copy()
+    h, hm, a = h0.copy(), np.empty_like(h0), np.empty_like(h0)
     for s in range(T):
         t = T - 1 - s if reverse else s
         hprev[t] = h
-        a = np.dot(h * hmask, w_t)
+        _recurrent_product(h, hmask, w_hh, hm, a)
         for bi in range(B):
             for j in range(H):
                 v = xw[t, bi, j] + a[bi, j] + b[j]
-                y = max(v, one - one) if relu else _tanh(v, one)
-                hnew[t, bi, j] = y
-                if mask[t, bi]:
-                    packed[t, bi, j] = y
-                    h[bi, j] = y
+                hnew[t, bi, j] = max(v, one - one) if relu else _tanh(v, one)
+            if mask[t, bi]:
+                for j in range(H):
+                    packed[t, bi, j] = h[bi, j] = hnew[t, bi, j]
     packed[T] = h
     return packed, hprev, hnew
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
 def _rnn_bwd(g, hnew, w_hh, mask, hmask, reverse, relu):
     T, B, H = hnew.shape
+    one, zero = hnew.dtype.type(1), hnew.dtype.type(0)
     da = np.zeros_like(hnew)
-    dh = g[T].copy()
+    dh, back = g[T].copy(), np.empty_like(hnew[0])
     for s in range(T):
         t = s if reverse else T - 1 - s
         for bi in range(B):
             if mask[t, bi]:
                 for j in range(H):
                     y = hnew[t, bi, j]
-                    slope = (1.0 if y > 0 else 0.0) if relu else 1 - y * y
+                    slope = (one if y > zero else zero) if relu else one - y * y
                     da[t, bi, j] = (dh[bi, j] + g[t, bi, j]) * slope
-        back = np.dot(da[t], w_hh) * hmask
-        for bi in range(B):
-            if mask[t, bi]:
-                dh[bi] = back[bi]
+        _back_product(da[t], w_hh, hmask, mask[t], back, dh)
     return da, dh
 
 
-@njit(cache=True)
-def _lstm_fwd(xw, w_t, b, h0, c0, mask, hmask, reverse, one):
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
+def _lstm_fwd(xw, w_hh, b, h0, c0, mask, hmask, reverse, one):
     T, B, G = xw.shape
     H = G // 4
     packed = np.zeros((T + 2, B, H), dtype=xw.dtype)
     gates = np.empty_like(xw)
     hprev = np.empty((T, B, H), dtype=xw.dtype)
     cprev, tanh_c = np.empty_like(hprev), np.empty_like(hprev)
-    h, c = h0.copy(), c0.copy()
+    h, c, hm = h0.copy(), c0.copy(), np.empty_like(h0)
+    a, cn = np.empty((B, G), dtype=xw.dtype), np.empty(H, dtype=xw.dtype)
+    # One uniform loop over all 4H gates vectorises (split loops and row views did not): tanh(v) =
+    # 2 sigma(2 v) - 1, so gate k is sc_k sigma(sc_k v) - (sc_k - 1) with sc_k = 2 on g's rows, else 1.
+    sc = np.ones(G, dtype=xw.dtype)
+    sc[2 * H:3 * H] = one + one
     for s in range(T):
         t = T - 1 - s if reverse else s
         hprev[t] = h
         cprev[t] = c
-        a = np.dot(h * hmask, w_t)
+        _recurrent_product(h, hmask, w_hh, hm, a)
         for bi in range(B):
+            for k in range(G):
+                v = (xw[t, bi, k] + a[bi, k] + b[k]) * sc[k]
+                gates[t, bi, k] = _sig(v, one) * sc[k] - (sc[k] - one)
             for j in range(H):
-                i = _sig(xw[t, bi, j] + a[bi, j] + b[j], one)
-                f = _sig(xw[t, bi, H + j] + a[bi, H + j] + b[H + j], one)
-                gg = _tanh(xw[t, bi, 2 * H + j] + a[bi, 2 * H + j] + b[2 * H + j], one)
-                o = _sig(xw[t, bi, 3 * H + j] + a[bi, 3 * H + j] + b[3 * H + j], one)
-                gates[t, bi, j], gates[t, bi, H + j], gates[t, bi, 2 * H + j], gates[t, bi, 3 * H + j] = i, f, gg, o
-                cn = f * c[bi, j] + i * gg
-                tc = _tanh(cn, one)
-                tanh_c[t, bi, j] = tc
-                if mask[t, bi]:
-                    packed[t, bi, j] = o * tc
-                    h[bi, j] = o * tc
-                    c[bi, j] = cn
+                cn[j] = gates[t, bi, H + j] * c[bi, j] + gates[t, bi, j] * gates[t, bi, 2 * H + j]
+                tanh_c[t, bi, j] = _tanh(cn[j], one)
+            if mask[t, bi]:
+                for j in range(H):
+                    packed[t, bi, j] = h[bi, j] = gates[t, bi, 3 * H + j] * tanh_c[t, bi, j]
+                    c[bi, j] = cn[j]
     packed[T] = h
     packed[T + 1] = c
     return packed, hprev, cprev, gates, tanh_c
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
 def _lstm_bwd(g, cprev, gates, tanh_c, w_hh, mask, hmask, reverse):
     T, B, H = cprev.shape
+    one = cprev.dtype.type(1)
     da = np.zeros_like(gates)
-    dh, dc = g[T].copy(), g[T + 1].copy()
+    dh, dc, back = g[T].copy(), g[T + 1].copy(), np.empty_like(cprev[0])
     for s in range(T):
         t = s if reverse else T - 1 - s
         for bi in range(B):
             if not mask[t, bi]:
                 continue
             for j in range(H):
-                i, f = gates[t, bi, j], gates[t, bi, H + j]
-                gg, o = gates[t, bi, 2 * H + j], gates[t, bi, 3 * H + j]
+                i, f, gg, o = gates[t, bi, j], gates[t, bi, H + j], gates[t, bi, 2 * H + j], gates[t, bi, 3 * H + j]
                 tc = tanh_c[t, bi, j]
                 dht = dh[bi, j] + g[t, bi, j]
-                dct = dc[bi, j] + dht * o * (1 - tc * tc)
-                da[t, bi, j] = dct * gg * i * (1 - i)
-                da[t, bi, H + j] = dct * cprev[t, bi, j] * f * (1 - f)
-                da[t, bi, 2 * H + j] = dct * i * (1 - gg * gg)
-                da[t, bi, 3 * H + j] = dht * tc * o * (1 - o)
+                dct = dc[bi, j] + dht * o * (one - tc * tc)
+                da[t, bi, j] = dct * gg * i * (one - i)
+                da[t, bi, H + j] = dct * cprev[t, bi, j] * f * (one - f)
+                da[t, bi, 2 * H + j] = dct * i * (one - gg * gg)
+                da[t, bi, 3 * H + j] = dht * tc * o * (one - o)
                 dc[bi, j] = dct * f
-        back = np.dot(da[t], w_hh) * hmask
-        for bi in range(B):
-            if mask[t, bi]:
-                dh[bi] = back[bi]
+        _back_product(da[t], w_hh, hmask, mask[t], back, dh)
     return da, dh, dc
 
 
-@njit(cache=True)
-def _gru_fwd(xw, w_t, b, h0, mask, hmask, reverse, one):
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
+def _gru_fwd(xw, w_hh, b, h0, mask, hmask, reverse, one):
     T, B, G = xw.shape
     H = G // 3
     packed = np.zeros((T + 1, B, H), dtype=xw.dtype)
     gates = np.empty_like(xw)
     hprev = np.empty((T, B, H), dtype=xw.dtype)
     un = np.empty_like(hprev)
-    h = h0.copy()
+    h, hm, u = h0.copy(), np.empty_like(h0), np.empty((B, G), dtype=xw.dtype)
+    hn = np.empty(H, dtype=xw.dtype)
     for s in range(T):
         t = T - 1 - s if reverse else s
         hprev[t] = h
-        u = np.dot(h * hmask, w_t)
+        _recurrent_product(h, hmask, w_hh, hm, u)
         for bi in range(B):
+            for k in range(2 * H):
+                gates[t, bi, k] = _sig(xw[t, bi, k] + u[bi, k] + b[k], one)
             for j in range(H):
-                r = _sig(xw[t, bi, j] + u[bi, j] + b[j], one)
-                z = _sig(xw[t, bi, H + j] + u[bi, H + j] + b[H + j], one)
                 uu = u[bi, 2 * H + j] + b[2 * H + j]
-                n = _tanh(xw[t, bi, 2 * H + j] + r * uu, one)
-                gates[t, bi, j], gates[t, bi, H + j], gates[t, bi, 2 * H + j] = r, z, n
-                un[t, bi, j] = uu
-                if mask[t, bi]:
-                    hn = (1 - z) * n + z * h[bi, j]
-                    packed[t, bi, j] = hn
-                    h[bi, j] = hn
+                n = _tanh(xw[t, bi, 2 * H + j] + gates[t, bi, j] * uu, one)
+                z = gates[t, bi, H + j]
+                gates[t, bi, 2 * H + j], un[t, bi, j] = n, uu
+                hn[j] = (one - z) * n + z * h[bi, j]
+            if mask[t, bi]:
+                for j in range(H):
+                    packed[t, bi, j] = h[bi, j] = hn[j]
     packed[T] = h
     return packed, hprev, gates, un
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
 def _gru_bwd(g, hprev, gates, un, w_hh, mask, hmask, reverse):
     T, B, H = hprev.shape
+    one = hprev.dtype.type(1)
     dxw, du = np.zeros_like(gates), np.zeros_like(gates)
-    dh = g[T].copy()
+    dh, back = g[T].copy(), np.empty_like(hprev[0])
     direct = np.zeros_like(dh)
     for s in range(T):
         t = s if reverse else T - 1 - s
@@ -331,16 +370,17 @@ def _gru_bwd(g, hprev, gates, un, w_hh, mask, hmask, reverse):
             for j in range(H):
                 r, z, n = gates[t, bi, j], gates[t, bi, H + j], gates[t, bi, 2 * H + j]
                 dht = dh[bi, j] + g[t, bi, j]
-                dan = dht * (1 - z) * (1 - n * n)
-                dar = dan * un[t, bi, j] * r * (1 - r)
-                daz = dht * (hprev[t, bi, j] - n) * z * (1 - z)
+                dan = dht * (one - z) * (one - n * n)
+                dar = dan * un[t, bi, j] * r * (one - r)
+                daz = dht * (hprev[t, bi, j] - n) * z * (one - z)
                 dxw[t, bi, j], dxw[t, bi, H + j], dxw[t, bi, 2 * H + j] = dar, daz, dan
                 du[t, bi, j], du[t, bi, H + j], du[t, bi, 2 * H + j] = dar, daz, dan * r
                 direct[bi, j] = dht * z
-        back = np.dot(du[t], w_hh) * hmask
+        _back_product(du[t], w_hh, hmask, mask[t], back, dh)
         for bi in range(B):
             if mask[t, bi]:
-                dh[bi] = back[bi] + direct[bi]
+                for j in range(H):
+                    dh[bi, j] += direct[bi, j]
     return dxw, du, dh
 
 
@@ -350,7 +390,7 @@ def _c(a):
 
 @register("rnn_forward", "cpu")
 def rnn_forward_cpu(xw, w_hh, b_hh, h0, mask, hmask, reverse, mode):
-    packed, hprev, hnew = _rnn_fwd(_c(xw), _c(w_hh.T), b_hh, _c(h0), mask, _c(hmask), reverse, mode == "relu",
+    packed, hprev, hnew = _rnn_fwd(_c(xw), _c(w_hh), b_hh, _c(h0), mask, _c(hmask), reverse, mode == "relu",
                                    xw.dtype.type(1))
     return packed, (hprev, hnew)
 
@@ -363,7 +403,7 @@ def rnn_backward_cpu(g, saved, w_hh, mask, hmask, reverse, mode):
 
 @register("lstm_forward", "cpu")
 def lstm_forward_cpu(xw, w_hh, b_hh, h0, c0, mask, hmask, reverse):
-    packed, *saved = _lstm_fwd(_c(xw), _c(w_hh.T), b_hh, _c(h0), _c(c0), mask, _c(hmask), reverse,
+    packed, *saved = _lstm_fwd(_c(xw), _c(w_hh), b_hh, _c(h0), _c(c0), mask, _c(hmask), reverse,
                                xw.dtype.type(1))
     return packed, tuple(saved)
 
@@ -377,7 +417,7 @@ def lstm_backward_cpu(g, saved, w_hh, mask, hmask, reverse):
 
 @register("gru_forward", "cpu")
 def gru_forward_cpu(xw, w_hh, b_hh, h0, mask, hmask, reverse):
-    packed, *saved = _gru_fwd(_c(xw), _c(w_hh.T), b_hh, _c(h0), mask, _c(hmask), reverse, xw.dtype.type(1))
+    packed, *saved = _gru_fwd(_c(xw), _c(w_hh), b_hh, _c(h0), mask, _c(hmask), reverse, xw.dtype.type(1))
     return packed, tuple(saved)
 
 

@@ -40,6 +40,7 @@ class Recurrence(Function):
         if tuple(h0.shape) != (B, H):
             raise ValueError(f"recurrence: h0 has shape {tuple(h0.shape)}, expected {(B, H)}")
         mask = m.ones((T, B), dtype=bool) if mask is None else mask.astype(bool, copy=False)
+        self.dropped = hmask is not None
         hmask = m.ones((B, H), dtype=xw.dtype) if hmask is None else hmask.astype(xw.dtype, copy=False)
         b = m.zeros(G, dtype=xw.dtype) if b_hh is None else b_hh
         self.device, self.mode, self.mask, self.hmask, self.reverse = device_of(xw), mode, mask, hmask, reverse
@@ -61,7 +62,7 @@ class Recurrence(Function):
         grads = kernel(f"{kind}_backward", self.device)(g, self.saved, self.w_hh, self.mask, self.hmask,
                                                          self.reverse, *args)
         dxw, du, dh0 = grads[:3]
-        hprev = self.saved[0] * self.hmask
+        hprev = self.saved[0] * self.hmask if self.dropped else self.saved[0]
         G, H = self.w_hh.shape
         dw = du.reshape(-1, G).T @ hprev.reshape(-1, H) if self.needs_input_grad[1] else None
         db = du.sum(axis=(0, 1)) if self.has_bias and self.needs_input_grad[2] else None
