@@ -88,6 +88,57 @@ def test_self_attention_edge_cases_and_unaveraged_weights(shape):
     _grads_match(ours, ref, [a], [b], out, rout)
 
 
+def test_returned_weights_are_the_dropped_out_ones():
+    """As PyTorch: in training with dropout p the returned weights are the ones that multiply V, i.e.
+    softmax(...) with zeros where dropout struck and the rest scaled by 1/(1-p); in eval, torch's."""
+    N, L, E, H, p = 2, 6, 8, 2, 0.5
+    ours, ref = _pair(torch.nn.MultiheadAttention(E, H, dropout=p, batch_first=True),
+                      nn.MultiheadAttention(E, H, dropout=p, batch_first=True))
+    x = tg.tensor(np.random.default_rng(7).standard_normal((N, L, E)))
+    ours.eval(), ref.eval()
+    out_eval, w_eval = ours(x, x, x, average_attn_weights=False)
+    rout, rw = ref(torch.tensor(x.numpy()), torch.tensor(x.numpy()), torch.tensor(x.numpy()),
+                   average_attn_weights=False)
+    assert_close(w_eval, rw, what="eval weights")
+    assert_close(out_eval, rout, what="eval output")
+    ours.train()
+    tg.manual_seed(0)
+    out, w = ours(x, x, x, average_attn_weights=False)
+    w, w_eval = w.numpy(), w_eval.numpy()
+    dropped = w == 0
+    assert 0.2 < dropped.mean() < 0.8, "about half the weights should be dropped"
+    np.testing.assert_allclose(w[~dropped], w_eval[~dropped] / (1 - p), rtol=1e-12)
+    # the output is built from these very weights: out = out_proj(concat_h(W_h V_h))
+    v = (x.numpy() @ ours.in_proj_weight.numpy()[2 * E:].T + ours.in_proj_bias.numpy()[2 * E:])
+    v = v.reshape(N, L, H, E // H).transpose(0, 2, 1, 3)
+    heads = (w @ v).transpose(0, 2, 1, 3).reshape(N, L, E)
+    expected = heads @ ours.out_proj.weight.numpy().T + ours.out_proj.bias.numpy()
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("need_weights", [False, True])
+@pytest.mark.parametrize("kind", ["float", "per_head", "both"])
+def test_float_attn_mask_gets_a_gradient(kind, need_weights):
+    """A float attn_mask that requires grad gets dL/dscores, summed over the axes it was broadcast
+    along, equal to PyTorch's."""
+    N, L, S, E, H = 2, 4, 5, 6, 3
+    ours, ref = _pair(torch.nn.MultiheadAttention(E, H, batch_first=True),
+                      nn.MultiheadAttention(E, H, batch_first=True))
+    rng = np.random.default_rng(8)
+    q, kv = rng.standard_normal((N, L, E)), rng.standard_normal((N, S, E))
+    attn, kpm = _masks(kind, N, L, S, H)
+    m_tg, m_th = tg.tensor(attn, requires_grad=True), torch.tensor(attn, requires_grad=True)
+    out = ours(tg.tensor(q), tg.tensor(kv), tg.tensor(kv), attn_mask=m_tg, key_padding_mask=_t(kpm, "tg"),
+               need_weights=need_weights)[0]
+    rout = ref(torch.tensor(q), torch.tensor(kv), torch.tensor(kv), attn_mask=m_th,
+               key_padding_mask=_t(kpm, "th"), need_weights=need_weights)[0]
+    u = rng.standard_normal(rout.shape)
+    (out * tg.tensor(u)).sum().backward()
+    (rout * torch.tensor(u)).sum().backward()
+    assert_close(out, rout, what="forward")
+    assert_close(m_tg.grad, m_th.grad, what="attn_mask grad")
+
+
 @pytest.mark.parametrize("norm_first", [False, True])
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
 def test_encoder_layer(norm_first, activation):

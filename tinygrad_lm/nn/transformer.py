@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .. import backend, ops
-from ..ops.attention import attention_weights, scaled_dot_product_attention
+from ..ops.attention import scaled_dot_product_attention
 from ..ops.norm import layer_norm
 from ..tensor import Tensor, get_default_dtype
 from . import init
@@ -136,23 +136,28 @@ class MultiheadAttention(Module):
             init.zeros_(self.out_proj.bias)
 
     def _mask(self, attn_mask, key_padding_mask, N, L, S, dtype):
-        """attn_mask (L, S) or (N*H, L, S) and key_padding_mask (N, S) as one additive (N|1, H|1, L, S)."""
+        """attn_mask (L, S) or (N*H, L, S) and key_padding_mask (N, S) as one additive (N|1, H|1, L, S)
+        Tensor. A float attn_mask Tensor that requires grad stays in the graph, as in PyTorch: its
+        gradient is dL/dscores summed over the axes it was broadcast along."""
         mask = None
         if attn_mask is not None:
-            a = _raw(attn_mask)
-            if a.shape == (L, S):
-                a = a[None, None]
-            elif a.shape == (N * self.num_heads, L, S):
-                a = a.reshape(N, self.num_heads, L, S)
+            shape = tuple(attn_mask.shape)
+            if shape == (L, S):
+                shape = (1, 1, L, S)
+            elif shape == (N * self.num_heads, L, S):
+                shape = (N, self.num_heads, L, S)
             else:
-                raise ValueError(f"MultiheadAttention: attn_mask of shape {tuple(a.shape)} should be ({L}, {S}) "
+                raise ValueError(f"MultiheadAttention: attn_mask of shape {shape} should be ({L}, {S}) "
                                  f"or ({N * self.num_heads}, {L}, {S})")
-            mask = _additive(a, dtype)
+            if isinstance(attn_mask, Tensor) and attn_mask.requires_grad:
+                mask = ops.reshape(attn_mask, shape)
+            else:
+                mask = Tensor._wrap(_additive(_raw(attn_mask).reshape(shape), dtype))
         if key_padding_mask is not None:
             p = _raw(key_padding_mask)
             if p.shape != (N, S):
                 raise ValueError(f"MultiheadAttention: key_padding_mask of shape {tuple(p.shape)} should be ({N}, {S})")
-            p = _additive(p, dtype)[:, None, None, :]
+            p = Tensor._wrap(_additive(p, dtype)[:, None, None, :])
             mask = p if mask is None else mask + p
         return mask
 
@@ -191,23 +196,30 @@ class MultiheadAttention(Module):
                 k, v = kv[0], kv[1]
             else:
                 k, v = heads(ops.linear(key, ws[1], bs[1]), S), heads(ops.linear(value, ws[2], bs[2]), S)
-        mask = self._mask(attn_mask, key_padding_mask, N, L, S, query.dtype)
+        # as PyTorch: a causal hint with no padding mask and no weights wanted replaces the mask
+        # (the fused kernel then skips the masked half instead of adding -inf to it)
+        causal = is_causal and key_padding_mask is None and not need_weights
+        mask = None if causal else self._mask(attn_mask, key_padding_mask, N, L, S, query.dtype)
         p = self.dropout if self.training else 0.0
-        o = scaled_dot_product_attention(q, k, v, attn_mask=None if mask is None else Tensor._wrap(mask),
-                                         dropout_p=p)
+        weights = None
+        if need_weights or (mask is not None and mask.requires_grad):
+            # composite: PyTorch returns the weights after dropout (the ones that multiply V), and
+            # the fused op does not differentiate its mask
+            scores = ops.matmul(q, ops.transpose(k, -2, -1)) * (1.0 / math.sqrt(Dh))
+            weights = ops.dropout(ops.softmax(scores if mask is None else scores + mask, dim=-1), p)
+            o = ops.matmul(weights, v)
+        else:
+            o = scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal)
         out = self.out_proj(ops.reshape(ops.permute(o, (0, 2, 1, 3)), (N, L, E)))
         if unbatched:
             out = ops.squeeze(out, 0)
         elif not self.batch_first:
             out = ops.transpose(out, 0, 1)
-        weights = None
-        if need_weights:  # the attention map, recomputed by the composite formula (D2.F3)
-            weights = attention_weights(q, k, None if mask is None else Tensor._wrap(mask))
-            if average_attn_weights:
-                weights = ops.mean(weights, dim=1)
-            if unbatched:
-                weights = ops.squeeze(weights, 0)
-        return out, weights
+        if not need_weights:
+            return out, None
+        if average_attn_weights:
+            weights = ops.mean(weights, dim=1)
+        return out, ops.squeeze(weights, 0) if unbatched else weights
 
 
 def _get_activation(activation):
@@ -220,7 +232,47 @@ def _get_activation(activation):
     raise ValueError(f"activation should be 'relu', 'gelu' or a callable, not {activation!r}")
 
 
-class TransformerEncoderLayer(Module):
+class _TransformerLayer(Module):
+    """What the encoder and decoder layers share: PyTorch's sub-modules, registered in PyTorch's order
+    (self_attn, [multihead_attn], linear1, dropout, linear2, norm1.., dropout1..) so that state_dict
+    keys come out as torch's; the residual wrapper; the self-attention and feed-forward blocks.
+    ``n_sublayers`` is 2 (encoder) or 3 (decoder, with cross-attention)."""
+
+    def __init__(self, n_sublayers, d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps,
+                 batch_first, norm_first, bias):
+        super().__init__()
+        if dim_feedforward <= 0:
+            raise ValueError(f"{type(self).__name__}: dim_feedforward must be positive, got {dim_feedforward}")
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first)
+        if n_sublayers == 3:
+            self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
+                                                     batch_first=batch_first)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
+        self.norm_first, self.n_sublayers = norm_first, n_sublayers
+        for i in range(1, n_sublayers + 1):
+            setattr(self, f"norm{i}", LayerNorm(d_model, eps=layer_norm_eps, bias=bias))
+        for i in range(1, n_sublayers + 1):
+            setattr(self, f"dropout{i}", Dropout(dropout))
+        self.activation = _get_activation(activation)
+
+    def _residual(self, norm, x, block):
+        """x + block(norm(x)) with ``norm_first``, else norm(x + block(x))."""
+        return x + block(norm(x)) if self.norm_first else norm(x + block(x))
+
+    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal=False):
+        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False,
+                           is_causal=is_causal)[0]
+        return self.dropout1(x)
+
+    def _ff_block(self, x):
+        """D2.F6  linear2(dropout(activation(linear1(x)))), then the last sublayer's dropout."""
+        last = getattr(self, f"dropout{self.n_sublayers}")
+        return last(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+
+class TransformerEncoderLayer(_TransformerLayer):
     """D2.M1  x = norm1(x + dropout1(SelfAttn(x))), x = norm2(x + dropout2(FFN(x))) (post-norm), or with
     ``norm_first`` x = x + dropout1(SelfAttn(norm1(x))), x = x + dropout2(FFN(norm2(x))).
 
@@ -231,38 +283,15 @@ class TransformerEncoderLayer(Module):
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
                  activation="relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
                  norm_first: bool = False, bias: bool = True):
-        super().__init__()
-        if dim_feedforward <= 0:
-            raise ValueError(f"{type(self).__name__}: dim_feedforward must be positive, got {dim_feedforward}")
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
-        self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self.activation = _get_activation(activation)
-
-    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal=False):
-        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False,
-                           is_causal=is_causal)[0]
-        return self.dropout1(x)
-
-    def _ff_block(self, x):
-        return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+        super().__init__(2, d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first,
+                         norm_first, bias)
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal: bool = False):
-        x = src
-        if self.norm_first:
-            x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
-            return x + self._ff_block(self.norm2(x))
-        x = self.norm1(x + self._sa_block(x, src_mask, src_key_padding_mask, is_causal))
-        return self.norm2(x + self._ff_block(x))
+        x = self._residual(self.norm1, src, lambda h: self._sa_block(h, src_mask, src_key_padding_mask, is_causal))
+        return self._residual(self.norm2, x, self._ff_block)
 
 
-class TransformerDecoderLayer(Module):
+class TransformerDecoderLayer(_TransformerLayer):
     """D2.M2  masked self-attention, then cross-attention on the encoder's output (D2.F5), then the FFN,
     each followed by dropout and a residual connection with LayerNorm (after, or before with ``norm_first``).
 
@@ -272,46 +301,21 @@ class TransformerDecoderLayer(Module):
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
                  activation="relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
                  norm_first: bool = False, bias: bool = True):
-        super().__init__()
-        if dim_feedforward <= 0:
-            raise ValueError(f"{type(self).__name__}: dim_feedforward must be positive, got {dim_feedforward}")
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first)
-        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
-        self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self.dropout3 = Dropout(dropout)
-        self.activation = _get_activation(activation)
-
-    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal=False):
-        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False,
-                           is_causal=is_causal)[0]
-        return self.dropout1(x)
+        super().__init__(3, d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first,
+                         norm_first, bias)
 
     def _mha_block(self, x, mem, attn_mask, key_padding_mask, is_causal=False):
         x = self.multihead_attn(x, mem, mem, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
                                 need_weights=False, is_causal=is_causal)[0]
         return self.dropout2(x)
 
-    def _ff_block(self, x):
-        return self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
-
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal: bool = False, memory_is_causal: bool = False):
-        x = tgt
-        if self.norm_first:
-            x = x + self._sa_block(self.norm1(x), tgt_mask, tgt_key_padding_mask, tgt_is_causal)
-            x = x + self._mha_block(self.norm2(x), memory, memory_mask, memory_key_padding_mask, memory_is_causal)
-            return x + self._ff_block(self.norm3(x))
-        x = self.norm1(x + self._sa_block(x, tgt_mask, tgt_key_padding_mask, tgt_is_causal))
-        x = self.norm2(x + self._mha_block(x, memory, memory_mask, memory_key_padding_mask, memory_is_causal))
-        return self.norm3(x + self._ff_block(x))
+        x = self._residual(self.norm1, tgt, lambda h: self._sa_block(h, tgt_mask, tgt_key_padding_mask,
+                                                                     tgt_is_causal))
+        x = self._residual(self.norm2, x, lambda h: self._mha_block(h, memory, memory_mask,
+                                                                    memory_key_padding_mask, memory_is_causal))
+        return self._residual(self.norm3, x, self._ff_block)
 
 
 def _clones(layer, n):
