@@ -296,6 +296,16 @@ def make_optimizer(model, lr: float, weight_decay: float = 0.1):
                  lr=lr, betas=(0.9, 0.95))
 
 
+def warmup_cosine(step: int, steps: int, warmup_fraction: float = 0.05, floor: float = 0.1) -> float:
+    """Learning-rate factor: linear warmup to 1 over the first ``warmup_fraction`` of ``steps``, then a
+    cosine from 1 down to ``floor`` at the last step."""
+    warmup = max(1, int(steps * warmup_fraction))
+    if step < warmup:
+        return (step + 1) / warmup
+    t = min(1.0, (step - warmup) / max(1, steps - warmup))
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))
+
+
 def train_step(model, optimizer, x, y, clip: float = 1.0) -> float:
     """One step: loss, backward, gradient-norm clipping, AdamW. Returns the loss."""
     loss = lm_loss(model(x), y)
@@ -323,15 +333,18 @@ def add_arguments(parser, command, model):
     parser.add_argument("--out", default="runs/gpt", help="folder with checkpoint.npz and tokenizer.json")
     parser.add_argument("--seed", type=int, default=0)
     if command == "train":
-        parser.add_argument("--steps", type=int, default=2000, help="optimizer steps (default 2000)")
+        # defaults: readable samples in ~10-15 minutes on a 2-core CPU (1500 steps of 16 x 64 tokens)
+        parser.add_argument("--steps", type=int, default=1500, help="optimizer steps (default 1500)")
         parser.add_argument("--batch-size", type=int, default=16)
-        parser.add_argument("--block-size", type=int, default=128, help="context length in tokens")
+        parser.add_argument("--block-size", type=int, default=64, help="context length in tokens")
         parser.add_argument("--vocab-size", type=int, default=1024, help="BPE vocabulary (bytes + merges + 1)")
         parser.add_argument("--n-layer", type=int, default=4)
         parser.add_argument("--n-head", type=int, default=4)
         parser.add_argument("--n-embd", type=int, default=128)
         parser.add_argument("--dropout", type=float, default=0.1)
-        parser.add_argument("--lr", type=float, default=1e-3, help="AdamW's peak learning rate (cosine decay)")
+        parser.add_argument("--lr", type=float, default=2e-3,
+                            help="AdamW's peak learning rate: linear warmup over 5%% of the steps, then cosine "
+                                 "decay to a tenth of it")
         parser.add_argument("--eval-every", type=int, default=200)
         parser.add_argument("--no-tie", action="store_true", help="separate input and output embeddings")
         parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
@@ -366,9 +379,7 @@ def train(args):
                     n_head=args.n_head, n_embd=args.n_embd, dropout=args.dropout, tie_word_embeddings=not args.no_tie)
     model = GPT(cfg)
     optimizer = make_optimizer(model, args.lr)
-    warmup = max(1, args.steps // 20)
-    schedule = LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup)
-                        * 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps)))
+    schedule = LambdaLR(optimizer, lambda s: warmup_cosine(s, args.steps))
     history, start = {"loss": [], "val_loss": []}, 0
     if resume:
         meta = load_checkpoint(ckpt, model, optimizer)
