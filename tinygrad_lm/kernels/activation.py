@@ -1,5 +1,6 @@
-"""The exact GELU's forward, y = x Phi(x) with Phi(x) = (1 + erf(x / sqrt 2)) / 2, in one pass that
-also keeps Phi for the backward: plain NumPy twin (SciPy's erf; CuPy's on the GPU) and Numba kernel.
+"""The exact GELU, y = x Phi(x) with Phi(x) = (1 + erf(x / sqrt 2)) / 2: the forward in one pass that
+also keeps Phi for the backward, and the backward dL/dx = g (Phi(x) + x phi(x)), phi(x) = e^{-x^2/2} / sqrt(2 pi),
+in one pass: plain NumPy twins (SciPy's erf; CuPy's on the GPU) and Numba kernels.
 And float32 e^x for x <= 0 in a form the compiler vectorises, shared with the attention kernels.
 
 Why float32 gets its own erf and exp: Numba turns ``math.erf`` and ``math.exp`` into calls to the
@@ -96,3 +97,37 @@ def gelu_forward_cpu(x):
     y, cdf = np.empty_like(flat), np.empty_like(flat)
     _gelu_forward_numba(flat, y, cdf, x.dtype != np.float32)
     return y.reshape(x.shape), cdf.reshape(x.shape)
+
+
+@register("gelu_backward", "plain")
+def gelu_backward_plain(x, cdf, g):
+    m, t = xp(x), x.dtype.type
+    d = m.multiply(x, x, out=m.empty(x.shape, x.dtype))  # one buffer, in place; an array even when x is 0-d
+    d *= t(-0.5)
+    m.exp(d, out=d)
+    d *= x
+    d *= t(1 / math.sqrt(2 * math.pi))
+    d += cdf
+    d *= g
+    return d
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
+def _gelu_backward_numba(x, cdf, g, out, exact):
+    t = x.dtype.type
+    k, h = t(1 / math.sqrt(2 * math.pi)), t(-0.5)
+    for i in range(x.size):
+        v = x[i]
+        e = np.exp(h * v * v) if exact else exp_nonpositive32(h * v * v)
+        out[i] = g[i] * (cdf[i] + k * v * e)
+
+
+@register("gelu_backward", "cpu")
+def gelu_backward_cpu(x, cdf, g):
+    if x.dtype not in (np.float32, np.float64) or g.dtype != x.dtype:
+        return gelu_backward_plain(x, cdf, g)
+    flat = np.ascontiguousarray(x).reshape(-1)
+    out = np.empty_like(flat)
+    _gelu_backward_numba(flat, np.ascontiguousarray(cdf).reshape(-1), np.ascontiguousarray(g).reshape(-1), out,
+                         x.dtype != np.float32)
+    return out.reshape(x.shape)

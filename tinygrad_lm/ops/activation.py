@@ -59,8 +59,8 @@ class LeakyReLU(Function):
 
 class GELU(Function):
     """y = x Phi(x) with Phi(x) = (1 + erf(x / sqrt 2)) / 2;  dy/dx = Phi(x) + x phi(x),
-    phi(x) = e^{-x^2/2} / sqrt(2 pi). The forward is the kernel ``gelu_forward`` (y and Phi in one pass,
-    see tinygrad_lm/kernels/activation.py); the backward works in place on one buffer.
+    phi(x) = e^{-x^2/2} / sqrt(2 pi). The kernels ``gelu_forward`` (y and Phi in one pass) and
+    ``gelu_backward`` (see tinygrad_lm/kernels/activation.py).
 
     ``approximate='tanh'``: y = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3).
     """
@@ -83,15 +83,7 @@ class GELU(Function):
             k = math.sqrt(2 / math.pi)
             du = k * (1 + 3 * 0.044715 * x * x)
             return g * (0.5 * (1 + self.t) + 0.5 * x * (1 - self.t * self.t) * du)
-        m, t = xp(x), x.dtype.type
-        d = m.multiply(x, x, out=m.empty(x.shape, x.dtype))  # an array even when x is 0-d
-        d *= t(-0.5)
-        m.exp(d, out=d)
-        d *= x
-        d *= t(1 / math.sqrt(2 * math.pi))
-        d += self.cdf
-        d *= g
-        return d
+        return backend.kernel("gelu_backward", backend.device_of(g))(x, self.cdf, g)
 
 
 def softmax_array(x, axis):
