@@ -404,7 +404,7 @@ def train(args):
     plot_history(history, os.path.join(args.out, "loss.png"), title=f"GPT on CPython's documentation "
                  f"(one point per {args.eval_every} steps)")
     prompt = np.array([tok.encode("The ")])
-    sample = tok.decode(model.generate(prompt, max_length=60, do_sample=True, top_k=40).numpy()[0])
+    sample = tok.decode(model.generate(prompt, max_length=60, do_sample=True, temperature=0.8, top_k=40).numpy()[0])
     result = {"val_loss": history["val_loss"][-1], "sample": sample}
     with open(os.path.join(args.out, "result.json"), "w") as f:
         json.dump(result, f, indent=2)
