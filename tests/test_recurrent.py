@@ -188,12 +188,15 @@ def test_fast_kernels_equal_plain(mode, dtype):
 
 
 @pytest.mark.parametrize("mode", ["rnn_tanh", "lstm", "gru"])
-def test_fast_float32_gates_equal_plain_wide_and_saturated(mode):
+@pytest.mark.parametrize("B, H", [(3, 37), (4, 128)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_gates_equal_plain_wide_and_saturated(mode, B, H, dtype):
     """float32 kernels take their own vectorised e^x: hold them to the plain twin on rows wide enough for
     the vector loops (H = 37: full vectors and a remainder) and on pre-activations up to +-60, where
-    sigma and tanh saturate (no overflow, no NaN)."""
+    sigma and tanh saturate (no overflow, no NaN). B x 4H x H = 4 x 512 x 128 is past the size where the
+    LSTM walks its steps in Python around NumPy's BLAS instead of one compiled loop: both paths."""
     rng = np.random.default_rng(6)
-    xw, w, b, h0, c0, mask, hmask = _recurrence_inputs(mode, 5, 3, 37, rng, np.float32)
+    xw, w, b, h0, c0, mask, hmask = _recurrence_inputs(mode, 5, B, H, rng, dtype)
     xw *= 20
     kind, extra = ("rnn", (mode[4:],)) if mode.startswith("rnn") else (mode, ())
     states = (h0, c0) if mode == "lstm" else (h0,)
@@ -206,7 +209,7 @@ def test_fast_float32_gates_equal_plain_wide_and_saturated(mode):
     assert np.abs(xw).max() > 40
     for a, b_ in zip(*results):
         assert np.isfinite(b_).all()
-        np.testing.assert_allclose(b_, a, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(b_, a, **(dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)))
 
 
 @settings(max_examples=6, deadline=None)

@@ -215,15 +215,21 @@ def _recurrent_product(h, hmask, w_hh, hm, out):
     np.dot(hm, w_hh.T, out)
 
 
-@njit(cache=True, fastmath=_FAST, error_model="numpy", inline="always")
-def _back_product(da, w_hh, hmask, mask_t, back, dh):
-    """dh_{t-1} = (da_t @ W_hh) * hmask on the real rows (padded rows hold dh)."""
-    np.dot(da, w_hh, back)
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
+def _hold_rows(back, hmask, mask_t, dh):
+    """dh_{t-1} = back * hmask on the real rows (back = da_t @ W_hh); padded rows hold dh."""
     B, H = dh.shape
     for bi in range(B):
         if mask_t[bi]:
             for j in range(H):
                 dh[bi, j] = back[bi, j] * hmask[bi, j]
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy", inline="always")
+def _back_product(da, w_hh, hmask, mask_t, back, dh):
+    """dh_{t-1} = (da_t @ W_hh) * hmask on the real rows."""
+    np.dot(da, w_hh, back)
+    _hold_rows(back, hmask, mask_t, dh)
 
 
 @njit(cache=True, fastmath=_FAST, error_model="numpy")
@@ -266,63 +272,60 @@ def _rnn_bwd(g, hnew, w_hh, mask, hmask, reverse, relu):
 
 
 @njit(cache=True, fastmath=_FAST, error_model="numpy")
-def _lstm_fwd(xw, w_hh, b, h0, c0, mask, hmask, reverse, one):
-    T, B, G = xw.shape
+def _lstm_fwd_step(t, xw, a, b, sc, h, c, cn, mask, packed, gates, tanh_c):
+    B, G = a.shape
     H = G // 4
-    packed = np.zeros((T + 2, B, H), dtype=xw.dtype)
-    gates = np.empty_like(xw)
-    hprev = np.empty((T, B, H), dtype=xw.dtype)
-    cprev, tanh_c = np.empty_like(hprev), np.empty_like(hprev)
-    h, c, hm = h0.copy(), c0.copy(), np.empty_like(h0)
-    a, cn = np.empty((B, G), dtype=xw.dtype), np.empty(H, dtype=xw.dtype)
-    # One uniform loop over all 4H gates vectorises (split loops and row views did not): tanh(v) =
-    # 2 sigma(2 v) - 1, so gate k is sc_k sigma(sc_k v) - (sc_k - 1) with sc_k = 2 on g's rows, else 1.
-    sc = np.ones(G, dtype=xw.dtype)
-    sc[2 * H:3 * H] = one + one
+    one = xw.dtype.type(1)
+    for bi in range(B):
+        for k in range(G):
+            v = (xw[t, bi, k] + a[bi, k] + b[k]) * sc[k]
+            gates[t, bi, k] = _sig(v, one) * sc[k] - (sc[k] - one)
+        for j in range(H):
+            cn[j] = gates[t, bi, H + j] * c[bi, j] + gates[t, bi, j] * gates[t, bi, 2 * H + j]
+            tanh_c[t, bi, j] = _tanh(cn[j], one)
+        if mask[t, bi]:
+            for j in range(H):
+                packed[t, bi, j] = h[bi, j] = gates[t, bi, 3 * H + j] * tanh_c[t, bi, j]
+                c[bi, j] = cn[j]
+
+
+def _lstm_fwd_loop(xw, w_hh, b, sc, mask, hmask, reverse, h, c, hm, a, cn, packed, hprev, cprev, gates, tanh_c):
+    T = xw.shape[0]
     for s in range(T):
         t = T - 1 - s if reverse else s
         hprev[t] = h
         cprev[t] = c
-        _recurrent_product(h, hmask, w_hh, hm, a)
-        for bi in range(B):
-            for k in range(G):
-                v = (xw[t, bi, k] + a[bi, k] + b[k]) * sc[k]
-                gates[t, bi, k] = _sig(v, one) * sc[k] - (sc[k] - one)
-            for j in range(H):
-                cn[j] = gates[t, bi, H + j] * c[bi, j] + gates[t, bi, j] * gates[t, bi, 2 * H + j]
-                tanh_c[t, bi, j] = _tanh(cn[j], one)
-            if mask[t, bi]:
-                for j in range(H):
-                    packed[t, bi, j] = h[bi, j] = gates[t, bi, 3 * H + j] * tanh_c[t, bi, j]
-                    c[bi, j] = cn[j]
-    packed[T] = h
-    packed[T + 1] = c
-    return packed, hprev, cprev, gates, tanh_c
+        np.multiply(h, hmask, hm)
+        np.dot(hm, w_hh.T, a)
+        _lstm_fwd_step(t, xw, a, b, sc, h, c, cn, mask, packed, gates, tanh_c)
 
 
 @njit(cache=True, fastmath=_FAST, error_model="numpy")
-def _lstm_bwd(g, cprev, gates, tanh_c, w_hh, mask, hmask, reverse):
-    T, B, H = cprev.shape
-    one = cprev.dtype.type(1)
-    da = np.zeros_like(gates)
-    dh, dc, back = g[T].copy(), g[T + 1].copy(), np.empty_like(cprev[0])
+def _lstm_bwd_step(t, g, cprev, gates, tanh_c, mask, dh, dc, da):
+    B, H = dh.shape
+    one = g.dtype.type(1)
+    for bi in range(B):
+        if not mask[t, bi]:
+            continue
+        for j in range(H):
+            i, f, gg, o = gates[t, bi, j], gates[t, bi, H + j], gates[t, bi, 2 * H + j], gates[t, bi, 3 * H + j]
+            tc = tanh_c[t, bi, j]
+            dht = dh[bi, j] + g[t, bi, j]
+            dct = dc[bi, j] + dht * o * (one - tc * tc)
+            da[t, bi, j] = dct * gg * i * (one - i)
+            da[t, bi, H + j] = dct * cprev[t, bi, j] * f * (one - f)
+            da[t, bi, 2 * H + j] = dct * i * (one - gg * gg)
+            da[t, bi, 3 * H + j] = dht * tc * o * (one - o)
+            dc[bi, j] = dct * f
+
+
+def _lstm_bwd_loop(g, cprev, gates, tanh_c, w_hh, mask, hmask, reverse, dh, dc, da, back):
+    T = cprev.shape[0]
     for s in range(T):
         t = s if reverse else T - 1 - s
-        for bi in range(B):
-            if not mask[t, bi]:
-                continue
-            for j in range(H):
-                i, f, gg, o = gates[t, bi, j], gates[t, bi, H + j], gates[t, bi, 2 * H + j], gates[t, bi, 3 * H + j]
-                tc = tanh_c[t, bi, j]
-                dht = dh[bi, j] + g[t, bi, j]
-                dct = dc[bi, j] + dht * o * (one - tc * tc)
-                da[t, bi, j] = dct * gg * i * (one - i)
-                da[t, bi, H + j] = dct * cprev[t, bi, j] * f * (one - f)
-                da[t, bi, 2 * H + j] = dct * i * (one - gg * gg)
-                da[t, bi, 3 * H + j] = dht * tc * o * (one - o)
-                dc[bi, j] = dct * f
-        _back_product(da[t], w_hh, hmask, mask[t], back, dh)
-    return da, dh, dc
+        _lstm_bwd_step(t, g, cprev, gates, tanh_c, mask, dh, dc, da)
+        np.dot(da[t], w_hh, back)
+        _hold_rows(back, hmask, mask[t], dh)
 
 
 @njit(cache=True, fastmath=_FAST, error_model="numpy")
@@ -401,17 +404,44 @@ def rnn_backward_cpu(g, saved, w_hh, mask, hmask, reverse, mode):
     return da, da, dh
 
 
+# OpenBLAS runs a product on one thread below m n k = 65536 * 4 (its GEMM threshold). Above it, Numba's
+# np.dot (SciPy's OpenBLAS, a second thread pool beside NumPy's) fought NumPy's BLAS threads: the D0.M1
+# step took ~4 s instead of ~1 s. So large layers walk the steps in Python with NumPy's own BLAS, around
+# the same compiled step kernels; small ones run the whole loop compiled (no per-step call overhead).
+def _compiled(B, G, H):
+    return B * G * H < 65536 * 4
+
+
+_lstm_fwd_compiled = njit(cache=True, fastmath=_FAST, error_model="numpy")(_lstm_fwd_loop)
+_lstm_bwd_compiled = njit(cache=True, fastmath=_FAST, error_model="numpy")(_lstm_bwd_loop)
+
+
 @register("lstm_forward", "cpu")
 def lstm_forward_cpu(xw, w_hh, b_hh, h0, c0, mask, hmask, reverse):
-    packed, *saved = _lstm_fwd(_c(xw), _c(w_hh), b_hh, _c(h0), _c(c0), mask, _c(hmask), reverse,
-                               xw.dtype.type(1))
-    return packed, tuple(saved)
+    xw, w_hh = _c(xw), _c(w_hh)
+    T, B, G = xw.shape
+    H = G // 4
+    packed = np.zeros((T + 2, B, H), dtype=xw.dtype)
+    gates, hprev, cprev, tanh_c = np.empty_like(xw), *(np.empty((T, B, H), dtype=xw.dtype) for _ in range(3))
+    # sc: 2 on g's rows (tanh(v) = 2 sigma(2 v) - 1), 1 elsewhere, so one uniform loop (it vectorises) does all gates
+    sc = np.ones(G, dtype=xw.dtype)
+    sc[2 * H:3 * H] = 2
+    h, c = packed[T], packed[T + 1]
+    h[...], c[...] = h0, c0
+    run = _lstm_fwd_compiled if _compiled(B, G, H) else _lstm_fwd_loop
+    run(xw, w_hh, b_hh, sc, mask, _c(hmask), reverse, h, c, np.empty_like(h), np.empty((B, G), dtype=xw.dtype),
+        np.empty(H, dtype=xw.dtype), packed, hprev, cprev, gates, tanh_c)
+    return packed, (hprev, cprev, gates, tanh_c)
 
 
 @register("lstm_backward", "cpu")
 def lstm_backward_cpu(g, saved, w_hh, mask, hmask, reverse):
     _, cprev, gates, tanh_c = saved
-    da, dh, dc = _lstm_bwd(_c(g), cprev, gates, tanh_c, _c(w_hh), mask, _c(hmask), reverse)
+    T, B, H = cprev.shape
+    g = _c(g)
+    da, dh, dc = np.zeros_like(gates), g[T].copy(), g[T + 1].copy()
+    run = _lstm_bwd_compiled if _compiled(B, 4 * H, H) else _lstm_bwd_loop
+    run(g, cprev, gates, tanh_c, _c(w_hh), mask, _c(hmask), reverse, dh, dc, da, np.empty_like(dh))
     return da, da, dh, dc
 
 
