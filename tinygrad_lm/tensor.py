@@ -210,7 +210,7 @@ class Tensor:
 
         grads = {id(self): grad}
         # ids of arrays a caller may still hold: a .grad must never alias them (see _accumulate)
-        shared = {id(grad)} if gradient is not None or retain_graph else set()
+        shared = {id(grad)} if gradient is not None else set()
         for node in _topological_order(self):
             g = grads.pop(id(node), None)
             if g is None:

@@ -290,6 +290,7 @@ def _lstm_fwd_step(t, xw, a, b, sc, h, c, cn, mask, packed, gates, tanh_c):
 
 
 def _lstm_fwd_loop(xw, w_hh, b, sc, mask, hmask, reverse, h, c, hm, a, cn, packed, hprev, cprev, gates, tanh_c):
+    # the products are written out, not _recurrent_product: run as Python this loop must reach NumPy's BLAS
     T = xw.shape[0]
     for s in range(T):
         t = T - 1 - s if reverse else s
