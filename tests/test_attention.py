@@ -73,11 +73,24 @@ def test_sdpa_hypothesis(B, H, L, S, E, kind, dtype, scale):
         _qkv(rng, (B, H), L, S, E, E + 1), dtype=dtype)
 
 
+@pytest.mark.parametrize("impl", ["plain", "cpu"])
+@pytest.mark.parametrize("mask_shape", [(5, 7), (2, 1, 5, 7), (2, 3, 5, 7), (1, 7)])
+def test_sdpa_float_mask_gets_its_gradient_like_torch(impl, mask_shape, monkeypatch):
+    """An additive mask that requires grad gets dL/dscores, summed over the axes it was broadcast along."""
+    monkeypatch.setattr(backend, "PLAIN", impl == "plain")
+    rng = np.random.default_rng(8)
+    arrays = _qkv(rng, (2, 3), 5, 7, 4, 6) + [rng.standard_normal(mask_shape)]
+    compare_with_torch(F.scaled_dot_product_attention, TF.scaled_dot_product_attention, arrays)
+    compare_with_torch(lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, m, scale=0.3),
+                       lambda q, k, v, m: TF.scaled_dot_product_attention(q, k, v, m, scale=0.3),
+                       arrays, requires_grad=[False, True, False, True])
+
+
 def test_sdpa_gradcheck():
     rng = np.random.default_rng(2)
     q, k, v = (tg.tensor(a, requires_grad=True) for a in _qkv(rng, (2,), 3, 4, 3, 2))
-    mask = tg.tensor(rng.standard_normal((3, 4)))
-    assert tg.gradcheck(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, mask), [q, k, v])
+    mask = tg.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    assert tg.gradcheck(lambda q, k, v, mask: F.scaled_dot_product_attention(q, k, v, mask), [q, k, v, mask])
     assert tg.gradcheck(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True), [q, k, v])
 
 
@@ -94,11 +107,14 @@ def test_fused_kernel_equals_plain(dtype, causal):
         outs = [backend.kernel("attention_forward", impl=i)(q, k, v, mask, 0.4, causal, kp) for i in ("plain", "cpu")]
         for a, b in zip(*outs):
             np.testing.assert_allclose(a, b, **tol)
-        grads = [backend.kernel("attention_backward", impl=i)(q, k, v, outs[0][1], kp, 0.4, g)
-                 for i in ("plain", "cpu")]
-        for a, b in zip(*grads):
-            assert a.dtype == dtype
-            np.testing.assert_allclose(a, b, **tol)
+        for mask_grad in (False, True):  # True: dS comes back too, and the scale goes on dQ and dK
+            grads = [backend.kernel("attention_backward", impl=i)(q, k, v, outs[0][1], kp, 0.4, g, mask_grad)
+                     for i in ("plain", "cpu")]
+            assert (grads[0][3] is None) == (grads[1][3] is None) == (not mask_grad)
+            for a, b in zip(*grads):
+                if a is not None:
+                    assert a.dtype == dtype
+                    np.testing.assert_allclose(a, b, **tol)
 
 
 def test_fully_masked_query_gives_zero_like_torch():

@@ -12,7 +12,7 @@ Backward, from G = dL/dO:
 
     dV = (P * D)^T G
     dP = (G V^T) * D
-    dS = P * (dP - rowsum(dP * P))          the softmax backward
+    dS = P * (dP - rowsum(dP * P))          the softmax backward; also dL/dM, M added after the scale
     dQ = scale dS K,   dK = scale dS^T Q
 
 The three products of each pass go to the BLAS (``xp.matmul``: batched GEMM); the fast kernels fuse
@@ -63,22 +63,29 @@ def forward_plain(q, k, v, mask, scale, causal, keep):
     return _weighted_sum(p, v, keep), p
 
 
-def _backward(q, k, v, p, keep, g, softmax_backward):
+def _backward(q, k, v, p, keep, scale, g, mask_grad, softmax_backward):
+    """dQ, dK, dV, and dS when ``mask_grad`` (else None). ``softmax_backward(p, dp, c)`` gives c dS:
+    the scale is folded into it unless dS itself is wanted, then it goes on dQ and dK."""
     m = xp(q)
     dv = m.matmul((p if keep is None else p * keep).swapaxes(-1, -2), g)
     dp = m.matmul(g, _mT(v))
     if keep is not None:
         dp *= keep
-    ds = softmax_backward(p, dp)
-    return m.matmul(ds, k), m.matmul(ds.swapaxes(-1, -2), q), dv
+    ds = softmax_backward(p, dp, 1.0 if mask_grad else scale)
+    dq, dk = m.matmul(ds, k), m.matmul(ds.swapaxes(-1, -2), q)
+    if not mask_grad:
+        return dq, dk, dv, None
+    dq *= scale
+    dk *= scale
+    return dq, dk, dv, ds
 
 
 @register("attention_backward", "plain")
-def backward_plain(q, k, v, p, keep, scale, g):
-    def softmax_backward(p, dp):
-        return p * (dp - (dp * p).sum(axis=-1, keepdims=True)) * scale
+def backward_plain(q, k, v, p, keep, scale, g, mask_grad=False):
+    def softmax_backward(p, dp, c):
+        return p * (dp - (dp * p).sum(axis=-1, keepdims=True)) * c
 
-    return _backward(q, k, v, p, keep, g, softmax_backward)
+    return _backward(q, k, v, p, keep, scale, g, mask_grad, softmax_backward)
 
 
 # ---------------------------------------------------------------- Numba: row by row, on one thread.
@@ -143,9 +150,9 @@ def forward_cpu(q, k, v, mask, scale, causal, keep):
 
 
 @register("attention_backward", "cpu")
-def backward_cpu(q, k, v, p, keep, scale, g):
-    return _backward(q, k, v, p, keep, g,
-                     lambda p, dp: _softmax_backward_numba(p, np.ascontiguousarray(dp), q.dtype.type(scale)))
+def backward_cpu(q, k, v, p, keep, scale, g, mask_grad=False):
+    return _backward(q, k, v, p, keep, scale, g, mask_grad,
+                     lambda p, dp, c: _softmax_backward_numba(p, np.ascontiguousarray(dp), q.dtype.type(c)))
 
 
 # ---------------------------------------------------------------- CuPy: one thread per score row.
@@ -213,13 +220,13 @@ def forward_gpu(q, k, v, mask, scale, causal, keep):
 
 
 @register("attention_backward", "gpu")
-def backward_gpu(q, k, v, p, keep, scale, g):
+def backward_gpu(q, k, v, p, keep, scale, g, mask_grad=False):
     import cupy as cp
 
-    def softmax_backward(p, dp):
+    def softmax_backward(p, dp, c):
         dp = cp.ascontiguousarray(dp)
         _launch(_gpu_kernel("softmax_back", q.dtype), p.shape[0] * p.shape[1], p, dp, np.int32(p.shape[2]),
-                q.dtype.type(scale))
+                q.dtype.type(c))
         return dp
 
-    return _backward(q, k, v, p, keep, g, softmax_backward)
+    return _backward(q, k, v, p, keep, scale, g, mask_grad, softmax_backward)

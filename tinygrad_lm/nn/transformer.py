@@ -202,9 +202,7 @@ class MultiheadAttention(Module):
         mask = None if causal else self._mask(attn_mask, key_padding_mask, N, L, S, query.dtype)
         p = self.dropout if self.training else 0.0
         weights = None
-        if need_weights or (mask is not None and mask.requires_grad):
-            # composite: PyTorch returns the weights after dropout (the ones that multiply V), and
-            # the fused op does not differentiate its mask
+        if need_weights:  # composite: PyTorch returns the weights after dropout (the ones that multiply V)
             scores = ops.matmul(q, ops.transpose(k, -2, -1)) * (1.0 / math.sqrt(Dh))
             weights = ops.dropout(ops.softmax(scores if mask is None else scores + mask, dim=-1), p)
             o = ops.matmul(weights, v)

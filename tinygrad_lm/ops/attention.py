@@ -20,8 +20,10 @@ class ScaledDotProductAttention(Function):
 
     Forward and backward are the fused kernels ``attention_forward`` / ``attention_backward``
     (see tinygrad_lm/kernels/attention.py for both formulas); the forward keeps P = softmax(...).
-    ``mask`` is an additive array (not differentiated) broadcastable to (..., L, S); ``keep`` the
-    dropout keep-mask scaled by 1/(1-p), or None.
+    ``mask``: boolean (True = takes part) or additive, broadcastable to (..., L, S). An additive mask
+    is differentiated like q, k and v: it is added after the scale, so dL/dM = dL/dS, the gradient of
+    the scores, summed over the axes it was broadcast along. ``keep``: the dropout keep-mask scaled by
+    1/(1-p), or None.
     """
 
     def forward(self, q, k, v, mask=None, scale=1.0, is_causal=False, keep=None):
@@ -48,6 +50,8 @@ class ScaledDotProductAttention(Function):
 
         self.q, self.k, self.v = flat(q), flat(k), flat(v)
         if mask is not None:
+            self.mask_shape, self.mask_dtype = mask.shape, mask.dtype
+            mask = additive_mask(mask, q.dtype, m)
             if mask.ndim < 2:
                 mask = mask.reshape((1,) * (2 - mask.ndim) + mask.shape)
             try:
@@ -69,10 +73,15 @@ class ScaledDotProductAttention(Function):
 
     def backward(self, g):
         n = self.q.shape[0]
-        dq, dk, dv = backend.kernel("attention_backward", backend.device_of(g))(
-            self.q, self.k, self.v, self.p, self.keep, self.scale, g.reshape((n,) + g.shape[-2:]))
-        return tuple(unbroadcast(d.reshape(self.batch + d.shape[-2:]), s) if need else None
-                     for d, s, need in zip((dq, dk, dv), self.shapes, self.needs_input_grad))
+        mask_grad = self.needs_input_grad[3]
+        dq, dk, dv, ds = backend.kernel("attention_backward", backend.device_of(g))(
+            self.q, self.k, self.v, self.p, self.keep, self.scale, g.reshape((n,) + g.shape[-2:]), mask_grad)
+        grads = [unbroadcast(d.reshape(self.batch + d.shape[-2:]), s) if need else None
+                 for d, s, need in zip((dq, dk, dv), self.shapes, self.needs_input_grad)]
+        if mask_grad:
+            grads.append(unbroadcast(ds.reshape(self.batch + ds.shape[-2:]), self.mask_shape).astype(
+                self.mask_dtype, copy=False))
+        return tuple(grads)
 
 
 def additive_mask(attn_mask, dtype, xp_module):
@@ -95,10 +104,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if not 0.0 <= dropout_p <= 1.0:
         raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1], got {dropout_p}")
     m = xp(query.data)
-    mask = None
-    if attn_mask is not None:
-        mask = additive_mask(attn_mask.data if isinstance(attn_mask, Tensor) else m.asarray(attn_mask),
-                             query.dtype, m)
+    if attn_mask is not None and not isinstance(attn_mask, Tensor):
+        attn_mask = m.asarray(attn_mask)
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
     keep = None
     if dropout_p > 0.0:
@@ -107,7 +114,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         keep = ((backend.random(shape, query.dtype, query.device) >= dropout_p)
                 * query.dtype.type(1.0 / (1.0 - dropout_p)) if dropout_p < 1.0
                 else m.zeros(shape, query.dtype))
-    return ScaledDotProductAttention.apply(query, key, value, mask=mask, scale=scale, is_causal=is_causal,
+    return ScaledDotProductAttention.apply(query, key, value, attn_mask, scale=scale, is_causal=is_causal,
                                            keep=keep)
 
 
