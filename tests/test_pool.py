@@ -83,9 +83,12 @@ def test_numba_kernels_equal_textbook_twin(c, include_pad, dtype):
         za = backend.kernel("avg_pool2d_forward", impl=impl)(x, geom_a, kernel_a, out_a, include_pad)
         ga = np.random.default_rng(2).standard_normal(za.shape).astype(dtype)
         dxa = backend.kernel("avg_pool2d_backward", impl=impl)(ga, x.shape, geom_a, kernel_a, include_pad)
-        res[impl] = (z, idx, dx, za, dxa)
-        assert z.dtype == dx.dtype == za.dtype == dxa.dtype == dtype
-    for a, b, what in zip(res["cpu"], res["plain"], ("max", "argmax", "max grad", "avg", "avg grad")):
+        zd = backend.kernel("adaptive_avg_pool2d_forward", impl=impl)(x, out)
+        dxd = backend.kernel("adaptive_avg_pool2d_backward", impl=impl)(g, x.shape)
+        res[impl] = (z, idx, dx, za, dxa, zd, dxd)
+        assert z.dtype == dx.dtype == za.dtype == dxa.dtype == zd.dtype == dxd.dtype == dtype
+    for a, b, what in zip(res["cpu"], res["plain"], ("max", "argmax", "max grad", "avg", "avg grad", "adaptive",
+                                                     "adaptive grad")):
         assert_close(a, b, dtype, what)
 
 
@@ -96,12 +99,17 @@ def test_gradcheck_pools():
     assert tg.gradcheck(lambda x: F.adaptive_avg_pool2d(x, (3, 4)), [x])
 
 
+@pytest.mark.parametrize("impl", [False, True], ids=["numba", "textbook"])
 @settings(max_examples=20, deadline=None)
 @given(h=st.integers(1, 12), w=st.integers(1, 12), oh=st.integers(1, 6), ow=st.one_of(st.none(), st.integers(1, 6)))
-def test_adaptive_avg_pool2d_matches_torch(h, w, oh, ow):
-    x = np.random.default_rng(h * 13 + w).standard_normal((2, 3, h, w))
-    compare_with_torch(lambda x: F.adaptive_avg_pool2d(x, (oh, ow)),
-                       lambda x: torch.nn.functional.adaptive_avg_pool2d(x, (oh, ow)), [x])
+def test_adaptive_avg_pool2d_matches_torch(impl, h, w, oh, ow):
+    old, backend.PLAIN = backend.PLAIN, impl
+    try:
+        x = np.random.default_rng(h * 13 + w).standard_normal((2, 3, h, w))
+        compare_with_torch(lambda x: F.adaptive_avg_pool2d(x, (oh, ow)),
+                           lambda x: torch.nn.functional.adaptive_avg_pool2d(x, (oh, ow)), [x])
+    finally:
+        backend.PLAIN = old
 
 
 def test_float32_kept_indices_and_unbatched():
@@ -153,3 +161,8 @@ def test_cupy_kernels_equal_textbook_twin(c, include_pad):
     dxa = backend.kernel("avg_pool2d_backward", impl="plain")(ga, x.shape, geom, kernel, include_pad)
     assert_close(cp.asnumpy(backend.kernel("avg_pool2d_backward", "cuda")(cp.asarray(ga), x.shape, geom, kernel,
                                                                            include_pad)), dxa)
+    zd = backend.kernel("adaptive_avg_pool2d_forward", impl="plain")(x, out)
+    assert_close(cp.asnumpy(backend.kernel("adaptive_avg_pool2d_forward", "cuda")(cp.asarray(x), out)), zd)
+    gd = np.random.default_rng(3).standard_normal(zd.shape)
+    dxd = backend.kernel("adaptive_avg_pool2d_backward", impl="plain")(gd, x.shape)
+    assert_close(cp.asnumpy(backend.kernel("adaptive_avg_pool2d_backward", "cuda")(cp.asarray(gd), x.shape)), dxd)

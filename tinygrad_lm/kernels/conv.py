@@ -108,8 +108,9 @@ def _backward_cols(g, x, w, cols, geom, groups, need_x, need_w, col2im):
     N, K = x.shape[0], w.shape[0]
     gk = _by_group(m_.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(K, -1), groups)  # (G, K/G, N OH OW)
     dx = dw = None
-    if need_w:  # dW = G cols^T, the sum over the batch and positions inside the product
-        dw = m_.matmul(gk, _by_group(cols, groups).swapaxes(-1, -2)).reshape(w.shape)
+    if need_w:  # dW = G cols^T, the sum over the batch and positions inside the product; computed as
+        # (cols G^T)^T, the orientation OpenBLAS runs ~20% faster for a long inner dimension
+        dw = m_.matmul(_by_group(cols, groups), gk.swapaxes(-1, -2)).swapaxes(-1, -2).reshape(w.shape)
     if need_x:  # dcols = W^T G, then each column entry added back where im2col took it from
         dcols = m_.matmul(_by_group(w.reshape(K, -1), groups).swapaxes(-1, -2), gk).reshape(cols.shape)
         dx = col2im(dcols, x.shape, w.shape[2], w.shape[3], geom, g.shape[2], g.shape[3])

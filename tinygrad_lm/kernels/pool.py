@@ -14,8 +14,11 @@ Max pooling saves, for each output, the flat index y W + x of its maximum in the
     max_pool2d_forward(x, geom, kernel, out_hw) -> (z, idx)      max_pool2d_backward(g, idx, x_shape) -> dx
     avg_pool2d_forward(x, geom, kernel, out_hw, include_pad) -> z
     avg_pool2d_backward(g, x_shape, geom, kernel, include_pad) -> dx
+    adaptive_avg_pool2d_forward(x, out_hw) -> z           adaptive_avg_pool2d_backward(g, x_shape) -> dx
 
-with geom = (stride_h, stride_w, pad_h, pad_w, dil_h, dil_w) and out_hw = (OH, OW).
+with geom = (stride_h, stride_w, pad_h, pad_w, dil_h, dil_w) and out_hw = (OH, OW). The fast average
+kernels serve both average poolings: each takes the windows as spans of rows and columns inside x
+with their divisors (``avg_windows``, ``adaptive_windows``).
 """
 from __future__ import annotations
 
@@ -69,15 +72,24 @@ def max_backward_plain(g, idx, x_shape):
     return dx.reshape(x_shape)
 
 
-def _divisor(x_shape, geom, kernel, out_hw, include_pad):
-    """|window| for each output (OH, OW), as PyTorch counts it (windows clipped to the padded input)."""
+def avg_windows(x_shape, geom, kernel, out_hw, include_pad):
+    """Average pooling's windows as spans inside x: rows [ra[i], rb[i]), columns [ca[j], cb[j]), and
+    |window| (OH, OW) as PyTorch counts it (windows clipped to the padded input)."""
     sh, sw, ph, pw = geom[:4]
     H, W = x_shape[2], x_shape[3]
     r0, c0 = np.arange(out_hw[0]) * sh - ph, np.arange(out_hw[1]) * sw - pw
     r1, c1 = np.minimum(r0 + kernel[0], H + ph), np.minimum(c0 + kernel[1], W + pw)
-    if not include_pad:
-        r0, c0, r1, c1 = np.maximum(r0, 0), np.maximum(c0, 0), np.minimum(r1, H), np.minimum(c1, W)
-    return ((r1 - r0)[:, None] * (c1 - c0)[None, :]).astype(np.float64)
+    ra, rb, ca, cb = np.maximum(r0, 0), np.minimum(r1, H), np.maximum(c0, 0), np.minimum(c1, W)
+    area = (r1 - r0)[:, None] * (c1 - c0)[None, :] if include_pad else (rb - ra)[:, None] * (cb - ca)[None, :]
+    return ra, rb, ca, cb, area.astype(np.float64)
+
+
+def adaptive_windows(x_shape, out_hw):
+    """Adaptive average pooling's windows, as avg_windows gives them: PyTorch's bins, where bin i of
+    ``out`` over ``size`` covers [floor(i size / out), ceil((i + 1) size / out)) (bins may overlap)."""
+    (ra, rb), (ca, cb) = ((np.arange(out) * size // out, -(-(np.arange(out) + 1) * size // out))
+                          for size, out in zip(x_shape[2:], out_hw))
+    return ra, rb, ca, cb, ((rb - ra)[:, None] * (cb - ca)[None, :]).astype(np.float64)
 
 
 @register("avg_pool2d_forward", "plain")
@@ -86,18 +98,39 @@ def avg_forward_plain(x, geom, kernel, out_hw, include_pad):
     z = m_.zeros((*x.shape[:2], *out_hw), dtype=x.dtype)
     for rows, cols in _window_taps(x.shape, geom, kernel, out_hw):
         z += _gather(x, rows, cols, 0)[0]
-    return (z / m_.asarray(_divisor(x.shape, geom, kernel, out_hw, include_pad).astype(x.dtype)))
+    return z / m_.asarray(avg_windows(x.shape, geom, kernel, out_hw, include_pad)[4].astype(x.dtype))
 
 
 @register("avg_pool2d_backward", "plain")
 def avg_backward_plain(g, x_shape, geom, kernel, include_pad):
     m_ = xp(g)
     N, C, H, W = x_shape
-    gd = g / m_.asarray(_divisor(x_shape, geom, kernel, g.shape[2:], include_pad).astype(g.dtype))
+    gd = g / m_.asarray(avg_windows(x_shape, geom, kernel, g.shape[2:], include_pad)[4].astype(g.dtype))
     dx = m_.zeros((N, C, H + 2 * geom[2] + kernel[0], W + 2 * geom[3] + kernel[1]), dtype=g.dtype)
     for rows, cols in _window_taps(x_shape, geom, kernel, g.shape[2:]):  # each tap hits distinct cells
         dx[:, :, m_.asarray(rows + geom[2])[:, None], m_.asarray(cols + geom[3])[None, :]] += gd
     return dx[:, :, geom[2]: geom[2] + H, geom[3]: geom[3] + W]
+
+
+@register("adaptive_avg_pool2d_forward", "plain")
+def adaptive_forward_plain(x, out_hw):
+    """Each output cell the mean of its bin: a loop over the (few) output cells."""
+    ra, rb, ca, cb, _ = adaptive_windows(x.shape, out_hw)
+    z = xp(x).empty((*x.shape[:2], *out_hw), dtype=x.dtype)
+    for i in range(out_hw[0]):
+        for j in range(out_hw[1]):
+            z[:, :, i, j] = x[:, :, ra[i]:rb[i], ca[j]:cb[j]].mean(axis=(2, 3))
+    return z
+
+
+@register("adaptive_avg_pool2d_backward", "plain")
+def adaptive_backward_plain(g, x_shape):
+    ra, rb, ca, cb, area = adaptive_windows(x_shape, g.shape[2:])
+    dx = xp(g).zeros(x_shape, dtype=g.dtype)
+    for i in range(g.shape[2]):
+        for j in range(g.shape[3]):
+            dx[:, :, ra[i]:rb[i], ca[j]:cb[j]] += (g[:, :, i, j] / g.dtype.type(area[i, j]))[:, :, None, None]
+    return dx
 
 
 # ---------------------------------------------------------------- Numba: one task per (sample, channel) plane
@@ -141,49 +174,47 @@ def _max_backward_numba(g, idx, dx):
                 dx[b, c, idx[b, c, i, j]] += g[b, c, i, j]
 
 
-@njit(cache=True, inline="always")
-def _avg_window(k, s, p, K, n):
-    """Window ``k`` of an average pool along one axis of size ``n``: its span counting padding
-    [lo, hi) and the part inside the input [a, b)."""
-    lo = k * s - p
-    hi = min(lo + K, n + p)
-    return lo, hi, max(lo, 0), min(hi, n)
-
-
 @njit(parallel=True, cache=True)
-def _avg_forward_numba(x, z, KH, KW, sh, sw, ph, pw, include_pad):
-    N, C, H, W = x.shape
+def _mean_forward_numba(x, z, ra, rb, ca, cb, area):
+    """z[b, c, i, j] = the sum of x[b, c] over rows [ra[i], rb[i]) and columns [ca[j], cb[j]), / area[i, j]."""
+    N, C = x.shape[0], x.shape[1]
     OH, OW = z.shape[2], z.shape[3]
     for bc in prange(N * C):
         b, c = bc // C, bc % C
         for i in range(OH):
-            y0, y1, ya, yb = _avg_window(i, sh, ph, KH, H)
             for j in range(OW):
-                x0, x1, xa, xb = _avg_window(j, sw, pw, KW, W)
                 s = 0.0
-                for y in range(ya, yb):
-                    for xx in range(xa, xb):
+                for y in range(ra[i], rb[i]):
+                    for xx in range(ca[j], cb[j]):
                         s += x[b, c, y, xx]
-                area = (y1 - y0) * (x1 - x0) if include_pad else (yb - ya) * (xb - xa)
-                z[b, c, i, j] = s / area
+                z[b, c, i, j] = s / area[i, j]
 
 
 @njit(parallel=True, cache=True)
-def _avg_backward_numba(g, dx, KH, KW, sh, sw, ph, pw, include_pad):
-    """Adds each window's share of g into the zeroed dx (N, C, H, W)."""
+def _mean_backward_numba(g, dx, ra, rb, ca, cb, area):
+    """Adds each window's share g / area into the zeroed dx (N, C, H, W)."""
     N, C, OH, OW = g.shape
-    H, W = dx.shape[2], dx.shape[3]
     for bc in prange(N * C):
         b, c = bc // C, bc % C
         for i in range(OH):
-            y0, y1, ya, yb = _avg_window(i, sh, ph, KH, H)
             for j in range(OW):
-                x0, x1, xa, xb = _avg_window(j, sw, pw, KW, W)
-                area = (y1 - y0) * (x1 - x0) if include_pad else (yb - ya) * (xb - xa)
-                share = g[b, c, i, j] / area
-                for y in range(ya, yb):
-                    for xx in range(xa, xb):
+                share = g[b, c, i, j] / area[i, j]
+                for y in range(ra[i], rb[i]):
+                    for xx in range(ca[j], cb[j]):
                         dx[b, c, y, xx] += share
+
+
+def _mean_forward_cpu(x, windows):
+    ra, rb, ca, cb, area = windows
+    z = np.empty((*x.shape[:2], len(ra), len(ca)), dtype=x.dtype)
+    _mean_forward_numba(np.ascontiguousarray(x), z, ra, rb, ca, cb, area)
+    return z
+
+
+def _mean_backward_cpu(g, x_shape, windows):
+    dx = np.zeros(x_shape, dtype=g.dtype)
+    _mean_backward_numba(np.ascontiguousarray(g), dx, *windows)
+    return dx
 
 
 @register("max_pool2d_forward", "cpu")
@@ -203,16 +234,22 @@ def max_backward_cpu(g, idx, x_shape):
 
 @register("avg_pool2d_forward", "cpu")
 def avg_forward_cpu(x, geom, kernel, out_hw, include_pad):
-    z = np.empty((*x.shape[:2], *out_hw), dtype=x.dtype)
-    _avg_forward_numba(np.ascontiguousarray(x), z, *kernel, *geom[:4], bool(include_pad))
-    return z
+    return _mean_forward_cpu(x, avg_windows(x.shape, geom, kernel, out_hw, include_pad))
 
 
 @register("avg_pool2d_backward", "cpu")
 def avg_backward_cpu(g, x_shape, geom, kernel, include_pad):
-    dx = np.zeros(x_shape, dtype=g.dtype)
-    _avg_backward_numba(np.ascontiguousarray(g), dx, *kernel, *geom[:4], bool(include_pad))
-    return dx
+    return _mean_backward_cpu(g, x_shape, avg_windows(x_shape, geom, kernel, g.shape[2:], include_pad))
+
+
+@register("adaptive_avg_pool2d_forward", "cpu")
+def adaptive_forward_cpu(x, out_hw):
+    return _mean_forward_cpu(x, adaptive_windows(x.shape, out_hw))
+
+
+@register("adaptive_avg_pool2d_backward", "cpu")
+def adaptive_backward_cpu(g, x_shape):
+    return _mean_backward_cpu(g, x_shape, adaptive_windows(x_shape, g.shape[2:]))
 
 
 # ---------------------------------------------------------------- CuPy: one thread per output (forward) or input
@@ -241,35 +278,29 @@ extern "C" __global__ void max_backward(const T* g, const int* idx, T* dx, long 
     if (t >= total) return;
     atomicAdd(dx + (t / OHW) * HW + idx[t], g[t]);
 }
-extern "C" __global__ void avg_forward(const T* x, T* z, long long total, int H, int W, int KH, int KW,
-                                       int sh, int sw, int ph, int pw, int OH, int OW, int include_pad) {
-    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+extern "C" __global__ void mean_forward(const T* x, T* z, const long long* ra, const long long* rb,
+                                        const long long* ca, const long long* cb, const double* area,
+                                        long long total, int H, int W, int OH, int OW) {
+    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;   /* one thread per output */
     if (t >= total) return;
     int j = t % OW, i = (t / OW) % OH;
     const T* plane = x + (t / ((long long)OH * OW)) * H * W;
-    int y0 = i * sh - ph, x0 = j * sw - pw;
-    int y1 = min(y0 + KH, H + ph), x1 = min(x0 + KW, W + pw);
-    int ya = max(y0, 0), xa = max(x0, 0), yb = min(y1, H), xb = min(x1, W);
     T s = 0;
-    for (int y = ya; y < yb; y++) for (int xx = xa; xx < xb; xx++) s += plane[y * W + xx];
-    z[t] = s / (T)(include_pad ? (y1 - y0) * (x1 - x0) : (yb - ya) * (xb - xa));
+    for (long long y = ra[i]; y < rb[i]; y++) for (long long xx = ca[j]; xx < cb[j]; xx++) s += plane[y * W + xx];
+    z[t] = s / (T)area[i * OW + j];
 }
-extern "C" __global__ void avg_backward(const T* g, T* dx, long long total, int H, int W, int KH, int KW,
-                                        int sh, int sw, int ph, int pw, int OH, int OW, int include_pad) {
+extern "C" __global__ void mean_backward(const T* g, T* dx, const long long* ra, const long long* rb,
+                                         const long long* ca, const long long* cb, const double* area,
+                                         long long total, int H, int W, int OH, int OW) {
     long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;   /* one thread per input element */
     if (t >= total) return;
     int xx = t % W, y = (t / W) % H;
     const T* gp = g + (t / ((long long)H * W)) * OH * OW;
     T acc = 0;
     for (int i = 0; i < OH; i++) {
-        int y0 = i * sh - ph, y1 = min(y0 + KH, H + ph);
-        if (y < y0 || y >= y1) continue;
-        for (int j = 0; j < OW; j++) {
-            int x0 = j * sw - pw, x1 = min(x0 + KW, W + pw);
-            if (xx < x0 || xx >= x1) continue;
-            int ya = max(y0, 0), xa = max(x0, 0), yb = min(y1, H), xb = min(x1, W);
-            acc += gp[i * OW + j] / (T)(include_pad ? (y1 - y0) * (x1 - x0) : (yb - ya) * (xb - xa));
-        }
+        if (y < ra[i] || y >= rb[i]) continue;
+        for (int j = 0; j < OW; j++)
+            if (xx >= ca[j] && xx < cb[j]) acc += gp[i * OW + j] / (T)area[i * OW + j];
     }
     dx[t] = acc;
 }
@@ -295,19 +326,37 @@ def max_backward_gpu(g, idx, x_shape):
     return dx
 
 
-@register("avg_pool2d_forward", "gpu")
-def avg_forward_gpu(x, geom, kernel, out_hw, include_pad):
+def _mean_forward_gpu(x, windows):
     cp = xp(x)
     x = cp.ascontiguousarray(x)
-    z = cp.empty((*x.shape[:2], *out_hw), dtype=x.dtype)
-    launch(_CUDA_SOURCE, "avg_forward", (x, z), z.size, (*x.shape[2:], *kernel, *geom[:4], *out_hw, include_pad))
+    z = cp.empty((*x.shape[:2], len(windows[0]), len(windows[2])), dtype=x.dtype)
+    launch(_CUDA_SOURCE, "mean_forward", (x, z, *map(cp.asarray, windows)), z.size, (*x.shape[2:], *z.shape[2:]))
     return z
+
+
+def _mean_backward_gpu(g, x_shape, windows):
+    cp = xp(g)
+    dx = cp.empty(x_shape, dtype=g.dtype)
+    launch(_CUDA_SOURCE, "mean_backward", (cp.ascontiguousarray(g), dx, *map(cp.asarray, windows)), dx.size,
+           (*x_shape[2:], *g.shape[2:]))
+    return dx
+
+
+@register("avg_pool2d_forward", "gpu")
+def avg_forward_gpu(x, geom, kernel, out_hw, include_pad):
+    return _mean_forward_gpu(x, avg_windows(x.shape, geom, kernel, out_hw, include_pad))
 
 
 @register("avg_pool2d_backward", "gpu")
 def avg_backward_gpu(g, x_shape, geom, kernel, include_pad):
-    cp = xp(g)
-    dx = cp.empty(x_shape, dtype=g.dtype)
-    launch(_CUDA_SOURCE, "avg_backward", (cp.ascontiguousarray(g), dx), dx.size,
-           (*x_shape[2:], *kernel, *geom[:4], *g.shape[2:], include_pad))
-    return dx
+    return _mean_backward_gpu(g, x_shape, avg_windows(x_shape, geom, kernel, g.shape[2:], include_pad))
+
+
+@register("adaptive_avg_pool2d_forward", "gpu")
+def adaptive_forward_gpu(x, out_hw):
+    return _mean_forward_gpu(x, adaptive_windows(x.shape, out_hw))
+
+
+@register("adaptive_avg_pool2d_backward", "gpu")
+def adaptive_backward_gpu(g, x_shape):
+    return _mean_backward_gpu(g, x_shape, adaptive_windows(x_shape, g.shape[2:]))

@@ -59,32 +59,17 @@ class AvgPool2d(Function):
                                                                   self.include_pad)
 
 
-def adaptive_bins(size: int, out: int):
-    """PyTorch's adaptive windows: bin i covers [floor(i size / out), ceil((i + 1) size / out))."""
-    return [(i * size // out, -(-(i + 1) * size // out)) for i in range(out)]
-
-
 class AdaptiveAvgPool2d(Function):
-    """z[b,c,i,j] = mean of x[b,c] over rows bin_i and columns bin_j (bins of adaptive_bins, which may
-    overlap); dL/dx = each g[b,c,i,j] spread evenly over its bin. A loop over the output cells on the
-    array module (NumPy or CuPy): the outputs are few, so it needs no kernel of its own."""
+    """z[b,c,i,j] = mean of x[b,c] over rows bin_i and columns bin_j, PyTorch's bins (which may overlap:
+    bin i of ``out`` over ``size`` covers [floor(i size / out), ceil((i + 1) size / out)));
+    dL/dx = each g[b,c,i,j] spread evenly over its bin."""
 
     def forward(self, x, output_size):
-        m = backend.xp(x)
-        self.x_shape = x.shape
-        self.rows, self.cols = adaptive_bins(x.shape[2], output_size[0]), adaptive_bins(x.shape[3], output_size[1])
-        z = m.empty((*x.shape[:2], *output_size), dtype=x.dtype)
-        for i, (r0, r1) in enumerate(self.rows):
-            for j, (c0, c1) in enumerate(self.cols):
-                z[:, :, i, j] = x[:, :, r0:r1, c0:c1].mean(axis=(2, 3))
-        return z
+        self.device, self.x_shape = backend.device_of(x), x.shape
+        return backend.kernel("adaptive_avg_pool2d_forward", self.device)(x, output_size)
 
     def backward(self, g):
-        dx = backend.xp(g).zeros(self.x_shape, dtype=g.dtype)
-        for i, (r0, r1) in enumerate(self.rows):
-            for j, (c0, c1) in enumerate(self.cols):
-                dx[:, :, r0:r1, c0:c1] += (g[:, :, i, j] / g.dtype.type((r1 - r0) * (c1 - c0)))[:, :, None, None]
-        return dx
+        return backend.kernel("adaptive_avg_pool2d_backward", self.device)(g, self.x_shape)
 
 
 def _batched(fn, x: Tensor, *args):
