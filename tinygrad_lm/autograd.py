@@ -48,6 +48,20 @@ def enable_grad():
         set_grad_enabled(previous)
 
 
+_Tensor = None
+
+
+def _tensor_class():
+    """tensor.Tensor, imported once (tensor.py imports this module); an import statement in ``apply``
+    would cost a microsecond on every op."""
+    global _Tensor
+    if _Tensor is None:
+        from .tensor import Tensor
+
+        _Tensor = Tensor
+    return _Tensor
+
+
 class Function:
     """Base class of every differentiable op (see module docstring)."""
 
@@ -63,8 +77,7 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **options):
-        from .tensor import Tensor
-
+        Tensor = _tensor_class()
         fn = cls()
         out = fn.forward(*[x.data if isinstance(x, Tensor) else x for x in inputs], **options)
         needs = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)

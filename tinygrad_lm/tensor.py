@@ -284,10 +284,17 @@ def _raw(x):
     return x.data if isinstance(x, Tensor) else x
 
 
-def _ops():
-    from . import ops
+_ops_module = None
 
-    return ops
+
+def _ops():
+    """tinygrad_lm.ops, imported once on first use (it imports this module); every operator calls it."""
+    global _ops_module
+    if _ops_module is None:
+        from . import ops
+
+        _ops_module = ops
+    return _ops_module
 
 
 def _accumulate(node: Tensor, g, shared: set, copy_all: bool) -> None:

@@ -36,7 +36,7 @@ def _pair(a, b):
     if not isinstance(b, Tensor):
         b = Tensor._wrap(_scalar_array(b, a) if isinstance(b, (int, float, bool)) else
                          backend.xp(a.data).asarray(b))
-    if a.device != b.device:
+    if type(a.data) is not type(b.data) and a.device != b.device:
         raise RuntimeError(f"operands are on different devices: {a.device} (shape {a.shape}) and "
                            f"{b.device} (shape {b.shape}); move one with .to(...)")
     # PyTorch's promotion: an integer or bool operand takes the float operand's dtype (NumPy would

@@ -16,6 +16,8 @@ def unbroadcast(grad, shape):
 
 def check_broadcast(a, b, op: str):
     """Raise a clear error naming both shapes when ``a`` and ``b`` cannot broadcast."""
+    if a.shape == b.shape:  # the common case, without broadcast_shapes' few microseconds
+        return a.shape
     try:
         return xp(a, b).broadcast_shapes(a.shape, b.shape)
     except ValueError:
