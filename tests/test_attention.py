@@ -11,6 +11,7 @@ from hypothesis import given, settings, strategies as st
 import tinygrad_lm as tg
 import tinygrad_lm.nn.functional as F
 from tinygrad_lm import backend
+from tinygrad_lm.kernels import attention as KA
 from tinygrad_lm.ops import attention as A
 
 from helpers import assert_close, compare_with_torch
@@ -94,21 +95,33 @@ def test_sdpa_gradcheck():
     assert tg.gradcheck(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True), [q, k, v])
 
 
+@pytest.mark.parametrize("impl", ["plain", "cpu"])
+@pytest.mark.parametrize("L, S", [(64, 64), (70, 45), (45, 70), (100, 100)])
+def test_causal_blocks_match_torch(impl, L, S, monkeypatch):
+    """Causal attention longer than a block (the blocks above the diagonal are skipped), L != S included."""
+    assert max(L, S) > KA.BLOCK
+    monkeypatch.setattr(backend, "PLAIN", impl == "plain")
+    compare_with_torch(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+                       lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, is_causal=True),
+                       _qkv(np.random.default_rng(9), (2, 2), L, S, 5, 3))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("causal", [False, True])
-def test_fused_kernel_equals_plain(dtype, causal):
+@pytest.mark.parametrize("L, S", [(9, 9), (70, 45), (45, 70)])
+def test_fused_kernel_equals_plain(dtype, causal, L, S):
     rng = np.random.default_rng(3)
-    q, k, v = (a.astype(dtype) for a in _qkv(rng, (6,), 9, 9, 5, 4))
-    mask = None if causal else (rng.standard_normal((6, 9, 9)) * (rng.random((6, 9, 9)) > 0.2)).astype(dtype)
-    keep = ((rng.random((6, 9, 9)) > 0.25) / 0.75).astype(dtype)
-    g = rng.standard_normal((6, 9, 4)).astype(dtype)
+    q, k, v = (a.astype(dtype) for a in _qkv(rng, (6,), L, S, 5, 4))
+    mask = None if causal else (rng.standard_normal((6, L, S)) * (rng.random((6, L, S)) > 0.2)).astype(dtype)
+    keep = ((rng.random((6, L, S)) > 0.25) / 0.75).astype(dtype)
+    g = rng.standard_normal((6, L, 4)).astype(dtype)
     tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
     for kp in (None, keep):
         outs = [backend.kernel("attention_forward", impl=i)(q, k, v, mask, 0.4, causal, kp) for i in ("plain", "cpu")]
         for a, b in zip(*outs):
             np.testing.assert_allclose(a, b, **tol)
         for mask_grad in (False, True):  # True: dS comes back too, and the scale goes on dQ and dK
-            grads = [backend.kernel("attention_backward", impl=i)(q, k, v, outs[0][1], kp, 0.4, g, mask_grad)
+            grads = [backend.kernel("attention_backward", impl=i)(q, k, v, outs[0][1], kp, 0.4, g, causal, mask_grad)
                      for i in ("plain", "cpu")]
             assert (grads[0][3] is None) == (grads[1][3] is None) == (not mask_grad)
             for a, b in zip(*grads):

@@ -40,7 +40,7 @@ class ScaledDotProductAttention(Function):
             raise ValueError(f"attention: batch shapes of query {tuple(q.shape)}, key {tuple(k.shape)} and value "
                              f"{tuple(v.shape)} cannot be broadcast") from None
         L, S = q.shape[-2], k.shape[-2]
-        self.shapes, self.batch, self.scale = (q.shape, k.shape, v.shape), batch, scale
+        self.shapes, self.batch, self.scale, self.causal = (q.shape, k.shape, v.shape), batch, scale, is_causal
         n = math.prod(batch)
 
         def flat(a):
@@ -75,7 +75,8 @@ class ScaledDotProductAttention(Function):
         n = self.q.shape[0]
         mask_grad = self.needs_input_grad[3]
         dq, dk, dv, ds = backend.kernel("attention_backward", backend.device_of(g))(
-            self.q, self.k, self.v, self.p, self.keep, self.scale, g.reshape((n,) + g.shape[-2:]), mask_grad)
+            self.q, self.k, self.v, self.p, self.keep, self.scale, g.reshape((n,) + g.shape[-2:]), self.causal,
+            mask_grad)
         grads = [unbroadcast(d.reshape(self.batch + d.shape[-2:]), s) if need else None
                  for d, s, need in zip((dq, dk, dv), self.shapes, self.needs_input_grad)]
         if mask_grad:
