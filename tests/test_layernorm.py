@@ -24,9 +24,11 @@ def test_layer_norm_matches_torch(impl, lead, norm, affine, dtype):
             arrays.append(rng.standard_normal(norm))
         if affine == "both":
             arrays.append(rng.standard_normal(norm))
+        # float32: a short row of close values loses digits in both (norm=[2], lead=[2]: a row of 3.22, 3.17
+        # has variance 7e-4, and the gradients of torch and the plain twin differ by 2e-4)
         compare_with_torch(lambda x, *wb: F.layer_norm(x, norm, *wb, eps=1e-5),
                            lambda x, *wb: torch.nn.functional.layer_norm(x, norm, *wb, eps=1e-5), arrays,
-                           dtype=dtype, atol=1e-4 if dtype == np.float32 else None)
+                           dtype=dtype, atol=1e-3 if dtype == np.float32 else None)
     finally:
         backend.PLAIN = False
 

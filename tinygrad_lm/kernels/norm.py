@@ -36,6 +36,8 @@ def backward_plain(x, w, mu, rstd, g):
 # Serial: layer norms sit between matrix products, and a parallel loop fights the BLAS threads for the
 # 2 cores (a GPT step's backward layer norm: 7.7 ms parallel next to BLAS, 0.2 ms alone).
 # error_model='numpy' (no ZeroDivisionError checks) and row sums in the input's dtype: the row loops vectorise.
+# Each kernel walks the rows twice, first for the row statistics, then for the outputs: one walk doing
+# both vectorises worse (float32 (2048, 128): forward 0.12 -> 0.077 ms, backward 0.14 -> 0.087 ms).
 @njit(cache=True, fastmath=True, error_model="numpy")
 def _forward_numba(x, w, b, eps):
     M, D = x.shape
@@ -52,8 +54,10 @@ def _forward_numba(x, w, b, eps):
         for j in range(D):
             d = x[i, j] - mean
             ss += d * d
-        r = t(1) / np.sqrt(ss / D + eps)
-        mu[i], rstd[i] = mean, r
+        mu[i] = mean
+        rstd[i] = t(1) / np.sqrt(ss / D + eps)
+    for i in range(M):
+        mean, r = mu[i], rstd[i]
         for j in range(D):
             y[i, j] = (x[i, j] - mean) * r * w[j] + b[j]
     return y, mu, rstd
@@ -62,26 +66,37 @@ def _forward_numba(x, w, b, eps):
 @njit(cache=True, fastmath=True, error_model="numpy")
 def _backward_numba(x, w, mu, rstd, g):
     M, D = x.shape
-    gx = np.empty_like(x)
-    gw = np.zeros(D, dtype=np.float64)  # sums over all rows: float64 accumulators
-    gb = np.zeros(D, dtype=np.float64)
     t = x.dtype.type
+    s1 = np.empty(M, dtype=x.dtype)  # per row: mean(gw) and mean(gw xhat)
+    s2 = np.empty(M, dtype=x.dtype)
     for i in range(M):
-        r = rstd[i]
-        s1 = t(0)
-        s2 = t(0)
+        m, r = mu[i], rstd[i]
+        a = t(0)
+        c = t(0)
         for j in range(D):
-            xh = (x[i, j] - mu[i]) * r
             gwj = g[i, j] * w[j]
-            s1 += gwj
-            s2 += gwj * xh
-            gw[j] += g[i, j] * xh
-            gb[j] += g[i, j]
-        s1 /= D
-        s2 /= D
+            a += gwj
+            c += gwj * ((x[i, j] - m) * r)
+        s1[i] = a / D
+        s2[i] = c / D
+    gx = np.empty_like(x)
+    gw = np.zeros(D, dtype=np.float64)  # sums over all rows: float64, fed every 32 rows from sums in x's dtype
+    gb = np.zeros(D, dtype=np.float64)
+    pw = np.zeros(D, dtype=x.dtype)
+    pb = np.zeros(D, dtype=x.dtype)
+    for i in range(M):
+        m, r, a, c = mu[i], rstd[i], s1[i], s2[i]
         for j in range(D):
-            xh = (x[i, j] - mu[i]) * r
-            gx[i, j] = r * (g[i, j] * w[j] - s1 - xh * s2)
+            xh = (x[i, j] - m) * r
+            gx[i, j] = r * (g[i, j] * w[j] - a - xh * c)
+            pw[j] += g[i, j] * xh
+            pb[j] += g[i, j]
+        if i % 32 == 31 or i == M - 1:
+            for j in range(D):
+                gw[j] += pw[j]
+                gb[j] += pb[j]
+                pw[j] = 0
+                pb[j] = 0
     return gx, gw.astype(x.dtype), gb.astype(x.dtype)
 
 

@@ -34,9 +34,15 @@ class LayerNorm(Function):
     def backward(self, g):
         gx, gw, gb = backend.kernel("layer_norm_backward", backend.device_of(g))(
             self.x, self.w, self.mu, self.rstd, g.reshape(self.x.shape))
-        return (gx.reshape(self.shape),
-                gw.reshape(self.pshape) if self.has[0] else None,
-                gb.reshape(self.pshape) if self.has[1] else None)
+        return (_shaped(gx, self.shape),
+                _shaped(gw, self.pshape) if self.has[0] else None,
+                _shaped(gb, self.pshape) if self.has[1] else None)
+
+
+def _shaped(a, shape):
+    """``a`` itself when it has ``shape`` already: a reshaped view is copied again when it becomes a
+    leaf's ``.grad``."""
+    return a if a.shape == tuple(shape) else a.reshape(shape)
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # noqa: A002 - torch's name
