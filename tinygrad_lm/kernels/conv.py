@@ -124,7 +124,7 @@ def _backward_cols(g, x, w, cols, geom, groups, need_x, need_w, col2im):
 # The big outputs (cols, dx) are allocated by NumPy, which asks the OS for huge pages: a fresh 20 MB
 # buffer then costs a few page faults rather than thousands (a third of the conv's time otherwise).
 @njit(inline="always")
-def _valid(o_count, start, step, size):
+def valid_outputs(o_count, start, step, size):
     """[lo, hi): the output positions o with 0 <= start + o*step < size."""
     lo = 0
     while lo < o_count and start + lo * step < 0:
@@ -146,8 +146,8 @@ def _im2col_numba(x, cols, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
     for r in range(C * KH * KW):  # one row of cols: channel c, kernel offset (n, m)
         c, n, m = r // (KH * KW), (r // KW) % KH, r % KW
         i0, j0 = n * dh - ph, m * dw - pw
-        ilo, ihi = _valid(OH, i0, sh, H)
-        jlo, jhi = _valid(OW, j0, sw, W)
+        ilo, ihi = valid_outputs(OH, i0, sh, H)
+        jlo, jhi = valid_outputs(OW, j0, sw, W)
         for b in range(N):
             for i in range(OH):
                 out = uint64(((r * N + b) * OH + i) * OW)
@@ -178,10 +178,10 @@ def _col2im_numba(dcols, dx, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
         for c in range(C):  # one (sample, channel) plane, in cache while its KH KW rows add in
             for n in range(KH):
                 i0 = n * dh - ph
-                ilo, ihi = _valid(OH, i0, sh, H)
+                ilo, ihi = valid_outputs(OH, i0, sh, H)
                 for m in range(KW):
                     j0 = m * dw - pw
-                    jlo, jhi = _valid(OW, j0, sw, W)
+                    jlo, jhi = valid_outputs(OW, j0, sw, W)
                     r = (c * KH + n) * KW + m
                     for i in range(ilo, ihi):
                         src = uint64(((r * N + b) * OH + i) * OW)
