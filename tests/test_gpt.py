@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import tinygrad_lm as tg
-from tinygrad_lm.models.gpt import (GPT, GPTConfig, evaluate, get_batch, lm_loss, make_optimizer, prepare_tokens,
-                                    sample_next_token, top_k_filter, top_p_filter, train_step)
+from tinygrad_lm.models.gpt import (GPT, GPTConfig, LayerCache, evaluate, get_batch, lm_loss, make_optimizer,
+                                    prepare_tokens, sample_next_token, top_k_filter, top_p_filter, train_step)
 
 SMALL = dict(vocab_size=40, block_size=12, n_layer=2, n_head=2, n_embd=16)
 
@@ -105,6 +105,23 @@ def test_cached_forward_equals_full_forward():
     pieces = np.concatenate([t.numpy() for t in (first, second, third, fourth)], axis=1)
     np.testing.assert_allclose(pieces, full, rtol=1e-10, atol=1e-12)
     assert cache[0][0].shape == (2, SMALL["n_head"], 10, SMALL["n_embd"] // SMALL["n_head"])
+
+
+def test_cache_without_grad_is_written_in_place_and_branches_safely():
+    model = small_gpt().eval()
+    ids = np.random.default_rng(0).integers(0, SMALL["vocab_size"], (2, 9))
+    other = ids[:, 5:8][:, ::-1]  # a second continuation of the same cache
+    with tg.no_grad():
+        full, full_other = model(ids).numpy(), model(np.concatenate([ids[:, :5], other], 1)).numpy()
+        _, cache = model(ids[:, :4], use_cache=True)
+        a, cache_a = model(ids[:, 4:5], past_key_values=cache, use_cache=True)  # copied into buffers with room
+        b, cache_b = model(ids[:, 5:8], past_key_values=cache_a, use_cache=True)  # written into that room
+        c, _ = model(other, past_key_values=cache_a, use_cache=True)  # the room is taken: buffers of its own
+        d = model(ids[:, 8:], past_key_values=cache_b)  # after c: b's cache must be intact
+    assert isinstance(cache_b[0], LayerCache) and cache_b[0][0].data.base is cache_a[0][0].data.base
+    assert cache_b[0][0].shape == (2, SMALL["n_head"], 8, SMALL["n_embd"] // SMALL["n_head"])
+    np.testing.assert_allclose(np.concatenate([t.numpy() for t in (a, b, d)], 1), full[:, 4:], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(c.numpy(), full_other[:, 5:], rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("sampling", [dict(), dict(do_sample=True, num_return_sequences=2),

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .. import backend, nn, ops
-from ..autograd import no_grad
+from ..autograd import is_grad_enabled, no_grad
 from ..nn import functional as F
 from ..tensor import Tensor
 
@@ -47,16 +47,47 @@ class GPTConfig:
             self.n_inner = 4 * self.n_embd
 
 
+class LayerCache(tuple):
+    """One layer's (K, V), each (B, heads, T, head_dim), as views of two buffers with room for more
+    positions (``buffers``, or None once a longer cache has taken the room; see ``extend_cache``)."""
+
+    def __new__(cls, k, v, buffers):
+        cache = super().__new__(cls, (k, v))
+        cache.buffers = buffers
+        return cache
+
+
+def extend_cache(past, k, v, capacity):
+    """The cache ``past`` (a LayerCache or a (K, V) pair) followed by the new ``k``, ``v`` along the time
+    axis, without a gradient: the new keys and values are written into the room after the past's in its
+    buffers, so a token's step copies that token, not the whole cache (as torch.cat would). The first
+    extension of a cache takes its room; a second one (another continuation of the same past) copies
+    into buffers of its own (``capacity`` positions), so neither overwrites the other."""
+    T, n = past[0].shape[2], k.shape[2]
+    buffers = getattr(past, "buffers", None)
+    if buffers is None or buffers[0].shape[2] < T + n:
+        m = backend.xp(k.data)
+        buffers = tuple(m.empty(t.shape[:2] + (max(capacity, T + n),) + t.shape[3:], t.dtype) for t in past)
+        for b, t in zip(buffers, past):
+            b[:, :, :T] = t.data
+    else:
+        past.buffers = None
+    for b, t in zip(buffers, (k, v)):
+        b[:, :, T:T + n] = t.data
+    return LayerCache(*(Tensor._wrap(b[:, :, :T + n]) for b in buffers), buffers)
+
+
 class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention with one fused Q/K/V projection (GPT-2's ``c_attn``).
 
     ``past`` is this layer's cache (K, V) of shape (B, heads, T_past, head_dim); the new keys and
-    values are appended to it, and the new queries attend to all of it.
+    values are appended to it (without a gradient: written into its room, see ``extend_cache``), and
+    the new queries attend to all of it.
     """
 
     def __init__(self, cfg: GPTConfig):
         super().__init__()
-        self.n_head, self.dropout = cfg.n_head, cfg.dropout
+        self.n_head, self.dropout, self.block_size = cfg.n_head, cfg.dropout, cfg.block_size
         self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias)
         self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
         self.resid_dropout = nn.Dropout(cfg.dropout)
@@ -66,9 +97,12 @@ class CausalSelfAttention(nn.Module):
         H = self.n_head
         qkv = self.c_attn(x).reshape(B, T, 3, H, C // H).permute(2, 0, 3, 1, 4)  # (3, B, H, T, hd)
         q, k, v = qkv[0], qkv[1], qkv[2]
-        mask, causal = None, True
+        mask, causal, present = None, True, None
         if past is not None:
-            k, v = ops.cat([past[0], k], dim=2), ops.cat([past[1], v], dim=2)
+            if is_grad_enabled() and any(t.requires_grad for t in (*past, k, v)):
+                k, v = ops.cat([past[0], k], dim=2), ops.cat([past[1], v], dim=2)
+            else:
+                k, v = present = extend_cache(past, k, v, self.block_size)
             causal = False
             if T > 1:  # new token i sits at position T_past + i: it sees keys 0 .. T_past + i
                 S = k.shape[2]
@@ -76,7 +110,7 @@ class CausalSelfAttention(nn.Module):
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal,
                                            dropout_p=self.dropout if self.training else 0.0)
         y = y.permute(0, 2, 1, 3).reshape(B, T, C)
-        return self.resid_dropout(self.c_proj(y)), (k, v)
+        return self.resid_dropout(self.c_proj(y)), present or (k, v)
 
 
 class MLP(nn.Module):
