@@ -107,12 +107,17 @@ def test_causal_blocks_match_torch(impl, L, S, monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("causal, shared_mask", [(False, False), (False, True), (True, False)])
 @pytest.mark.parametrize("L, S", [(9, 9), (70, 45), (45, 70)])
-def test_fused_kernel_equals_plain(dtype, causal, L, S):
+@pytest.mark.parametrize("parts", [1, 4])
+def test_fused_kernel_equals_plain(dtype, causal, shared_mask, L, S, parts, monkeypatch):
+    """``parts``: the batch-heads in that many ranges, as on that many threads (uneven: 6 in 4)."""
+    monkeypatch.setattr(KA, "_parts", lambda N, L, S: parts)
     rng = np.random.default_rng(3)
     q, k, v = (a.astype(dtype) for a in _qkv(rng, (6,), L, S, 5, 4))
     mask = None if causal else (rng.standard_normal((6, L, S)) * (rng.random((6, L, S)) > 0.2)).astype(dtype)
+    if shared_mask:
+        mask = mask[:1]
     keep = ((rng.random((6, L, S)) > 0.25) / 0.75).astype(dtype)
     g = rng.standard_normal((6, L, 4)).astype(dtype)
     tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)

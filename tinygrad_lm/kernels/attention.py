@@ -29,7 +29,11 @@ scores of the skipped blocks are never written; the softmax kernels write P = 0 
 from __future__ import annotations
 
 import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 from numba import njit
 
@@ -61,55 +65,61 @@ def _key_blocks(L, S, causal, block):
     return tuple((c0, min(c0 + block, S), min(c0, L)) for c0 in range(0, S, block))
 
 
-def _forward(q, k, v, causal, keep, softmax, block=BLOCK):
-    """O and P. ``softmax(s)`` turns the scores Q K^T into P (in place, or a new array); under ``causal``
-    it reads only the scores on and below the diagonal."""
+def _forward(q, k, v, causal, keep, softmax, out, p, block=BLOCK):
+    """O into ``out`` and P into ``p``: the scores Q K^T go into ``p``, and ``softmax(p)`` turns them
+    into P in place (under ``causal`` reading only the scores on and below the diagonal)."""
     m = xp(q)
-    (N, L, _), S = q.shape, k.shape[1]
-    rows = _row_blocks(L, S, causal, block)
-    s, kT = m.empty((N, L, S), q.dtype), _mT(k)
+    L, S = q.shape[1], k.shape[1]
+    rows, kT = _row_blocks(L, S, causal, block), _mT(k)
     for r0, r1, c in rows:
-        m.matmul(q[:, r0:r1], kT[:, :, :c], out=s[:, r0:r1, :c])
-    p = softmax(s)
+        m.matmul(q[:, r0:r1], kT[:, :, :c], out=p[:, r0:r1, :c])
+    softmax(p)
     pd = p if keep is None else p * keep
-    out = m.empty((N, L, v.shape[2]), q.dtype)
     for r0, r1, c in rows:
         m.matmul(pd[:, r0:r1, :c], v[:, :c], out=out[:, r0:r1])
-    return out, p
 
 
-def _backward(q, k, v, p, keep, scale, g, causal, mask_grad, softmax_backward, block=BLOCK):
-    """dQ, dK, dV, and dS when ``mask_grad`` (else None). ``softmax_backward(p, dp, c)`` gives c dS
-    (under ``causal`` reading dP only on and below the diagonal, and 0 above it): the scale is folded
+def _backward(q, k, v, p, keep, scale, g, causal, mask_grad, softmax_backward, dq, dk, dv, dp, block=BLOCK):
+    """dQ, dK, dV into ``dq``, ``dk``, ``dv``, and dP, then dS, into ``dp`` (an (N, L, S) output when
+    ``mask_grad``, else scratch). ``softmax_backward(p, dp, c)`` turns dP into c dS in place (under
+    ``causal`` reading dP only on and below the diagonal, and writing 0 above it): the scale is folded
     into it unless dS itself is wanted, then it goes on dQ and dK."""
     m = xp(q)
-    (N, L, _), S = q.shape, k.shape[1]
+    L, S = q.shape[1], k.shape[1]
     rows, keys = _row_blocks(L, S, causal, block), _key_blocks(L, S, causal, block)
-    pd = p if keep is None else p * keep
-    dv, dp, vT = m.empty(v.shape, q.dtype), m.empty((N, L, S), q.dtype), _mT(v)
+    pd = p if keep is None else m.multiply(p, keep, out=dp)  # dp is free until dV is done
     for c0, c1, r in keys:
         m.matmul(pd[:, r:, c0:c1].swapaxes(-1, -2), g[:, r:], out=dv[:, c0:c1])
+    vT = _mT(v)
     for r0, r1, c in rows:
         m.matmul(g[:, r0:r1], vT[:, :, :c], out=dp[:, r0:r1, :c])
         if keep is not None:
             dp[:, r0:r1, :c] *= keep[:, r0:r1, :c]
-    ds = softmax_backward(p, dp, 1.0 if mask_grad else scale)
-    dq, dk = m.empty(q.shape, q.dtype), m.empty(k.shape, q.dtype)
+    softmax_backward(p, dp, 1.0 if mask_grad else scale)
     for r0, r1, c in rows:
-        m.matmul(ds[:, r0:r1, :c], k[:, :c], out=dq[:, r0:r1])
+        m.matmul(dp[:, r0:r1, :c], k[:, :c], out=dq[:, r0:r1])
     for c0, c1, r in keys:
-        m.matmul(ds[:, r:, c0:c1].swapaxes(-1, -2), q[:, r:], out=dk[:, c0:c1])
-    if not mask_grad:
-        return dq, dk, dv, None
-    dq *= scale
-    dk *= scale
-    return dq, dk, dv, ds
+        m.matmul(dp[:, r:, c0:c1].swapaxes(-1, -2), q[:, r:], out=dk[:, c0:c1])
+    if mask_grad:
+        dq *= scale
+        dk *= scale
+
+
+def _empty(q, k, v, backward=False, mask_grad=False):
+    """The forward's O and P, or the backward's dQ, dK, dV and dS (None unless ``mask_grad``), empty."""
+    m = xp(q)
+    (N, L, _), S = q.shape, k.shape[1]
+    if not backward:
+        return m.empty((N, L, v.shape[2]), q.dtype), m.empty((N, L, S), q.dtype)
+    return (m.empty(q.shape, q.dtype), m.empty(k.shape, q.dtype), m.empty(v.shape, q.dtype),
+            m.empty((N, L, S), q.dtype) if mask_grad else None)
 
 
 @register("attention_forward", "plain")
 def forward_plain(q, k, v, mask, scale, causal, keep):
+    m = xp(q)
+
     def softmax(s):
-        m = xp(s)
         if causal:  # the skipped blocks above the diagonal hold no scores: cut them before any arithmetic
             above = ~m.tri(*s.shape[1:], dtype=bool)
             s[:, above] = 0
@@ -120,13 +130,14 @@ def forward_plain(q, k, v, mask, scale, causal, keep):
             s[:, above] = -math.inf
         mx = s.max(axis=-1, keepdims=True)
         mx[~m.isfinite(mx)] = 0  # fully masked row: exp(-inf) = 0 everywhere
-        p = m.exp(s - mx, out=s)
-        total = p.sum(axis=-1, keepdims=True)
+        m.exp(s - mx, out=s)
+        total = s.sum(axis=-1, keepdims=True)
         total[total == 0] = 1
-        p /= total
-        return p
+        s /= total
 
-    return _forward(q, k, v, causal, keep, softmax)
+    out, p = _empty(q, k, v)
+    _forward(q, k, v, causal, keep, softmax, out, p)
+    return out, p
 
 
 @register("attention_backward", "plain")
@@ -134,9 +145,14 @@ def backward_plain(q, k, v, p, keep, scale, g, causal, mask_grad):
     def softmax_backward(p, dp, c):
         if causal:  # the skipped blocks: no dP there (and P = 0)
             dp[:, ~xp(p).tri(*p.shape[1:], dtype=bool)] = 0
-        return p * (dp - (dp * p).sum(axis=-1, keepdims=True)) * c
+        dp -= (dp * p).sum(axis=-1, keepdims=True)
+        dp *= p
+        dp *= c
 
-    return _backward(q, k, v, p, keep, scale, g, causal, mask_grad, softmax_backward)
+    grads = _empty(q, k, v, backward=True, mask_grad=mask_grad)
+    _backward(q, k, v, p, keep, scale, g, causal, mask_grad, softmax_backward, *grads[:3],
+              grads[3] if mask_grad else xp(p).empty(p.shape, p.dtype))
+    return grads
 
 
 # ---------------------------------------------------------------- Numba: row by row, on one thread.
@@ -161,7 +177,7 @@ def _row_max(row, stop):
     return mx
 
 
-@njit(cache=True, fastmath=_FAST, error_model="numpy")
+@njit(cache=True, fastmath=_FAST, error_model="numpy", nogil=True)
 def _softmax_numba(s, mask, has_mask, scale, causal, exact):
     """In place: s = softmax(scale s + mask), rows cut at the diagonal when causal (the scores above it
     are not read); ``exact``: np.exp."""
@@ -195,7 +211,7 @@ def _softmax_numba(s, mask, has_mask, scale, causal, exact):
     return s
 
 
-@njit(cache=True, fastmath=_FAST, error_model="numpy")
+@njit(cache=True, fastmath=_FAST, error_model="numpy", nogil=True)
 def _softmax_backward_numba(p, dp, scale, causal):
     """In place: dp = scale p (dp - rowsum(dp p)), rows cut at the diagonal when causal (0 above it)."""
     N, L, S = p.shape
@@ -212,18 +228,87 @@ def _softmax_backward_numba(p, dp, scale, causal):
     return dp
 
 
+# All cores: the batch-heads go in ranges, one per Numba thread (NUMBA_NUM_THREADS), each range on a
+# Python thread: the products release the GIL, and so do the softmax kernels (nogil). A causal block's
+# products are below the size at which OpenBLAS threads a product itself, so without the ranges they
+# all ran on one core (B=16 H=4 T=128 d=32 causal forward and backward: ~5 -> ~3 ms on 2 cores).
+_PARALLEL_SCORES = 1 << 16  # fewer scores than this: one thread (handing a range to a thread costs ~30 us)
+_pool = None
+
+
+def _parts(N, L, S):
+    """How many ranges the N batch-heads go in."""
+    return 1 if N * L * S < _PARALLEL_SCORES else min(numba.get_num_threads(), N)
+
+
+def _in_parallel(run, N, L, S):
+    """run(a, b) for ranges a..b-1 of the N batch-heads, the first in this thread, the rest in the pool."""
+    global _pool
+    parts = _parts(N, L, S)
+    cuts = [N * i // parts for i in range(parts + 1)]
+    if parts > 1 and _pool is None:
+        _pool = ThreadPoolExecutor(max(numba.get_num_threads() - 1, 1), thread_name_prefix="attention")
+    pending = [_pool.submit(run, a, b) for a, b in zip(cuts[1:-1], cuts[2:])]
+    run(cuts[0], cuts[1])
+    for f in pending:
+        f.result()
+
+
+def _forget_pool():  # a forked child has none of the pool's threads
+    global _pool
+    _pool = None
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _part(a, lo, hi):
+    return None if a is None else a[lo:hi]
+
+
+_scratch_space = threading.local()
+
+
+def _scratch(shape, dtype):
+    """An array of ``shape`` that this thread keeps and reuses from call to call (the backward's dP and
+    dS). A fresh one of a few MB costs a page fault per 4 KiB at every call (glibc maps an array that
+    large anew each time and unmaps it when freed): the (64, 128, 128) float32 dP of the benchmark,
+    4 MB, took ~2 ms of faults in a ~5 ms backward."""
+    n = math.prod(shape) * np.dtype(dtype).itemsize
+    space = getattr(_scratch_space, "bytes", None)
+    if space is None or space.size < n:
+        space = _scratch_space.bytes = np.empty(n, np.uint8)
+    return space[:n].view(dtype).reshape(shape)
+
+
 @register("attention_forward", "cpu")
 def forward_cpu(q, k, v, mask, scale, causal, keep):
     has_mask = mask is not None
     mask = np.ascontiguousarray(mask, dtype=q.dtype) if has_mask else np.zeros((1, 1, 1), q.dtype)
     args = has_mask, q.dtype.type(scale), bool(causal), q.dtype != np.float32
-    return _forward(q, k, v, causal, keep, lambda s: _softmax_numba(s, mask, *args))
+    out, p = _empty(q, k, v)
+
+    def run(a, b):
+        mask_ab = mask if mask.shape[0] == 1 else mask[a:b]
+        _forward(q[a:b], k[a:b], v[a:b], causal, _part(keep, a, b), lambda s: _softmax_numba(s, mask_ab, *args),
+                 out[a:b], p[a:b])
+
+    _in_parallel(run, *p.shape)
+    return out, p
 
 
 @register("attention_backward", "cpu")
 def backward_cpu(q, k, v, p, keep, scale, g, causal, mask_grad):
-    return _backward(q, k, v, p, keep, scale, g, causal, mask_grad,
-                     lambda p, dp, c: _softmax_backward_numba(p, dp, q.dtype.type(c), bool(causal)))
+    grads = _empty(q, k, v, backward=True, mask_grad=mask_grad)
+    t = q.dtype.type
+
+    def run(a, b):
+        _backward(q[a:b], k[a:b], v[a:b], p[a:b], _part(keep, a, b), scale, g[a:b], causal, mask_grad,
+                  lambda p, dp, c: _softmax_backward_numba(p, dp, t(c), bool(causal)),
+                  *(d[a:b] for d in grads[:3]), grads[3][a:b] if mask_grad else _scratch((b - a,) + p.shape[1:], t))
+
+    _in_parallel(run, *p.shape)
+    return grads
 
 
 # ---------------------------------------------------------------- CuPy: one thread per score row.
@@ -286,23 +371,28 @@ def forward_gpu(q, k, v, mask, scale, causal, keep):
     import cupy as cp
 
     m = cp.ascontiguousarray(mask, dtype=q.dtype) if mask is not None else cp.zeros(1, q.dtype)
+    (N, L, _), S = q.shape, k.shape[1]
 
     def softmax(s):
-        N, L, S = s.shape
         _launch(_gpu_kernel("softmax", q.dtype), N * L, s, m, np.int32(0 if mask is None else m.shape[0]),
                 np.int32(L), np.int32(S), q.dtype.type(scale), np.int32(bool(causal)))
-        return s
 
-    return _forward(q, k, v, causal, keep, softmax, block=max(q.shape[1], k.shape[1]))
+    out, p = _empty(q, k, v)
+    _forward(q, k, v, causal, keep, softmax, out, p, block=max(L, S))
+    return out, p
 
 
 @register("attention_backward", "gpu")
 def backward_gpu(q, k, v, p, keep, scale, g, causal, mask_grad):
+    import cupy as cp
+
+    N, L, S = p.shape
+
     def softmax_backward(p, dp, c):
-        N, L, S = p.shape
         _launch(_gpu_kernel("softmax_back", q.dtype), N * L, p, dp, np.int32(L), np.int32(S), q.dtype.type(c),
                 np.int32(bool(causal)))
-        return dp
 
-    return _backward(q, k, v, p, keep, scale, g, causal, mask_grad, softmax_backward,
-                     block=max(q.shape[1], k.shape[1]))
+    grads = _empty(q, k, v, backward=True, mask_grad=mask_grad)
+    _backward(q, k, v, p, keep, scale, g, causal, mask_grad, softmax_backward, *grads[:3],
+              grads[3] if mask_grad else cp.empty(p.shape, p.dtype), block=max(L, S))
+    return grads
