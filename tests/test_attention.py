@@ -96,13 +96,14 @@ def test_sdpa_gradcheck():
 
 
 @pytest.mark.parametrize("impl", ["plain", "cpu"])
+@pytest.mark.parametrize("causal", [True, False])
 @pytest.mark.parametrize("L, S", [(64, 64), (70, 45), (45, 70), (100, 100)])
-def test_causal_blocks_match_torch(impl, L, S, monkeypatch):
-    """Causal attention longer than a block (the blocks above the diagonal are skipped), L != S included."""
+def test_blocks_match_torch(impl, causal, L, S, monkeypatch):
+    """Sequences longer than a block (causal: the blocks above the diagonal are skipped), L != S included."""
     assert max(L, S) > KA.BLOCK
     monkeypatch.setattr(backend, "PLAIN", impl == "plain")
-    compare_with_torch(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
-                       lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, is_causal=True),
+    compare_with_torch(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=causal),
+                       lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, is_causal=causal),
                        _qkv(np.random.default_rng(9), (2, 2), L, S, 5, 3))
 
 

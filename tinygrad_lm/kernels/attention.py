@@ -21,10 +21,13 @@ normalise forward, and the softmax backward with the scale. The forward saves P,
 0 where masked, so the backward needs no mask. ``mask`` is an (Nm, L, S) array with Nm in {1, N}
 (or None) and ``keep`` an (N, L, S) array (or None).
 
-Causal attention skips the blocks above the diagonal: the queries go in blocks of ``BLOCK`` rows, and
-each block multiplies only the keys up to its last row (and dV, dK the keys in blocks of ``BLOCK``,
-each with only the queries from its first row on). At length 128 that is 10/16 of the products. The
-scores of the skipped blocks are never written; the softmax kernels write P = 0 and dS = 0 there.
+The products go by blocks: the queries in blocks of ``BLOCK`` rows, and for dV and dK the keys in
+blocks of ``BLOCK``. Causal attention skips the blocks above the diagonal: a query block multiplies
+only the keys up to its last row, a key block only the queries from its first row on (at length 128,
+10/16 of the products). The scores of the skipped blocks are never written; the softmax kernels write
+P = 0 and dS = 0 there. Blocks also keep each product small enough that OpenBLAS runs it on the calling
+thread, so the CPU kernels can run ranges of batch-heads on several threads without the BLAS threads
+fighting them (below).
 """
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ from numba import njit
 from ..backend import register, xp
 from .activation import _FAST, exp_nonpositive32
 
-BLOCK = 32  # causal: query rows (and keys) per block; the blocks above the diagonal are skipped
+BLOCK = 32  # query rows (and keys) per block of the products
 
 
 def _mT(a):
@@ -53,16 +56,12 @@ def _mT(a):
 
 def _row_blocks(L, S, causal, block):
     """(r0, r1, c): query rows r0..r1-1 and the keys 0..c-1 they see (all S unless causal)."""
-    if not causal:
-        return ((0, L, S),)
-    return tuple((r0, min(r0 + block, L), min(r0 + block, L, S)) for r0 in range(0, L, block))
+    return tuple((r0, min(r0 + block, L), min(r0 + block, L, S) if causal else S) for r0 in range(0, L, block))
 
 
 def _key_blocks(L, S, causal, block):
     """(c0, c1, r): keys c0..c1-1 and the first query row r that sees any of them (0 unless causal)."""
-    if not causal:
-        return ((0, S, 0),)
-    return tuple((c0, min(c0 + block, S), min(c0, L)) for c0 in range(0, S, block))
+    return tuple((c0, min(c0 + block, S), min(c0, L) if causal else 0) for c0 in range(0, S, block))
 
 
 def _forward(q, k, v, causal, keep, softmax, out, p, block=BLOCK):
@@ -229,9 +228,11 @@ def _softmax_backward_numba(p, dp, scale, causal):
 
 
 # All cores: the batch-heads go in ranges, one per Numba thread (NUMBA_NUM_THREADS), each range on a
-# Python thread: the products release the GIL, and so do the softmax kernels (nogil). A causal block's
-# products are below the size at which OpenBLAS threads a product itself, so without the ranges they
-# all ran on one core (B=16 H=4 T=128 d=32 causal forward and backward: ~5 -> ~3 ms on 2 cores).
+# Python thread: the products release the GIL, and so do the softmax kernels (nogil). A block's products
+# are (mostly) below the size at which OpenBLAS threads a product itself, so without the ranges they ran
+# on one core; whole-matrix products on two threads fought OpenBLAS's own. Forward and backward on
+# 2 cores: B=16 H=4 T=128 d=32 causal ~5.3 -> ~3.5 ms, not causal ~6.4 -> ~4.2 ms; B=8 H=4 T=256 d=64
+# causal ~15 -> ~7.7 ms, not causal ~19 -> ~11 ms.
 _PARALLEL_SCORES = 1 << 16  # fewer scores than this: one thread (handing a range to a thread costs ~30 us)
 _pool = None
 
