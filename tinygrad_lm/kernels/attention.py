@@ -246,8 +246,10 @@ def _in_parallel(run, N, L, S):
     """run(a, b) for ranges a..b-1 of the N batch-heads, the first in this thread, the rest in the pool."""
     global _pool
     parts = _parts(N, L, S)
+    if parts == 1:
+        return run(0, N)
     cuts = [N * i // parts for i in range(parts + 1)]
-    if parts > 1 and _pool is None:
+    if _pool is None:
         _pool = ThreadPoolExecutor(max(numba.get_num_threads() - 1, 1), thread_name_prefix="attention")
     pending = [_pool.submit(run, a, b) for a, b in zip(cuts[1:-1], cuts[2:])]
     run(cuts[0], cuts[1])
