@@ -15,7 +15,7 @@ Backward, from G = dL/dO:
     dS = P * (dP - rowsum(dP * P))          the softmax backward; also dL/dM, M added after the scale
     dQ = scale dS K,   dK = scale dS^T Q
 
-The three products of each pass go to the BLAS (``xp.matmul``: batched GEMM); the fast kernels fuse
+The products (two forward, four backward) go to the BLAS (``xp.matmul``: batched GEMM); the fast kernels fuse
 everything between them in one pass over the scores: scale, mask, causal cut, max, exp, sum and
 normalise forward, and the softmax backward with the scale. The forward saves P, which is exactly
 0 where masked, so the backward needs no mask. ``mask`` is an (Nm, L, S) array with Nm in {1, N}
