@@ -187,6 +187,18 @@ def test_fast_kernels_equal_plain(mode, dtype):
             np.testing.assert_allclose(a, b_, **tol)
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (5, 1), (16, 16), (17, 33), (2048, 512)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tiled_transpose_equals_numpy(shape, dtype):
+    from tinygrad_lm.kernels.recurrent import transposed
+
+    a = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    out = transposed(a)
+    assert out.flags.c_contiguous and out.dtype == dtype
+    np.testing.assert_array_equal(out, a.T)
+    np.testing.assert_array_equal(transposed(a[:, ::2].T), a[:, ::2])  # non-contiguous input
+
+
 @pytest.mark.parametrize("mode", ["rnn_tanh", "lstm", "gru"])
 @pytest.mark.parametrize("B, H", [(3, 37), (4, 128)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
