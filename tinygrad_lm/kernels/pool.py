@@ -237,26 +237,6 @@ def max_backward_cpu(g, idx, x_shape):
     return dx.reshape(x_shape)
 
 
-@register("avg_pool2d_forward", "cpu")
-def avg_forward_cpu(x, geom, kernel, out_hw, include_pad):
-    return _mean_forward_cpu(x, avg_windows(x.shape, geom, kernel, out_hw, include_pad))
-
-
-@register("avg_pool2d_backward", "cpu")
-def avg_backward_cpu(g, x_shape, geom, kernel, include_pad):
-    return _mean_backward_cpu(g, x_shape, avg_windows(x_shape, geom, kernel, g.shape[2:], include_pad))
-
-
-@register("adaptive_avg_pool2d_forward", "cpu")
-def adaptive_forward_cpu(x, out_hw):
-    return _mean_forward_cpu(x, adaptive_windows(x.shape, out_hw))
-
-
-@register("adaptive_avg_pool2d_backward", "cpu")
-def adaptive_backward_cpu(g, x_shape):
-    return _mean_backward_cpu(g, x_shape, adaptive_windows(x_shape, g.shape[2:]))
-
-
 # ---------------------------------------------------------------- CuPy: one thread per output (forward) or input
 _CUDA_SOURCE = r"""
 extern "C" __global__ void max_forward(const T* x, T* z, int* idx, long long total, int H, int W, int KH, int KW,
@@ -347,21 +327,25 @@ def _mean_backward_gpu(g, x_shape, windows):
     return dx
 
 
-@register("avg_pool2d_forward", "gpu")
-def avg_forward_gpu(x, geom, kernel, out_hw, include_pad):
-    return _mean_forward_gpu(x, avg_windows(x.shape, geom, kernel, out_hw, include_pad))
+def _register_window_means(impl, forward, backward):
+    """avg_pool2d and adaptive_avg_pool2d on ``impl``'s span-based average kernels: each pooling only
+    says where its windows lie."""
+    @register("avg_pool2d_forward", impl)
+    def avg_forward(x, geom, kernel, out_hw, include_pad):
+        return forward(x, avg_windows(x.shape, geom, kernel, out_hw, include_pad))
+
+    @register("avg_pool2d_backward", impl)
+    def avg_backward(g, x_shape, geom, kernel, include_pad):
+        return backward(g, x_shape, avg_windows(x_shape, geom, kernel, g.shape[2:], include_pad))
+
+    @register("adaptive_avg_pool2d_forward", impl)
+    def adaptive_forward(x, out_hw):
+        return forward(x, adaptive_windows(x.shape, out_hw))
+
+    @register("adaptive_avg_pool2d_backward", impl)
+    def adaptive_backward(g, x_shape):
+        return backward(g, x_shape, adaptive_windows(x_shape, g.shape[2:]))
 
 
-@register("avg_pool2d_backward", "gpu")
-def avg_backward_gpu(g, x_shape, geom, kernel, include_pad):
-    return _mean_backward_gpu(g, x_shape, avg_windows(x_shape, geom, kernel, g.shape[2:], include_pad))
-
-
-@register("adaptive_avg_pool2d_forward", "gpu")
-def adaptive_forward_gpu(x, out_hw):
-    return _mean_forward_gpu(x, adaptive_windows(x.shape, out_hw))
-
-
-@register("adaptive_avg_pool2d_backward", "gpu")
-def adaptive_backward_gpu(g, x_shape):
-    return _mean_backward_gpu(g, x_shape, adaptive_windows(x_shape, g.shape[2:]))
+_register_window_means("cpu", _mean_forward_cpu, _mean_backward_cpu)
+_register_window_means("gpu", _mean_forward_gpu, _mean_backward_gpu)
