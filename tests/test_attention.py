@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 import tinygrad_lm as tg
 import tinygrad_lm.nn.functional as F
 from tinygrad_lm import backend
-from tinygrad_lm.kernels import attention as KA
+from tinygrad_lm.kernels import attention as KA, threads
 from tinygrad_lm.ops import attention as A
 
 from helpers import assert_close, compare_with_torch
@@ -113,7 +113,7 @@ def test_blocks_match_torch(impl, causal, L, S, monkeypatch):
 @pytest.mark.parametrize("parts", [1, 4])
 def test_fused_kernel_equals_plain(dtype, causal, shared_mask, L, S, parts, monkeypatch):
     """``parts``: the batch-heads in that many ranges, as on that many threads (uneven: 6 in 4)."""
-    monkeypatch.setattr(KA, "_parts", lambda N, L, S: parts)
+    monkeypatch.setattr(threads, "parts", lambda n, work: parts)
     rng = np.random.default_rng(3)
     q, k, v = (a.astype(dtype) for a in _qkv(rng, (6,), L, S, 5, 4))
     mask = None if causal else (rng.standard_normal((6, L, S)) * (rng.random((6, L, S)) > 0.2)).astype(dtype)

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 import tinygrad_lm as tg
 import tinygrad_lm.nn.functional as F
 from tinygrad_lm import backend, nn
+from tinygrad_lm.kernels import threads
 from helpers import assert_close, compare_with_torch
 
 
@@ -55,17 +56,22 @@ def test_conv2d_matches_torch(plain, c):
 
 
 @settings(max_examples=25, deadline=None)
-@given(c=conv_configs(), dtype=st.sampled_from([np.float32, np.float64]))
-def test_numba_kernels_equal_textbook_twin(c, dtype):
+@given(c=conv_configs(), dtype=st.sampled_from([np.float32, np.float64]), parts=st.integers(1, 3))
+def test_numba_kernels_equal_textbook_twin(c, dtype, parts):
+    """``parts``: im2col / col2im over the samples in that many ranges, as on that many threads."""
     x, w = _arrays(c, dtype)[:2]
     geom = (*c["stride"], *c["padding"], *c["dilation"])
     outs = {}
-    for impl in ("plain", "cpu"):
-        y, saved = backend.kernel("conv2d_forward", impl=impl)(x, w, geom, c["groups"])
-        g = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
-        dx, dw = backend.kernel("conv2d_backward", impl=impl)(g, x, w, saved, geom, c["groups"], True, True)
-        outs[impl] = (y, dx, dw)
-        assert y.dtype == dx.dtype == dw.dtype == dtype
+    old, threads.parts = threads.parts, lambda n, work: parts
+    try:
+        for impl in ("plain", "cpu"):
+            y, saved = backend.kernel("conv2d_forward", impl=impl)(x, w, geom, c["groups"])
+            g = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
+            dx, dw = backend.kernel("conv2d_backward", impl=impl)(g, x, w, saved, geom, c["groups"], True, True)
+            outs[impl] = (y, dx, dw)
+            assert y.dtype == dx.dtype == dw.dtype == dtype
+    finally:
+        threads.parts = old
     for a, b, what in zip(outs["cpu"], outs["plain"], ("y", "dx", "dw")):
         assert_close(a, b, dtype, what)
 

@@ -32,16 +32,14 @@ fighting them (below).
 from __future__ import annotations
 
 import math
-import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
-import numba
 import numpy as np
 from numba import njit
 
 from ..backend import register, xp
 from .activation import _FAST, exp_nonpositive32
+from .threads import in_ranges
 
 BLOCK = 32  # query rows (and keys) per block of the products
 
@@ -232,39 +230,7 @@ def _softmax_backward_numba(p, dp, scale, causal):
 # are (mostly) below the size at which OpenBLAS threads a product itself, so without the ranges they ran
 # on one core; whole-matrix products on two threads fought OpenBLAS's own. Forward and backward on
 # 2 cores: B=16 H=4 T=128 d=32 causal ~5.3 -> ~3.5 ms, not causal ~6.4 -> ~4.2 ms; B=8 H=4 T=256 d=64
-# causal ~15 -> ~7.7 ms, not causal ~19 -> ~11 ms.
-_PARALLEL_SCORES = 1 << 16  # fewer scores than this: one thread (handing a range to a thread costs ~30 us)
-_pool = None
-
-
-def _parts(N, L, S):
-    """How many ranges the N batch-heads go in."""
-    return 1 if N * L * S < _PARALLEL_SCORES else min(numba.get_num_threads(), N)
-
-
-def _in_parallel(run, N, L, S):
-    """run(a, b) for ranges a..b-1 of the N batch-heads, the first in this thread, the rest in the pool."""
-    global _pool
-    parts = _parts(N, L, S)
-    if parts == 1:
-        return run(0, N)
-    cuts = [N * i // parts for i in range(parts + 1)]
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max(numba.get_num_threads() - 1, 1), thread_name_prefix="attention")
-    pending = [_pool.submit(run, a, b) for a, b in zip(cuts[1:-1], cuts[2:])]
-    run(cuts[0], cuts[1])
-    for f in pending:
-        f.result()
-
-
-def _forget_pool():  # a forked child has none of the pool's threads
-    global _pool
-    _pool = None
-
-
-os.register_at_fork(after_in_child=_forget_pool)
-
-
+# causal ~15 -> ~7.7 ms, not causal ~19 -> ~11 ms. (kernels/threads.py runs the ranges.)
 def _part(a, lo, hi):
     return None if a is None else a[lo:hi]
 
@@ -296,7 +262,7 @@ def forward_cpu(q, k, v, mask, scale, causal, keep):
         _forward(q[a:b], k[a:b], v[a:b], causal, _part(keep, a, b), lambda s: _softmax_numba(s, mask_ab, *args),
                  out[a:b], p[a:b])
 
-    _in_parallel(run, *p.shape)
+    in_ranges(run, p.shape[0], p.size)
     return out, p
 
 
@@ -310,7 +276,7 @@ def backward_cpu(q, k, v, p, keep, scale, g, causal, mask_grad):
                   lambda p, dp, c: _softmax_backward_numba(p, dp, t(c), bool(causal)),
                   *(d[a:b] for d in grads[:3]), grads[3][a:b] if mask_grad else _scratch((b - a,) + p.shape[1:], t))
 
-    _in_parallel(run, *p.shape)
+    in_ranges(run, p.shape[0], p.size)
     return grads
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from numba import njit, uint64
 
 from ..backend import register, xp
+from .threads import in_ranges
 
 
 def out_size(size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
@@ -118,11 +119,9 @@ def _backward_cols(g, x, w, cols, geom, groups, need_x, need_w, col2im):
 
 
 # ---------------------------------------------------------------- Numba
-# im2col / col2im run on one thread: each sits between two BLAS products, and Numba's OpenMP workers,
-# still spinning after a parallel loop, take the cores the BLAS threads need next. Serial loops make
-# the forward+backward about twice as fast on two cores (and compile in a fraction of the time).
-# The big outputs (cols, dx) are allocated by NumPy, which asks the OS for huge pages: a fresh 20 MB
-# buffer then costs a few page faults rather than thousands (a third of the conv's time otherwise).
+# im2col / col2im sit between two BLAS products, so they are not Numba parallel loops (whose OpenMP
+# workers, still spinning afterwards, took the cores the BLAS threads needed: twice as slow on two
+# cores); kernels/threads.py runs them over ranges of samples on sleeping Python threads instead.
 @njit(inline="always")
 def valid_outputs(o_count, start, step, size):
     """[lo, hi): the output positions o with 0 <= start + o*step < size."""
@@ -138,9 +137,10 @@ def valid_outputs(o_count, start, step, size):
 # Flat offsets are uint64: Numba wraps a negative signed index around, and that check, which LLVM
 # cannot drop for an index such as ``base + j``, stops the row copies vectorising (2-8x slower).
 # (A negative start such as ``row + j0`` wraps modulo 2^64 and comes back once j >= jlo is added.)
-@njit(cache=True)
-def _im2col_numba(x, cols, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
-    """Fills ``cols`` (C KH KW, N OH OW), zeros where the window reads the padding."""
+@njit(cache=True, nogil=True)
+def _im2col_numba(x, cols, b0, b1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
+    """Fills the columns of samples b0..b1-1 in ``cols`` (C KH KW, N OH OW), zeros where the window reads
+    the padding."""
     N, C, H, W = x.shape
     xf, cf = x.ravel(), cols.ravel()
     for r in range(C * KH * KW):  # one row of cols: channel c, kernel offset (n, m)
@@ -148,7 +148,7 @@ def _im2col_numba(x, cols, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
         i0, j0 = n * dh - ph, m * dw - pw
         ilo, ihi = valid_outputs(OH, i0, sh, H)
         jlo, jhi = valid_outputs(OW, j0, sw, W)
-        for b in range(N):
+        for b in range(b0, b1):
             for i in range(OH):
                 out = uint64(((r * N + b) * OH + i) * OW)
                 if i < ilo or i >= ihi:
@@ -169,12 +169,12 @@ def _im2col_numba(x, cols, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
                             cf[out + j] = xf[row + j * uint64(sw)]
 
 
-@njit(cache=True)
-def _col2im_numba(dcols, dx, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
-    """Adds the columns' entries into the zeroed ``dx`` (N, C, H, W)."""
+@njit(cache=True, nogil=True)
+def _col2im_numba(dcols, dx, b0, b1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
+    """Adds the columns' entries of samples b0..b1-1 into the zeroed ``dx`` (N, C, H, W)."""
     N, C, H, W = dx.shape
     df, xf = dcols.ravel(), dx.ravel()
-    for b in range(N):
+    for b in range(b0, b1):
         for c in range(C):  # one (sample, channel) plane, in cache while its KH KW rows add in
             for n in range(KH):
                 i0 = n * dh - ph
@@ -196,13 +196,14 @@ def _col2im_numba(dcols, dx, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
 
 def _im2col_cpu(x, KH, KW, geom, OH, OW):
     cols = np.empty((x.shape[1] * KH * KW, x.shape[0] * OH * OW), dtype=x.dtype)
-    _im2col_numba(np.ascontiguousarray(x), cols, KH, KW, *geom, OH, OW)
+    x = np.ascontiguousarray(x)
+    in_ranges(lambda b0, b1: _im2col_numba(x, cols, b0, b1, KH, KW, *geom, OH, OW), x.shape[0], cols.size)
     return cols
 
 
 def _col2im_cpu(dcols, x_shape, KH, KW, geom, OH, OW):
     dx = np.zeros(x_shape, dtype=dcols.dtype)
-    _col2im_numba(dcols, dx, KH, KW, *geom, OH, OW)
+    in_ranges(lambda b0, b1: _col2im_numba(dcols, dx, b0, b1, KH, KW, *geom, OH, OW), x_shape[0], dcols.size)
     return dx
 
 
