@@ -7,3 +7,4 @@ from . import conv  # noqa: F401,E402
 from . import recurrent  # noqa: F401,E402
 from . import pool  # noqa: F401,E402
 from . import activation  # noqa: F401,E402
+from . import optim  # noqa: F401,E402

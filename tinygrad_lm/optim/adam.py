@@ -1,10 +1,9 @@
 """Adam and AdamW, step for step as PyTorch computes them."""
 from __future__ import annotations
 
-import math
-
+from .. import backend
 from ..autograd import no_grad
-from ..backend import xp
+from ..kernels.optim import constants
 from .optimizer import Optimizer, check_range
 
 
@@ -28,35 +27,23 @@ class Adam(Optimizer):
 
     @no_grad()
     def step(self):
+        """One update of every parameter with a gradient, by the fused kernel ``adam_step``
+        (kernels/optim.py holds the formulas; its plain twin is NumPy's)."""
         for group in self.param_groups:
             lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                g = p.grad.data
-                m = xp(g)
                 state = self.state.setdefault(id(p), {})
                 if not state:
+                    m = backend.xp(p.data)
                     state.update(step=0, exp_avg=m.zeros_like(p.data), exp_avg_sq=m.zeros_like(p.data))
                     if group["amsgrad"]:
                         state["max_exp_avg_sq"] = m.zeros_like(p.data)
-                if wd:
-                    if self.decoupled:
-                        p.data *= 1 - lr * wd
-                    else:
-                        g = g + wd * p.data
                 state["step"] += 1
-                t = state["step"]
-                exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-                exp_avg *= b1
-                exp_avg += (1 - b1) * g
-                exp_avg_sq *= b2
-                exp_avg_sq += (1 - b2) * g * g
-                if group["amsgrad"]:
-                    m.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
-                    exp_avg_sq = state["max_exp_avg_sq"]
-                denom = m.sqrt(exp_avg_sq) / math.sqrt(1 - b2 ** t) + eps
-                p.data -= (lr / (1 - b1 ** t)) * exp_avg / denom
+                consts = constants(p.data.dtype, state["step"], lr, b1, b2, eps, wd, self.decoupled)
+                backend.kernel("adam_step", p.device)(p.data, p.grad.data, state["exp_avg"], state["exp_avg_sq"],
+                                                      state.get("max_exp_avg_sq"), consts)
 
 
 class AdamW(Adam):
