@@ -1,0 +1,109 @@
+"""The CuPy kernels ('gpu') held to their plain twins on the CPU: their CUDA C runs through
+tests/cuda_emulator.py (g++, one simulated thread after another) and their Python drivers unchanged on
+NumPy arrays. On a machine with a GPU the gpu-marked tests run the real thing instead."""
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tinygrad_lm import backend
+from tinygrad_lm.kernels import attention, conv
+from tinygrad_lm.ops.pool import pool_geometry
+from cuda_emulator import CXX, fake_cupy
+from helpers import assert_close
+from test_conv import _arrays as conv_arrays, conv_configs
+from test_pool import distinct, pool_configs
+
+pytestmark = pytest.mark.skipif(CXX is None or backend.gpu_available(),
+                                reason="needs g++; with a GPU the real kernels are tested instead")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def emulated_cupy():
+    saved = sys.modules.get("cupy")
+    sys.modules["cupy"] = fake_cupy()
+    conv.cuda_module.cache_clear()
+    attention._gpu_module = None
+    yield
+    conv.cuda_module.cache_clear()
+    attention._gpu_module = None
+    if saved is None:
+        del sys.modules["cupy"]
+    else:
+        sys.modules["cupy"] = saved
+
+
+def _both(name, *args):
+    """The kernel ``name`` run as its plain twin and as the emulated CuPy kernel."""
+    return [backend.kernel(name, impl=impl)(*args) for impl in ("plain", "gpu")]
+
+
+@settings(max_examples=20, deadline=None)
+@given(c=conv_configs(), dtype=st.sampled_from([np.float32, np.float64]))
+def test_conv_kernels(c, dtype):
+    x, w = conv_arrays(c, dtype)[:2]
+    geom = (*c["stride"], *c["padding"], *c["dilation"])
+    (y, saved), (yg, savedg) = _both("conv2d_forward", x, w, geom, c["groups"])
+    assert_close(yg, y, dtype, "y")
+    g = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
+    for impl, s in (("plain", saved), ("gpu", savedg)):
+        dx, dw = backend.kernel("conv2d_backward", impl=impl)(g, x, w, s, geom, c["groups"], True, True)
+        if impl == "plain":
+            expected = dx, dw
+    assert dx.dtype == dw.dtype == dtype
+    assert_close(dx, expected[0], dtype, "dx")
+    assert_close(dw, expected[1], dtype, "dw")
+
+
+@settings(max_examples=20, deadline=None)
+@given(c=pool_configs(), include_pad=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]))
+def test_pool_kernels(c, include_pad, dtype):
+    x = distinct(c["shape"], c["seed"]).astype(dtype)
+    kernel, geom, out = pool_geometry("max_pool2d", x.shape, c["kernel_size"], c["stride"], c["padding"],
+                                      c["dilation"], c["ceil_mode"])
+    (z, idx), (zg, idxg) = _both("max_pool2d_forward", x, geom, kernel, out)
+    assert_close(zg, z, dtype, "max")
+    np.testing.assert_array_equal(idxg, idx)
+    g = np.random.default_rng(1).standard_normal(z.shape).astype(dtype)
+    dx, dxg = _both("max_pool2d_backward", g, idx, x.shape)
+    assert_close(dxg, dx, dtype, "max grad")
+    kernel, geom, out = pool_geometry("avg_pool2d", x.shape, c["kernel_size"], c["stride"], c["padding"], 1,
+                                      c["ceil_mode"])
+    za, zag = _both("avg_pool2d_forward", x, geom, kernel, out, include_pad)
+    assert_close(zag, za, dtype, "avg")
+    ga = np.random.default_rng(2).standard_normal(za.shape).astype(dtype)
+    dxa, dxag = _both("avg_pool2d_backward", ga, x.shape, geom, kernel, include_pad)
+    assert_close(dxag, dxa, dtype, "avg grad")
+    zd, zdg = _both("adaptive_avg_pool2d_forward", x, out)
+    assert_close(zdg, zd, dtype, "adaptive")
+    dxd, dxdg = _both("adaptive_avg_pool2d_backward", ga, x.shape)
+    assert_close(dxdg, dxd, dtype, "adaptive grad")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("causal, mask_kind", [(False, None), (False, "shared"), (False, "each"), (True, None)])
+@pytest.mark.parametrize("L, S", [(1, 1), (7, 7), (9, 5), (5, 40)])
+def test_attention_kernels(dtype, causal, mask_kind, L, S):
+    rng = np.random.default_rng(L * 10 + S)
+    N, E = 3, 4
+    q, k, v = (rng.standard_normal(s).astype(dtype) for s in ((N, L, E), (N, S, E), (N, S, E + 1)))
+    mask = None
+    if mask_kind:
+        mask = (rng.standard_normal((N, L, S)) * (rng.random((N, L, S)) > 0.3)).astype(dtype)
+        mask[0, 0] = -np.inf  # a query that sees no key
+        mask = mask[:1] if mask_kind == "shared" else mask
+    keep = ((rng.random((N, L, S)) > 0.25) / 0.75).astype(dtype)
+    g = rng.standard_normal((N, L, E + 1)).astype(dtype)
+    for kp in (None, keep):
+        (o, p), (og, pg) = _both("attention_forward", q, k, v, mask, 0.7, causal, kp)
+        assert_close(og, o, dtype, "output")
+        assert_close(pg, p, dtype, "weights")
+        for mask_grad in (False, True):
+            grads, grads_g = _both("attention_backward", q, k, v, p, kp, 0.7, g, causal, mask_grad)
+            for a, b, what in zip(grads_g, grads, ("dq", "dk", "dv", "dmask")):
+                if b is None:
+                    assert a is None
+                else:
+                    assert_close(a, b, dtype, what)
