@@ -107,3 +107,27 @@ def test_attention_kernels(dtype, causal, mask_kind, L, S):
                     assert a is None
                 else:
                     assert_close(a, b, dtype, what)
+
+
+@pytest.mark.parametrize("mode", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_recurrent_kernels(mode, dtype, reverse):
+    from test_recurrent import _recurrence_inputs
+
+    rng = np.random.default_rng(7)
+    xw, w, b, h0, c0, mask, hmask = _recurrence_inputs(mode, 6, 3, 5, rng, dtype)
+    kind, extra = ("rnn", (mode[4:],)) if mode.startswith("rnn") else (mode, ())
+    states = (h0, c0) if mode == "lstm" else (h0,)
+    forward = _both(f"{kind}_forward", xw, w, b, *states, mask, hmask, reverse, *extra)
+    for (packed, saved), what in zip(forward, ("plain", "gpu")):
+        assert packed.dtype == dtype, what
+    (packed, saved), (packed_g, saved_g) = forward
+    for a, e in zip((packed_g, *saved_g), (packed, *saved)):
+        assert_close(a, e, dtype, "forward")
+    g = rng.standard_normal(packed.shape).astype(dtype)
+    grads = backend.kernel(f"{kind}_backward", impl="plain")(g, saved, w, mask, hmask, reverse, *extra)
+    grads_g = backend.kernel(f"{kind}_backward", impl="gpu")(g, saved_g, w, mask, hmask, reverse, *extra)
+    for a, e, what in zip(grads_g, grads, ("dxw", "du", "dh0", "dc0")):
+        assert a.dtype == dtype
+        assert_close(a, e, dtype, what)

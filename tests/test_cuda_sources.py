@@ -5,13 +5,13 @@ import subprocess
 
 import pytest
 
-from tinygrad_lm.kernels import attention, conv, pool
+from tinygrad_lm.kernels import attention, conv, pool, recurrent
 
 NVCC = shutil.which("nvcc")
 
-# (source, prefix): conv and pool's sources are templated on T, which CuPy's RawModule gets as a typedef
+# (source, prefix): conv, pool and recurrent's sources are templated on T, which CuPy's RawModule gets as a typedef
 SOURCES = [(f"{mod.__name__.rsplit('.', 1)[1]}-{t}", mod._CUDA_SOURCE, f"typedef {t} T;\n")
-           for mod in (conv, pool) for t in ("float", "double")] + [("attention", attention._GPU_SOURCE, "")]
+           for mod in (conv, pool, recurrent) for t in ("float", "double")] + [("attention", attention._GPU_SOURCE, "")]
 
 
 @pytest.mark.skipif(NVCC is None, reason="needs nvcc (the CUDA compiler)")

@@ -1,6 +1,7 @@
 """Recurrences of RNN (tanh/relu), LSTM and GRU over a whole sequence, and their backward through
-time: a plain NumPy twin (one step a loop iteration, array ops only; it also runs on CuPy arrays)
-and a Numba kernel that fuses each step's gate arithmetic into one loop around one BLAS product.
+time: a plain NumPy twin (one step a loop iteration, array ops only), a Numba kernel that fuses each
+step's gate arithmetic into one loop around one BLAS product, and CuPy drivers that run each step as
+one cuBLAS product and one CUDA kernel for the gates.
 
 Shared conventions (T steps, B sequences, H hidden units, G = k H gate rows):
 
@@ -29,6 +30,7 @@ from numba.extending import overload
 from ..backend import register, xp
 from ..ops.activation import sigmoid_array
 from .activation import _FAST, exp_nonpositive32
+from .conv import launch
 
 
 def _order(T, reverse, backward=False):
@@ -488,3 +490,193 @@ def gru_forward_cpu(xw, w_hh, b_hh, h0, mask, hmask, reverse):
 def gru_backward_cpu(g, saved, w_hh, mask, hmask, reverse):
     hprev, gates, un = saved
     return _gru_bwd(_c(g), hprev, gates, un, _c(w_hh), mask, _c(hmask), reverse)
+
+
+# ---------------------------------------------------------------- CuPy: cuBLAS for each step's product,
+# one CUDA kernel for each step's gates (a thread per hidden unit of a sequence), in place of the plain
+# twin's dozen array operations a step. The drivers walk the steps like the plain twins.
+_CUDA_SOURCE = r"""
+__device__ T sig(T x) { T e = exp(-fabs(x)); T s = T(1) / (T(1) + e); return x >= 0 ? s : e * s; }
+
+extern "C" __global__ void rnn_fwd_step(const T* xw, const T* a, const T* bias, const bool* keep, T* h, T* hnew,
+                                        T* out, long long total, int H, int relu) {
+    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= total) return;
+    int j = t % H; long long b = t / H;
+    T v = xw[t] + a[t] + bias[j];
+    T y = relu ? (v > 0 ? v : T(0)) : tanh(v);
+    hnew[t] = y;
+    out[t] = keep[b] ? y : T(0);
+    if (keep[b]) h[t] = y;
+}
+extern "C" __global__ void rnn_bwd_step(const T* g, const T* hnew, const T* dh, const bool* keep, T* da,
+                                        long long total, int H, int relu) {
+    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= total) return;
+    T y = hnew[t];
+    da[t] = keep[t / H] ? (dh[t] + g[t]) * (relu ? (y > 0 ? T(1) : T(0)) : T(1) - y * y) : T(0);
+}
+extern "C" __global__ void lstm_fwd_step(const T* xw, const T* a, const T* bias, const bool* keep, T* h, T* c,
+                                         T* gates, T* tanh_c, T* out, long long total, int H) {
+    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= total) return;
+    int j = t % H; long long b = t / H, row = b * 4 * H;
+    T gi = sig(xw[row + j] + a[row + j] + bias[j]);
+    T gf = sig(xw[row + H + j] + a[row + H + j] + bias[H + j]);
+    T gg = tanh(xw[row + 2 * H + j] + a[row + 2 * H + j] + bias[2 * H + j]);
+    T go = sig(xw[row + 3 * H + j] + a[row + 3 * H + j] + bias[3 * H + j]);
+    gates[row + j] = gi; gates[row + H + j] = gf; gates[row + 2 * H + j] = gg; gates[row + 3 * H + j] = go;
+    T cn = gf * c[t] + gi * gg, tc = tanh(cn);
+    tanh_c[t] = tc;
+    out[t] = keep[b] ? go * tc : T(0);
+    if (keep[b]) { h[t] = go * tc; c[t] = cn; }
+}
+extern "C" __global__ void lstm_bwd_step(const T* g, const T* gates, const T* tanh_c, const T* cprev,
+                                         const bool* keep, const T* dh, T* dc, T* da, long long total, int H) {
+    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= total) return;
+    int j = t % H; long long b = t / H, row = b * 4 * H;
+    if (!keep[b]) { da[row + j] = da[row + H + j] = da[row + 2 * H + j] = da[row + 3 * H + j] = 0; return; }
+    T i = gates[row + j], f = gates[row + H + j], gg = gates[row + 2 * H + j], o = gates[row + 3 * H + j];
+    T tc = tanh_c[t], dht = dh[t] + g[t];
+    T dct = dc[t] + dht * o * (T(1) - tc * tc);
+    da[row + j] = dct * gg * i * (T(1) - i);
+    da[row + H + j] = dct * cprev[t] * f * (T(1) - f);
+    da[row + 2 * H + j] = dct * i * (T(1) - gg * gg);
+    da[row + 3 * H + j] = dht * tc * o * (T(1) - o);
+    dc[t] = dct * f;
+}
+extern "C" __global__ void gru_fwd_step(const T* xw, const T* u, const bool* keep, T* h, T* gates, T* un,
+                                        T* out, long long total, int H) {
+    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= total) return;
+    int j = t % H; long long b = t / H, row = b * 3 * H;
+    T r = sig(xw[row + j] + u[row + j]), z = sig(xw[row + H + j] + u[row + H + j]);
+    T n = tanh(xw[row + 2 * H + j] + r * u[row + 2 * H + j]);
+    gates[row + j] = r; gates[row + H + j] = z; gates[row + 2 * H + j] = n;
+    un[t] = u[row + 2 * H + j];
+    T hn = (T(1) - z) * n + z * h[t];
+    out[t] = keep[b] ? hn : T(0);
+    if (keep[b]) h[t] = hn;
+}
+extern "C" __global__ void gru_bwd_step(const T* g, const T* gates, const T* un, const T* hprev, const bool* keep,
+                                        const T* dh, T* dxw, T* du, T* direct, long long total, int H) {
+    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= total) return;
+    int j = t % H; long long b = t / H, row = b * 3 * H;
+    if (!keep[b]) {
+        dxw[row + j] = dxw[row + H + j] = dxw[row + 2 * H + j] = 0;
+        du[row + j] = du[row + H + j] = du[row + 2 * H + j] = 0;
+        return;
+    }
+    T r = gates[row + j], z = gates[row + H + j], n = gates[row + 2 * H + j];
+    T dht = dh[t] + g[t];
+    T dan = dht * (T(1) - z) * (T(1) - n * n);
+    T dar = dan * un[t] * r * (T(1) - r);
+    T daz = dht * (hprev[t] - n) * z * (T(1) - z);
+    dxw[row + j] = dar; dxw[row + H + j] = daz; dxw[row + 2 * H + j] = dan;
+    du[row + j] = dar; du[row + H + j] = daz; du[row + 2 * H + j] = dan * r;
+    direct[t] = dht * z;
+}
+"""
+
+
+def _step(name, arrays, B, H, *flags):
+    launch(_CUDA_SOURCE, name, arrays, B * H, (H, *flags))
+
+
+def _held(keep, new, old):
+    """The new state on the real rows, the old one on padded rows (as the plain twins' where)."""
+    return xp(new).where(keep[:, None], new, old)
+
+
+@register("rnn_forward", "gpu")
+def rnn_forward_gpu(xw, w_hh, b_hh, h0, mask, hmask, reverse, mode):
+    m = xp(xw)
+    xw, w_t = m.ascontiguousarray(xw), m.ascontiguousarray(w_hh.T)
+    T, B, H = xw.shape
+    packed, hprev, hnew = m.zeros((T + 1, B, H), xw.dtype), m.empty_like(xw), m.empty_like(xw)
+    h, b = m.array(h0, dtype=xw.dtype, order="C"), m.ascontiguousarray(b_hh)
+    for t in _order(T, reverse):
+        hprev[t] = h
+        a = m.matmul(h * hmask, w_t)
+        _step("rnn_fwd_step", (xw[t], a, b, m.ascontiguousarray(mask[t]), h, hnew[t], packed[t]), B, H,
+              int(mode == "relu"))
+    packed[T] = h
+    return packed, (hprev, hnew)
+
+
+@register("rnn_backward", "gpu")
+def rnn_backward_gpu(g, saved, w_hh, mask, hmask, reverse, mode):
+    m = xp(g)
+    g, hnew = m.ascontiguousarray(g), saved[1]
+    T, B, H = hnew.shape
+    da, dh = m.empty_like(hnew), g[T].copy()
+    for t in _order(T, reverse, backward=True):
+        keep = m.ascontiguousarray(mask[t])
+        _step("rnn_bwd_step", (g[t], hnew[t], dh, keep, da[t]), B, H, int(mode == "relu"))
+        dh = _held(keep, m.matmul(da[t], w_hh) * hmask, dh)
+    return da, da, dh
+
+
+@register("lstm_forward", "gpu")
+def lstm_forward_gpu(xw, w_hh, b_hh, h0, c0, mask, hmask, reverse):
+    m = xp(xw)
+    xw, w_t = m.ascontiguousarray(xw), m.ascontiguousarray(w_hh.T)
+    T, B, G = xw.shape
+    H = G // 4
+    packed, gates = m.zeros((T + 2, B, H), xw.dtype), m.empty_like(xw)
+    hprev, cprev, tanh_c = (m.empty((T, B, H), xw.dtype) for _ in range(3))
+    h, c, b = packed[T], packed[T + 1], m.ascontiguousarray(b_hh)
+    h[...], c[...] = h0, c0
+    for t in _order(T, reverse):
+        hprev[t], cprev[t] = h, c
+        a = m.matmul(h * hmask, w_t)
+        _step("lstm_fwd_step", (xw[t], a, b, m.ascontiguousarray(mask[t]), h, c, gates[t], tanh_c[t], packed[t]),
+              B, H)
+    return packed, (hprev, cprev, gates, tanh_c)
+
+
+@register("lstm_backward", "gpu")
+def lstm_backward_gpu(g, saved, w_hh, mask, hmask, reverse):
+    m = xp(g)
+    _, cprev, gates, tanh_c = saved
+    T, B, H = cprev.shape
+    g = m.ascontiguousarray(g)
+    da, dh, dc = m.empty_like(gates), g[T].copy(), g[T + 1].copy()
+    for t in _order(T, reverse, backward=True):
+        keep = m.ascontiguousarray(mask[t])
+        _step("lstm_bwd_step", (g[t], gates[t], tanh_c[t], cprev[t], keep, dh, dc, da[t]), B, H)
+        dh = _held(keep, m.matmul(da[t], w_hh) * hmask, dh)
+    return da, da, dh, dc
+
+
+@register("gru_forward", "gpu")
+def gru_forward_gpu(xw, w_hh, b_hh, h0, mask, hmask, reverse):
+    m = xp(xw)
+    xw, w_t = m.ascontiguousarray(xw), m.ascontiguousarray(w_hh.T)
+    T, B, G = xw.shape
+    H = G // 3
+    packed, gates = m.zeros((T + 1, B, H), xw.dtype), m.empty_like(xw)
+    hprev, un = m.empty((T, B, H), xw.dtype), m.empty((T, B, H), xw.dtype)
+    h = m.array(h0, dtype=xw.dtype, order="C")
+    for t in _order(T, reverse):
+        hprev[t] = h
+        u = m.matmul(h * hmask, w_t) + b_hh
+        _step("gru_fwd_step", (xw[t], u, m.ascontiguousarray(mask[t]), h, gates[t], un[t], packed[t]), B, H)
+    packed[T] = h
+    return packed, (hprev, gates, un)
+
+
+@register("gru_backward", "gpu")
+def gru_backward_gpu(g, saved, w_hh, mask, hmask, reverse):
+    m = xp(g)
+    hprev, gates, un = saved
+    T, B, H = hprev.shape
+    g = m.ascontiguousarray(g)
+    dxw, du, dh, direct = m.empty_like(gates), m.empty_like(gates), g[T].copy(), m.empty((B, H), g.dtype)
+    for t in _order(T, reverse, backward=True):
+        keep = m.ascontiguousarray(mask[t])
+        _step("gru_bwd_step", (g[t], gates[t], un[t], hprev[t], keep, dh, dxw[t], du[t], direct), B, H)
+        dh = _held(keep, m.matmul(du[t], w_hh) * hmask + direct, dh)
+    return dxw, du, dh
