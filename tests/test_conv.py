@@ -55,25 +55,30 @@ def test_conv2d_matches_torch(plain, c):
         backend.PLAIN = old
 
 
+def assert_kernels_equal(impl, c, dtype):
+    """``impl``'s conv kernels (output, input and weight gradients) equal the textbook twin's, in the
+    input's dtype."""
+    x, w = _arrays(c, dtype)[:2]
+    geom = (*c["stride"], *c["padding"], *c["dilation"])
+    outs = {}
+    for name in (impl, "plain"):
+        y, saved = backend.kernel("conv2d_forward", impl=name)(x, w, geom, c["groups"])
+        g = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
+        outs[name] = (y, *backend.kernel("conv2d_backward", impl=name)(g, x, w, saved, geom, c["groups"], True, True))
+    for a, b, what in zip(outs[impl], outs["plain"], ("y", "dx", "dw")):
+        assert a.dtype == dtype, what
+        assert_close(a, b, dtype, what)
+
+
 @settings(max_examples=25, deadline=None)
 @given(c=conv_configs(), dtype=st.sampled_from([np.float32, np.float64]), parts=st.integers(1, 3))
 def test_numba_kernels_equal_textbook_twin(c, dtype, parts):
     """``parts``: im2col / col2im over the samples in that many ranges, as on that many threads."""
-    x, w = _arrays(c, dtype)[:2]
-    geom = (*c["stride"], *c["padding"], *c["dilation"])
-    outs = {}
     old, threads.parts = threads.parts, lambda n, work: parts
     try:
-        for impl in ("plain", "cpu"):
-            y, saved = backend.kernel("conv2d_forward", impl=impl)(x, w, geom, c["groups"])
-            g = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
-            dx, dw = backend.kernel("conv2d_backward", impl=impl)(g, x, w, saved, geom, c["groups"], True, True)
-            outs[impl] = (y, dx, dw)
-            assert y.dtype == dx.dtype == dw.dtype == dtype
+        assert_kernels_equal("cpu", c, dtype)
     finally:
         threads.parts = old
-    for a, b, what in zip(outs["cpu"], outs["plain"], ("y", "dx", "dw")):
-        assert_close(a, b, dtype, what)
 
 
 def test_gradcheck_conv2d():

@@ -10,11 +10,10 @@ from hypothesis import strategies as st
 
 from tinygrad_lm import backend
 from tinygrad_lm.kernels import attention, conv
-from tinygrad_lm.ops.pool import pool_geometry
 from cuda_emulator import CXX, fake_cupy
 from helpers import assert_close
-from test_conv import _arrays as conv_arrays, conv_configs
-from test_pool import distinct, pool_configs
+from test_conv import assert_kernels_equal as assert_conv_kernels_equal, conv_configs
+from test_pool import assert_kernels_equal as assert_pool_kernels_equal, pool_configs
 
 pytestmark = pytest.mark.skipif(CXX is None or backend.gpu_available(),
                                 reason="needs g++; with a GPU the real kernels are tested instead")
@@ -43,43 +42,13 @@ def _both(name, *args):
 @settings(max_examples=20, deadline=None)
 @given(c=conv_configs(), dtype=st.sampled_from([np.float32, np.float64]))
 def test_conv_kernels(c, dtype):
-    x, w = conv_arrays(c, dtype)[:2]
-    geom = (*c["stride"], *c["padding"], *c["dilation"])
-    (y, saved), (yg, savedg) = _both("conv2d_forward", x, w, geom, c["groups"])
-    assert_close(yg, y, dtype, "y")
-    g = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
-    for impl, s in (("plain", saved), ("gpu", savedg)):
-        dx, dw = backend.kernel("conv2d_backward", impl=impl)(g, x, w, s, geom, c["groups"], True, True)
-        if impl == "plain":
-            expected = dx, dw
-    assert dx.dtype == dw.dtype == dtype
-    assert_close(dx, expected[0], dtype, "dx")
-    assert_close(dw, expected[1], dtype, "dw")
+    assert_conv_kernels_equal("gpu", c, dtype)
 
 
 @settings(max_examples=20, deadline=None)
 @given(c=pool_configs(), include_pad=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]))
 def test_pool_kernels(c, include_pad, dtype):
-    x = distinct(c["shape"], c["seed"]).astype(dtype)
-    kernel, geom, out = pool_geometry("max_pool2d", x.shape, c["kernel_size"], c["stride"], c["padding"],
-                                      c["dilation"], c["ceil_mode"])
-    (z, idx), (zg, idxg) = _both("max_pool2d_forward", x, geom, kernel, out)
-    assert_close(zg, z, dtype, "max")
-    np.testing.assert_array_equal(idxg, idx)
-    g = np.random.default_rng(1).standard_normal(z.shape).astype(dtype)
-    dx, dxg = _both("max_pool2d_backward", g, idx, x.shape)
-    assert_close(dxg, dx, dtype, "max grad")
-    kernel, geom, out = pool_geometry("avg_pool2d", x.shape, c["kernel_size"], c["stride"], c["padding"], 1,
-                                      c["ceil_mode"])
-    za, zag = _both("avg_pool2d_forward", x, geom, kernel, out, include_pad)
-    assert_close(zag, za, dtype, "avg")
-    ga = np.random.default_rng(2).standard_normal(za.shape).astype(dtype)
-    dxa, dxag = _both("avg_pool2d_backward", ga, x.shape, geom, kernel, include_pad)
-    assert_close(dxag, dxa, dtype, "avg grad")
-    zd, zdg = _both("adaptive_avg_pool2d_forward", x, out)
-    assert_close(zdg, zd, dtype, "adaptive")
-    dxd, dxdg = _both("adaptive_avg_pool2d_backward", ga, x.shape)
-    assert_close(dxdg, dxd, dtype, "adaptive grad")
+    assert_pool_kernels_equal("gpu", c, include_pad, dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

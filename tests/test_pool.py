@@ -67,29 +67,37 @@ def test_avg_pool2d_matches_torch(impl, c, include_pad):
         backend.PLAIN = old
 
 
-@settings(max_examples=25, deadline=None)
-@given(c=pool_configs(), include_pad=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]))
-def test_numba_kernels_equal_textbook_twin(c, include_pad, dtype):
+def kernel_outputs(impl, c, include_pad, dtype):
+    """Every pooling kernel's outputs on the drawn configuration, from implementation ``impl``: max (value,
+    argmax, gradient), average and adaptive average (value, gradient)."""
     x = distinct(c["shape"], c["seed"]).astype(dtype)
     kernel, geom, out = pool_geometry("max_pool2d", x.shape, c["kernel_size"], c["stride"], c["padding"],
                                       c["dilation"], c["ceil_mode"])
     g = np.random.default_rng(1).standard_normal((*x.shape[:2], *out)).astype(dtype)
-    res = {}
-    for impl in ("plain", "cpu"):
-        z, idx = backend.kernel("max_pool2d_forward", impl=impl)(x, geom, kernel, out)
-        dx = backend.kernel("max_pool2d_backward", impl=impl)(g, idx, x.shape)
-        kernel_a, geom_a, out_a = pool_geometry("avg_pool2d", x.shape, c["kernel_size"], c["stride"], c["padding"], 1,
-                                                c["ceil_mode"])
-        za = backend.kernel("avg_pool2d_forward", impl=impl)(x, geom_a, kernel_a, out_a, include_pad)
-        ga = np.random.default_rng(2).standard_normal(za.shape).astype(dtype)
-        dxa = backend.kernel("avg_pool2d_backward", impl=impl)(ga, x.shape, geom_a, kernel_a, include_pad)
-        zd = backend.kernel("adaptive_avg_pool2d_forward", impl=impl)(x, out)
-        dxd = backend.kernel("adaptive_avg_pool2d_backward", impl=impl)(g, x.shape)
-        res[impl] = (z, idx, dx, za, dxa, zd, dxd)
-        assert z.dtype == dx.dtype == za.dtype == dxa.dtype == zd.dtype == dxd.dtype == dtype
-    for a, b, what in zip(res["cpu"], res["plain"], ("max", "argmax", "max grad", "avg", "avg grad", "adaptive",
-                                                     "adaptive grad")):
-        assert_close(a, b, dtype, what)
+    z, idx = backend.kernel("max_pool2d_forward", impl=impl)(x, geom, kernel, out)
+    dx = backend.kernel("max_pool2d_backward", impl=impl)(g, idx, x.shape)
+    kernel_a, geom_a, out_a = pool_geometry("avg_pool2d", x.shape, c["kernel_size"], c["stride"], c["padding"], 1,
+                                            c["ceil_mode"])
+    za = backend.kernel("avg_pool2d_forward", impl=impl)(x, geom_a, kernel_a, out_a, include_pad)
+    ga = np.random.default_rng(2).standard_normal(za.shape).astype(dtype)
+    dxa = backend.kernel("avg_pool2d_backward", impl=impl)(ga, x.shape, geom_a, kernel_a, include_pad)
+    zd = backend.kernel("adaptive_avg_pool2d_forward", impl=impl)(x, out)
+    dxd = backend.kernel("adaptive_avg_pool2d_backward", impl=impl)(g, x.shape)
+    return dict(max=z, argmax=idx, max_grad=dx, avg=za, avg_grad=dxa, adaptive=zd, adaptive_grad=dxd)
+
+
+def assert_kernels_equal(impl, c, include_pad, dtype):
+    """``impl``'s pooling kernels equal the textbook twin's, in the input's dtype."""
+    ours, twin = kernel_outputs(impl, c, include_pad, dtype), kernel_outputs("plain", c, include_pad, dtype)
+    for what, a in ours.items():
+        assert a.dtype == (np.int32 if what == "argmax" else dtype), what
+        assert_close(a, twin[what], dtype, what)
+
+
+@settings(max_examples=25, deadline=None)
+@given(c=pool_configs(), include_pad=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]))
+def test_numba_kernels_equal_textbook_twin(c, include_pad, dtype):
+    assert_kernels_equal("cpu", c, include_pad, dtype)
 
 
 def test_gradcheck_pools():
