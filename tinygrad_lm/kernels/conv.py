@@ -106,7 +106,7 @@ def _forward_cols(x, w, geom, groups, im2col):
 
 def _backward_cols(g, x, w, cols, geom, groups, need_x, need_w, col2im):
     m_ = xp(x)
-    N, K = x.shape[0], w.shape[0]
+    K = w.shape[0]
     gk = _by_group(m_.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(K, -1), groups)  # (G, K/G, N OH OW)
     dx = dw = None
     if need_w:  # dW = G cols^T, the sum over the batch and positions inside the product; computed as
