@@ -89,7 +89,7 @@ def test_recurrent_kernels(mode, dtype, reverse):
     kind, extra = ("rnn", (mode[4:],)) if mode.startswith("rnn") else (mode, ())
     states = (h0, c0) if mode == "lstm" else (h0,)
     forward = _both(f"{kind}_forward", xw, w, b, *states, mask, hmask, reverse, *extra)
-    for (packed, saved), what in zip(forward, ("plain", "gpu")):
+    for (packed, _saved), what in zip(forward, ("plain", "gpu")):
         assert packed.dtype == dtype, what
     (packed, saved), (packed_g, saved_g) = forward
     for a, e in zip((packed_g, *saved_g), (packed, *saved)):

@@ -38,7 +38,7 @@ def test_gan_trains_in_lockstep_with_a_torch_twin(conditional):
         labels = rng.integers(0, 3, 8) if conditional else None
         d_loss, g_loss = gan.train_step(tg.tensor(real), labels, tg.tensor(z))
 
-        def cond(x):
+        def cond(x, labels=labels):
             if not conditional:
                 return x
             return torch.cat([x, torch.nn.functional.one_hot(torch.tensor(labels), 3).double()], 1)

@@ -233,8 +233,8 @@ def test_cross_entropy_class_indices(case):
 def test_cross_entropy_single_sample_1d():
     x = randn(0, (5,))[0]
     for red in REDUCTIONS:
-        check_op(lambda a, b: F.cross_entropy(a, b, reduction=red, label_smoothing=0.2),
-                 lambda a, b: TF.cross_entropy(a, b, reduction=red, label_smoothing=0.2), [x, np.array(3)],
+        check_op(lambda a, b, red=red: F.cross_entropy(a, b, reduction=red, label_smoothing=0.2),
+                 lambda a, b, red=red: TF.cross_entropy(a, b, reduction=red, label_smoothing=0.2), [x, np.array(3)],
                  requires_grad=[True, False])
 
 

@@ -176,10 +176,11 @@ def test_fast_kernels_equal_plain(mode, dtype):
     tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=2e-5, atol=2e-5)
     for reverse in (False, True):
         results = []
+        g = None  # one upstream gradient, drawn for the first implementation and shared by the second
         for impl in ("plain", "cpu"):
             packed, saved = backend.kernel(f"{kind}_forward", impl=impl)(xw, w, b, *states, mask, hmask, reverse,
                                                                           *extra)
-            g = rng.standard_normal(packed.shape).astype(dtype) if impl == "plain" else g
+            g = rng.standard_normal(packed.shape).astype(dtype) if g is None else g
             grads = backend.kernel(f"{kind}_backward", impl=impl)(g, saved, w, mask, hmask, reverse, *extra)
             results.append((packed,) + tuple(saved) + tuple(grads))
         for a, b_ in zip(*results):
