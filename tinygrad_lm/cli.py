@@ -38,9 +38,14 @@ def _listing() -> str:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["exercises"]:  # its own parser: list / start / solve / check
+        from .exercises.cli import main as exercises_main
+
+        return exercises_main(argv[1:])
     parser = argparse.ArgumentParser(prog="tinygrad-lm", description="Train and sample tinygrad_lm's models.",
                                      epilog=_listing(), formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("exercises", help="textbook exercises: list, start DIR, solve DIR, check ID / --all")
     for command, what in (("train", "train a model"), ("generate", "sample text from a trained language model")):
         p = sub.add_parser(command, help=what, epilog=_listing(), formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("model", help="one of: " + ", ".join(MODELS))
