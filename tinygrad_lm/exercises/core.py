@@ -33,6 +33,10 @@ cases from seeded NumPy generators):
 - ``tensor64(array, requires_grad=True)``: a float64 Tensor, for running the student's Function or the
   library's op.
 - ``expect_equal(actual, expected, check, hint=None, erratum=None)``: exact equality (ints, lists, shapes).
+- ``run_function(cls, arrays, upstream, **options)``: a student's ``Function`` subclass run by hand,
+  forward then backward with ``upstream`` (no engine): ``(out, grads)``, grads always a tuple.
+- ``reference_grads(fn, arrays, upstream)``: the library's answer: ``fn(*float64 tensors)`` and the
+  gradients of ``<upstream, fn(...)>`` by the engine: ``(out, grads)`` as NumPy arrays.
 
 ``check_ids`` / ``check_objects`` run checks and return ``Result``s; an unfinished stub
 (NotImplementedError) is "not attempted", any other exception in the student's code is reported with the
@@ -406,3 +410,25 @@ def assert_grad(fn, inputs, check: str, hint: str | None = None, atol: float = 1
         gradcheck(fn, tensors, atol=atol, rtol=rtol)
     except GradcheckError as exc:
         raise CheckFailure(check, str(exc), hint) from None
+
+
+def run_function(cls, arrays, upstream=None, **options):
+    """Forward then (with ``upstream``) backward of a Function subclass, called directly on float64 arrays."""
+    fn = cls()
+    arrays = [np.array(a, dtype=np.float64) for a in arrays]
+    fn.needs_input_grad = (True,) * len(arrays)
+    out = fn.forward(*arrays, **options)
+    if upstream is None:
+        return out, ()
+    grads = fn.backward(np.array(upstream, dtype=np.float64))
+    return out, grads if isinstance(grads, (tuple, list)) else (grads,)
+
+
+def reference_grads(fn, arrays, upstream):
+    """``fn`` on float64 tensors and the gradients of ``sum(upstream * fn(...))`` by the engine, as arrays."""
+    from ..tensor import Tensor
+
+    tensors = [tensor64(a) for a in arrays]
+    out = fn(*tensors)
+    (out * Tensor(np.asarray(upstream, dtype=np.float64))).sum().backward()
+    return out.numpy(), tuple(np.zeros(t.shape) if t.grad is None else t.grad.numpy() for t in tensors)
