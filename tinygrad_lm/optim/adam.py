@@ -25,6 +25,10 @@ class Adam(Optimizer):
         check_range("weight_decay", weight_decay, 0.0, optimizer=name)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
 
+    def _state_entries(self, group: dict) -> dict:
+        arrays = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
+        return {"step": "count", **dict.fromkeys(arrays, "array")}
+
     @no_grad()
     def step(self):
         """One update of every parameter with a gradient, by the fused kernel ``adam_step``

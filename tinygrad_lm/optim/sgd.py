@@ -17,6 +17,9 @@ class SGD(Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov))
 
+    def _state_entries(self, group: dict) -> dict:
+        return {"momentum_buffer": "array"} if group["momentum"] else {}
+
     @no_grad()
     def step(self):
         for group in self.param_groups:
