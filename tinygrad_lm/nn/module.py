@@ -168,19 +168,28 @@ class Module:
     def load_state_dict(self, state_dict, strict: bool = True):
         """Copy arrays (NumPy, tinygrad_lm or torch tensors) into the parameters and buffers by name.
 
-        Shapes must match. With ``strict`` (the default) missing or unexpected keys are an error
-        that lists them; otherwise they are returned as (missing, unexpected).
+        All or nothing: every key, shape and dtype is checked before anything is assigned, so a
+        failure leaves the module as it was. Shapes must match; floating arrays are cast to the
+        parameter's float dtype, integer buffers take only integers. With ``strict`` (the default)
+        missing or unexpected keys are an error that lists them; otherwise they are returned as
+        (missing, unexpected).
         """
-        own = OrderedDict()
-        for name, mod in self.named_modules():
-            for k, p in list(mod._parameters.items()) + list(mod._buffers.items()):
-                if p is not None:
-                    own[f"{name}.{k}" if name else k] = p
+        arrays, missing, unexpected = self._check_state_dict(state_dict, strict)
+        self._assign_state(arrays)
+        return missing, unexpected
+
+    def _check_state_dict(self, state_dict, strict: bool = True):
+        """The validating half of ``load_state_dict``: ({key: array cast to its target}, missing, unexpected)."""
+        if not hasattr(state_dict, "keys"):
+            raise TypeError(f"load_state_dict for {type(self).__name__}: expected a mapping of names to arrays, "
+                            f"got {type(state_dict).__name__}")
+        own = self._state_targets()
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
-            raise KeyError(f"load_state_dict for {type(self).__name__}: missing keys {missing}, "
-                           f"unexpected keys {unexpected}")
+            raise StateDictKeyError(f"load_state_dict for {type(self).__name__}: missing keys {missing}, "
+                                    f"unexpected keys {unexpected}")
+        arrays = {}
         for k, p in own.items():
             if k not in state_dict:
                 continue
@@ -188,8 +197,27 @@ class Module:
             if tuple(value.shape) != p.shape:
                 raise ValueError(f"load_state_dict: {k!r} has shape {tuple(value.shape)} in the state dict but "
                                  f"{p.shape} in the model")
-            p.data = backend.to_device(value.astype(p.dtype), p.device)
-        return missing, unexpected
+            target = np.dtype(p.dtype)
+            fits = (value.dtype.kind in "fiu" if target.kind == "f" else
+                    value.dtype.kind in "iu" if target.kind in "iu" else value.dtype == target)
+            if not fits:
+                raise ValueError(f"load_state_dict: {k!r} has dtype {value.dtype} in the state dict but "
+                                 f"{target} in the model")
+            arrays[k] = value.astype(target)
+        return arrays, missing, unexpected
+
+    def _assign_state(self, arrays: dict) -> None:
+        own = self._state_targets()
+        for k, value in arrays.items():
+            own[k].data = backend.to_device(value, own[k].device)
+
+    def _state_targets(self) -> "OrderedDict[str, Tensor]":
+        own = OrderedDict()
+        for name, mod in self.named_modules():
+            for k, p in list(mod._parameters.items()) + list(mod._buffers.items()):
+                if p is not None:
+                    own[f"{name}.{k}" if name else k] = p
+        return own
 
     # ------------------------------------------------------------ printing
     def extra_repr(self) -> str:
@@ -199,6 +227,12 @@ class Module:
         lines = [f"({k}): " + repr(m).replace("\n", "\n  ") for k, m in self._modules.items()]
         head = f"{type(self).__name__}({self.extra_repr()}"
         return head + ")" if not lines else head + "\n  " + "\n  ".join(lines) + "\n)"
+
+
+class StateDictKeyError(ValueError, KeyError):
+    """Missing or unexpected keys: a ValueError (a bad argument), and a KeyError as before."""
+
+    __str__ = ValueError.__str__
 
 
 def _as_numpy(value):
