@@ -120,12 +120,18 @@ def test_generated_task_is_reverse_through_dictionary():
 
 @pytest.mark.parametrize("score", SCORES)
 def test_learns_generated_task(score):
-    """250 Adam steps of 32 pairs (about a second): >= 90% exact-sequence greedy accuracy on 300
-    held-out pairs (measured 0.93 dot, 0.94 general, 0.95 concat)."""
+    """400 Adam steps of 32 pairs at lr 2e-2, then 200 at 2e-3 (about 2 s): >= 95% exact-sequence greedy
+    accuracy on 300 held-out pairs. Measured over seeds 0-5 for each score: 99.7-100% (token accuracy
+    99.8-100%). Without the lower rate at the end the trajectory decides: after 250 steps at 2e-2 the same
+    seeds gave 92-97% (dot), 77-96% (general), 73-97% (concat), and another CPU's rounding moved one seed
+    from 94% to 89%."""
     task, model, opt = s2s.setup(score, vocab_size=12, max_len=6, embedding_dim=16, hidden_size=32, lr=2e-2)
-    s2s.fit(model, opt, task, 250, 32)
+    s2s.fit(model, opt, task, 400, 32)
+    for group in opt.param_groups:
+        group["lr"] = 2e-3
+    s2s.fit(model, opt, task, 200, 32, seed=400)
     seq_acc, tok_acc = s2s.accuracy(model, task.sample(300, seed=999))
-    assert seq_acc >= 0.9 and tok_acc >= 0.95, (seq_acc, tok_acc)
+    assert seq_acc >= 0.95 and tok_acc >= 0.97, (seq_acc, tok_acc)
     ids, maps = model.greedy_decode(*(lambda b: (b.src, b.src_lengths))(task.sample(4, seed=5)), 7)
     assert maps.shape[:2] == ids.shape and np.allclose(maps.sum(-1), 1)
 
