@@ -132,6 +132,24 @@ for ax, a in zip(axes[0], shapes):
 for ax, a in zip(axes[1], augment(shapes)):
     ax.imshow(a.transpose(1, 2, 0)); ax.axis("off")
 plt.suptitle("generated shapes (top) and augmented views (bottom)"); plt.show()"""),
+    ("md", """## Exercises
+
+Exercise chapter 3 practises this notebook (in `ch03_cnn.py`):
+
+- **3.1** conv2d by loops (stride, padding, dilation) (D3.F1, D4.F1)
+- **3.2** max-pool forward, and backward with ties (D3.F2)
+- **3.3** conv2d by im2col and one matrix product (D3.F1)
+- **3.4** derive: output size of a strided, padded, dilated window (D3.F1, D3.F2)
+- **3.5** erratum hunt: the flatten sizes of D4.M1 and D3.M1 (D4.M1, D3.M1)
+
+Write the student files into a folder, fill in the functions, then check them:
+
+```bash
+tinygrad-lm exercises start DIR
+tinygrad-lm exercises check 3.1 --dir DIR     # or: check --all --dir DIR
+```
+
+or from a notebook: `from tinygrad_lm.exercises import check; check("3.1", conv2d_loops)`. All the exercises, and how they are checked: [docs/exercises.md](../docs/exercises.md)."""),
 ]
 
 nb = nbf.v4.new_notebook()

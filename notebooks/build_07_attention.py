@@ -119,6 +119,24 @@ cells = [
          "plt.xticks(range(L), s[0] - synthetic.OFFSET); plt.yticks(range(L + 1), ['BOS'] + list(out[0, 1:L + 1] - synthetic.OFFSET))\n"
          "plt.xlabel('source digit'); plt.ylabel('decoder input'); plt.title('cross-attention (reverse: an anti-diagonal)')\n"
          "plt.colorbar(); plt.show()"),
+    md("""## Exercises
+
+Exercise chapter 6 practises this notebook (in `ch06_attention_transformer.py`):
+
+- **6.1** scaled dot-product attention and self-attention (D2.F3, D4.F2, D0.F3, D2.F2)
+- **6.2** scaled dot-product attention backward (D2.F3)
+- **6.3** the causal mask and a masked softmax (D2.M2, D2.F3)
+- **6.4** multi-head attention: split and merge the heads (D2.F4)
+- **6.5** erratum hunt: the decoder layer's order and residuals, the feed-forward block (D2.M2, D2.F5, D2.F6)
+
+Write the student files into a folder, fill in the functions, then check them:
+
+```bash
+tinygrad-lm exercises start DIR
+tinygrad-lm exercises check 6.1 --dir DIR     # or: check --all --dir DIR
+```
+
+or from a notebook: `from tinygrad_lm.exercises import check; check("6.1", scaled_dot_product_attention, self_attention)`. All the exercises, and how they are checked: [docs/exercises.md](../docs/exercises.md)."""),
 ]
 nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                                "language": "python"}})

@@ -71,6 +71,23 @@ cells = [
     md("**About document 004's example.** It loads `GPT2Model`, the Transformer *without* its language-modelling "
        "head, and calls `generate` on it; generation needs next-token logits, i.e. `GPT2LMHeadModel` (our "
        "`GPT.lm_head`). `max_length=50` also counts the prompt's tokens, as here."),
+    md("""## Exercises
+
+Exercise chapter 7 practises this notebook (in `ch07_gpt.py`):
+
+- **7.1** one byte-pair-encoding merge (D4.M2)
+- **7.2** top-k and top-p (nucleus) filtering (D4.M2, D2.F7)
+- **7.3** one attention step with a key-value cache (D4.M2, D2.F3)
+- **7.4** LayerNorm forward and backward (D2.M1, D4.M2)
+
+Write the student files into a folder, fill in the functions, then check them:
+
+```bash
+tinygrad-lm exercises start DIR
+tinygrad-lm exercises check 7.1 --dir DIR     # or: check --all --dir DIR
+```
+
+or from a notebook: `from tinygrad_lm.exercises import check; check("7.1", bpe_merge_step)`. All the exercises, and how they are checked: [docs/exercises.md](../docs/exercises.md)."""),
 ]
 nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                                 "language": "python"}})

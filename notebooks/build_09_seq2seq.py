@@ -45,6 +45,23 @@ cells = [
          "    ax.set_title(f'{score} score'); ax.set_xlabel('source')\n"
          "axes[0].set_ylabel('output'); plt.tight_layout(); plt.show()\n"
          "print('gold:', ' '.join(task.decode(ex.tgt_out[0])))"),
+    md("""## Exercises
+
+Exercise chapter 8 practises this notebook (in `ch08_seq2seq_attention.py`):
+
+- **8.1** Luong's three scores: dot, general, concat (D1.T3)
+- **8.2** attention weights over the source, context, attentional state (D1.T3)
+- **8.3** teacher forcing: decoder inputs and targets (D1.T3, D2.M3)
+- **8.4** the sequence loss over real target words (D1.F2, D1.T3)
+
+Write the student files into a folder, fill in the functions, then check them:
+
+```bash
+tinygrad-lm exercises start DIR
+tinygrad-lm exercises check 8.1 --dir DIR     # or: check --all --dir DIR
+```
+
+or from a notebook: `from tinygrad_lm.exercises import check; check("8.1", dot_score, general_score, concat_score)`. All the exercises, and how they are checked: [docs/exercises.md](../docs/exercises.md)."""),
 ]
 nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                                 "language": "python"}})

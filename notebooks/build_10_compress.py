@@ -124,6 +124,27 @@ with profile() as prof:
         loss = nn.functional.cross_entropy(model(x_train[:256]), y_train[:256])
         loss.backward()
 print(prof.table())"""),
+    md("""## Exercises
+
+Exercise chapters 9 and 10 practise this notebook (in `ch09_compress.py`, `ch10_techniques.py`):
+
+- **9.1** magnitude-pruning masks, per tensor and global (D0.T2, D4.T3)
+- **9.2** int8 affine quantisation: scale, zero point, round trip (D0.T3, D3.T2, D4.T3)
+- **9.3** the distillation loss with temperature (D0.T4, D4.T3)
+- **9.4** erratum hunt: what pruning and quantisation save (D4.T3, D0.T2, D0.T3)
+- **10.1** precision, recall and F1 per class, with 0/0 (D3.T1)
+- **10.2** data-parallel all-reduce with unequal shards (D1.T5, D4.T1, D3.T2)
+- **10.3** GAN losses: discriminator and non-saturating generator (D1.T4, D4.T2)
+- **10.4** warm-up then cosine learning-rate schedule (D2.T3)
+
+Write the student files into a folder, fill in the functions, then check them:
+
+```bash
+tinygrad-lm exercises start DIR
+tinygrad-lm exercises check 9.1 --dir DIR     # or: check --all --dir DIR
+```
+
+or from a notebook: `from tinygrad_lm.exercises import check; check("9.1", magnitude_prune_mask, global_prune_masks)`. All the exercises, and how they are checked: [docs/exercises.md](../docs/exercises.md)."""),
 ]
 nb["cells"] = cells
 nb["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

@@ -128,6 +128,24 @@ print("the real softmax passes both:", sum_upstream_check(lambda t: tg.softmax(t
     new_markdown_cell("""With a random upstream $u$, the check compares $\\nabla_x \\langle u, f(x)\\rangle = J^\\top u$ with its
 finite-difference estimate. A wrong Jacobian $J$ shows up for almost every $u$, whereas $u = \\mathbf{1}$
 only probes $J^\\top \\mathbf{1}$, which for softmax is zero whatever the backward does."""),
+    new_markdown_cell("""## Exercises
+
+Exercise chapter 1 practises this notebook (in `ch01_autograd.py`):
+
+- **1.1** Mul, Exp and Sum: forward and backward, with broadcasting (D2.F1)
+- **1.2** MatMul: forward and backward (D2.F1)
+- **1.3** Sigmoid, Tanh and ReLU with their derivatives (D1.F5)
+- **1.4** erratum hunt: L2 normalisation of a zero vector (D2.F1)
+- **1.5** derive by hand: the chain rule with two paths (D2.F1)
+
+Write the student files into a folder, fill in the functions, then check them:
+
+```bash
+tinygrad-lm exercises start DIR
+tinygrad-lm exercises check 1.1 --dir DIR     # or: check --all --dir DIR
+```
+
+or from a notebook: `from tinygrad_lm.exercises import check; check("1.1", Mul, Exp, Sum)`. All the exercises, and how they are checked: [docs/exercises.md](../docs/exercises.md)."""),
 ]
 
 MLP = [
@@ -228,6 +246,24 @@ for epoch in range(3 if FAST else 30):
 plot_history(history, title="MLP on digits (validation = test split)")
 plt.show()
 print(f"test accuracy {history['val_accuracy'][-1]:.4f}")"""),
+    new_markdown_cell("""## Exercises
+
+Exercise chapter 2 practises this notebook (in `ch02_mlp_backprop.py`):
+
+- **2.1** the two-layer network's forward (D1.F1, D0.F1)
+- **2.2** softmax cross-entropy with label smoothing, and its gradient (D1.F2, D0.F4)
+- **2.3** derive by hand: D1.F3's gradients on a given network (D1.F3)
+- **2.4** erratum hunt: the output and hidden errors (D1.F3)
+- **2.5** standardisation with training statistics; an SGD step with L2 (D1.F6, D1.F4, D1.T1, D2.T4)
+
+Write the student files into a folder, fill in the functions, then check them:
+
+```bash
+tinygrad-lm exercises start DIR
+tinygrad-lm exercises check 2.1 --dir DIR     # or: check --all --dir DIR
+```
+
+or from a notebook: `from tinygrad_lm.exercises import check; check("2.1", two_layer_forward)`. All the exercises, and how they are checked: [docs/exercises.md](../docs/exercises.md)."""),
 ]
 
 

@@ -407,3 +407,23 @@ def test_wrong_answer_fails(exercises, solutions, exercise_id, entry, wrong, err
         assert f"erratum {erratum}:" in result.reason, result.reason
     else:
         assert "erratum" not in result.reason, result.reason
+
+
+NOTEBOOK_CHAPTERS = {"01_autograd": (1,), "02_mlp_backprop": (2,), "03_cnn": (3,), "04_rnn_lstm_gru": (4,),
+                     "05_text_classification": (5,), "06_lstm_language_model": (5,),
+                     "07_attention_transformer": (6,), "08_gpt": (7,), "09_seq2seq_attention": (8,),
+                     "10_compress_and_techniques": (9, 10)}
+
+
+@pytest.mark.parametrize("notebook, chapters", NOTEBOOK_CHAPTERS.items())
+def test_each_notebook_ends_with_a_pointer_to_its_exercises(notebook, chapters):
+    import json
+    from pathlib import Path
+
+    cells = json.loads((Path(__file__).parent.parent / "notebooks" / f"{notebook}.ipynb").read_text())["cells"]
+    last = "".join(cells[-1]["source"])
+    assert cells[-1]["cell_type"] == "markdown" and last.startswith("## Exercises")
+    ids = [i for i, ex in core.discover().items() if ex.key[0] in chapters]
+    assert ids and all(f"**{i}**" in last for i in ids)
+    assert "tinygrad-lm exercises start DIR" in last and f"tinygrad-lm exercises check {ids[0]} --dir DIR" in last
+    assert f'from tinygrad_lm.exercises import check; check("{ids[0]}"' in last
