@@ -16,7 +16,6 @@ save a checkpoint after every epoch (``--resume`` continues from it).
 """
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -158,6 +157,8 @@ def train_epoch(model, loss_fn, optimizer, x, y, batch_size, rng, augment=None, 
 def add_arguments(parser, command, model):
     import argparse
 
+    from ..train.run_dir import add_run_arguments
+
     spec = SPECS[model]
     parser.add_argument("--data", choices=spec["data"], default=spec["data"][0],
                         help=f"training data (default {spec['data'][0]}, works offline)")
@@ -177,7 +178,7 @@ def add_arguments(parser, command, model):
     parser.add_argument("--seed", type=int, default=0, help="seeds the init, the shuffling and the augmentation "
                         "(the data split is fixed)")
     parser.add_argument("--out", default=f"runs/{model}", help="folder for the checkpoint and the curves")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz if it exists")
+    add_run_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -187,13 +188,14 @@ def train(args):
     from tqdm import tqdm
 
     from .. import backend, manual_seed, optim
-    from ..train import plot_history, save_checkpoint
-    from ..train.checkpoint import resume_or_start
+    from ..train import plot_history
+    from ..train.run_dir import Run
 
     name, spec = args.model, SPECS[args.model]
     if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0 or not 0 <= args.momentum < 1 or args.weight_decay < 0:
         raise SystemExit(f"tinygrad-lm train {name}: need --epochs, --batch-size >= 1, --lr > 0, "
                          f"0 <= --momentum < 1, --weight-decay >= 0")
+    run = Run(args, os.path.join(args.out, "checkpoint.npz"), fixed=("data", "train_size", "seed"))
     split, what = load_data(name, args.data, args.root, args.download, args.train_size)
     manual_seed(args.seed)
     model = spec["model"]()
@@ -202,10 +204,12 @@ def train(args):
     scheduler = (optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs * steps)
                  if args.schedule == "cosine" else None)
     augment = augmentation(name) if args.augment else None
-    ckpt, start, history = resume_or_start(args.out, model, optimizer, args.resume,
-                                           {"loss": [], "val_loss": [], "accuracy": [], "val_accuracy": []})
-    if scheduler is not None:
-        scheduler.last_epoch = start * steps  # the closed form needs only the step count; the lr came back with the optimizer
+    saved = run.restore(model, optimizer)
+    start, history = (saved["epoch"], saved["history"]) if saved else (
+        0, {"loss": [], "val_loss": [], "accuracy": [], "val_accuracy": []})
+    if scheduler is not None and start:  # the closed form needs only the step count (this run's --lr, --epochs)
+        scheduler.last_epoch = start * steps - 1
+        scheduler.step()
     with tqdm(total=(args.epochs - start) * steps, desc=f"{name} on {what}", unit="step",
               disable=args.no_progress) as bar:
         for epoch in range(start, args.epochs):
@@ -216,12 +220,11 @@ def train(args):
                 history[k].append(v)
             bar.write(f"epoch {epoch + 1}: loss {loss:.4f}  accuracy {acc:.4f}  test loss {val_loss:.4f}  "
                       f"test accuracy {val_acc:.4f}")
-            save_checkpoint(ckpt, model, optimizer, epoch=epoch + 1, history=history, args=vars(args))
+            run.save(model, optimizer, epoch=epoch + 1, history=history)
     curves = os.path.join(args.out, "curves.png")
     plot_history(history, curves, title=f"{name} on {what} (validation = test split)")
     result = {"data": what, "test_accuracy": history["val_accuracy"][-1], "test_loss": history["val_loss"][-1]}
-    with open(os.path.join(args.out, "result.json"), "w") as f:
-        json.dump(result, f)
+    run.write_result(result)
     print(f"{name} on {what}: test accuracy {result['test_accuracy']:.4f}  test loss {result['test_loss']:.4f}  "
-          f"(checkpoint {ckpt}, curves {curves})")
+          f"(checkpoint {run.path}, curves {curves})")
     return result

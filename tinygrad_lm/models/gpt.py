@@ -364,6 +364,8 @@ def prepare_tokens(vocab_size: int, tokenizer=None):
 
 # ---------------------------------------------------------------- command line
 def add_arguments(parser, command, model):
+    from ..train.run_dir import add_run_arguments
+
     parser.add_argument("--out", default="runs/gpt", help="folder with checkpoint.npz and tokenizer.json")
     parser.add_argument("--seed", type=int, default=0)
     if command == "train":
@@ -381,7 +383,7 @@ def add_arguments(parser, command, model):
                                  "decay to a tenth of it")
         parser.add_argument("--eval-every", type=int, default=200)
         parser.add_argument("--no-tie", action="store_true", help="separate input and output embeddings")
-        parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
+        add_run_arguments(parser)
     else:
         parser.add_argument("--prompt", default="The ", help="text to continue")
         parser.add_argument("--max-length", type=int, default=50, help="tokens in all, the prompt included")
@@ -395,32 +397,31 @@ def add_arguments(parser, command, model):
 
 def train(args):
     """``tinygrad-lm train gpt``: BPE on the documentation, then the GPT; checkpoint, curve, samples."""
-    import json
     import os
 
     from ..data.bpe import ByteLevelBPETokenizer
     from ..optim.lr_scheduler import LambdaLR
-    from ..train import load_checkpoint, plot_history, save_checkpoint
+    from ..train import plot_history
+    from ..train.checkpoint import write_json_atomic
+    from ..train.run_dir import Run
 
+    run = Run(args, os.path.join(args.out, "checkpoint.npz"),
+              fixed=("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "no_tie", "seed"))
     backend.manual_seed(args.seed)
-    os.makedirs(args.out, exist_ok=True)
-    ckpt, tok_path = os.path.join(args.out, "checkpoint.npz"), os.path.join(args.out, "tokenizer.json")
-    resume = args.resume and os.path.exists(ckpt)
-    # on resume, the tokenizer that trained the checkpoint, not a fresh one
-    tok, train_ids, val_ids = prepare_tokens(args.vocab_size, ByteLevelBPETokenizer.load(tok_path) if resume else None)
-    tok.save(tok_path)
+    # on resume, the tokenizer that trained the checkpoint (it travels inside it), not a fresh one
+    tok, train_ids, val_ids = prepare_tokens(
+        args.vocab_size, ByteLevelBPETokenizer.from_dict(run.saved["tokenizer"]) if run.resume else None)
     cfg = GPTConfig(vocab_size=tok.vocab_size, block_size=args.block_size, n_layer=args.n_layer,
                     n_head=args.n_head, n_embd=args.n_embd, dropout=args.dropout, tie_word_embeddings=not args.no_tie)
     model = GPT(cfg)
     optimizer = make_optimizer(model, args.lr)
     schedule = LambdaLR(optimizer, lambda s: warmup_cosine(s, args.steps))
     history, start = {"loss": [], "val_loss": []}, 0
-    if resume:
-        meta = load_checkpoint(ckpt, model, optimizer)
-        start, history = meta["step"], meta["history"]
+    saved = run.restore(model, optimizer)
+    if saved:
+        start, history = saved["step"], saved["history"]
         schedule.last_epoch = start - 1
         schedule.step()
-        print(f"resumed from {ckpt} at step {start}")
     print(f"GPT: {model.num_parameters():,} parameters, {len(train_ids):,} training tokens, "
           f"vocabulary {tok.vocab_size}")
     running = []
@@ -434,32 +435,37 @@ def train(args):
             running = []
             print(f"step {step + 1}: train loss {history['loss'][-1]:.3f}, validation loss "
                   f"{history['val_loss'][-1]:.3f}", flush=True)
-            save_checkpoint(ckpt, model, optimizer, step=step + 1, history=history, config=asdict(cfg))
+            # the tokenizer inside the checkpoint (both or neither); tokenizer.json is a copy for other readers
+            run.save(model, optimizer, step=step + 1, history=history, config=asdict(cfg), tokenizer=tok.to_dict())
+            write_json_atomic(os.path.join(args.out, "tokenizer.json"), tok.to_dict())
     plot_history(history, os.path.join(args.out, "loss.png"), title=f"GPT on CPython's documentation "
                  f"(one point per {args.eval_every} steps)")
     prompt = np.array([tok.encode("The ")])
     sample = tok.decode(model.generate(prompt, max_length=60, do_sample=True, temperature=0.8, top_k=40).numpy()[0])
     result = {"val_loss": history["val_loss"][-1], "sample": sample}
-    with open(os.path.join(args.out, "result.json"), "w") as f:
-        json.dump(result, f, indent=2)
+    run.write_result(result)
     print(f"validation loss {result['val_loss']:.3f}; sample:\n{sample}")
     return result
 
 
 def load_trained(folder):
     """(model, tokenizer) from a folder written by ``tinygrad-lm train gpt``."""
-    import json
     import os
 
     from ..data.bpe import ByteLevelBPETokenizer
-    from ..train import load_checkpoint
+    from ..train.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
 
     ckpt = os.path.join(folder, "checkpoint.npz")
-    with np.load(ckpt, allow_pickle=False) as z:
-        cfg = json.loads(bytes(z["meta"]).decode())["config"]
-    model = GPT(GPTConfig(**cfg))
+    _, meta = read_checkpoint(ckpt)
+    try:
+        model = GPT(GPTConfig(**meta["config"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{ckpt} is not a GPT checkpoint (no usable config: {e})") from e
     load_checkpoint(ckpt, model, restore_rng=False)
-    return model.eval(), ByteLevelBPETokenizer.load(os.path.join(folder, "tokenizer.json"))
+    # older checkpoints left the tokenizer beside them
+    tok = meta.get("tokenizer")
+    tok = ByteLevelBPETokenizer.from_dict(tok) if tok else ByteLevelBPETokenizer.load(os.path.join(folder, "tokenizer.json"))
+    return model.eval(), tok
 
 
 def generate(args):

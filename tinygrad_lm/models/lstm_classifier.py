@@ -59,6 +59,8 @@ def build(num_words=1000, embedding_dim=16, hidden_size=32, lr=3e-3):
 
 
 def add_arguments(parser, command, model):
+    from ..train.run_dir import add_run_arguments
+
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--num-words", type=int, default=1000, help="vocabulary kept by the tokenizer")
@@ -67,6 +69,7 @@ def add_arguments(parser, command, model):
                         "in 10 epochs here)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/lstm-classifier", help="folder for the checkpoint and curves")
+    add_run_arguments(parser, resume=False)
     parser.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2], help="Keras's verbosity")
 
 
@@ -74,10 +77,11 @@ def train(args):
     """``tinygrad-lm train lstm-classifier``: fit, report test accuracy, save checkpoint and curves."""
     import tinygrad_lm as tg
 
-    from ..train import save_checkpoint
+    from ..train.run_dir import Run
 
     if args.epochs < 1 or args.batch_size < 1 or args.num_words < 2 or args.maxlen < 1 or args.lr <= 0:
         raise SystemExit("train lstm-classifier: --epochs, --batch-size, --maxlen >= 1, --num-words >= 2, --lr > 0")
+    run = Run(args, os.path.join(args.out, "checkpoint.npz"))
     tg.manual_seed(args.seed)
     (x, y), (x_test, y_test), tokenizer = prepare(args.num_words, args.maxlen)
     model = build(args.num_words, lr=args.lr)
@@ -90,9 +94,7 @@ def train(args):
     probs = model.predict(pad_sequences(tokenizer.texts_to_sequences(sample), maxlen=args.maxlen).astype(np.int64))
     for text, p in zip(sample, probs[:, 0]):
         print(f"P(built-in type) = {p:.3f}  {text}")
-    os.makedirs(args.out, exist_ok=True)
-    save_checkpoint(os.path.join(args.out, "checkpoint.npz"), model.module, model.optimizer, history=history.history,
-                    num_words=args.num_words, maxlen=args.maxlen)
+    run.save(model.module, model.optimizer, history=history.history, num_words=args.num_words, maxlen=args.maxlen)
     history.plot(os.path.join(args.out, "history.png"), "D1.M1 LSTM classifier")
     return history
 

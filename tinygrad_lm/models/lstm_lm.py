@@ -128,6 +128,8 @@ def sample(model, vocab, prompt, length=30, temperature=1.0, top_k=None, seed=0)
 
 
 def add_arguments(parser, command, model):
+    from ..train.run_dir import add_run_arguments
+
     parser.add_argument("--checkpoint", default="runs/lstm-lm/checkpoint.npz")
     if command == "generate":
         parser.add_argument("--prompt", default="the for statement")
@@ -136,6 +138,7 @@ def add_arguments(parser, command, model):
         parser.add_argument("--top-k", type=int, default=None)
         parser.add_argument("--seed", type=int, default=0)
         return
+    add_run_arguments(parser, resume=False)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seq-len", type=int, default=35)
@@ -157,10 +160,12 @@ def train(args):
     """``tinygrad-lm train lstm-lm``: train on the documentation, report validation perplexity, save."""
     import tinygrad_lm as tg
 
-    from ..train import plot_history, save_checkpoint
+    from ..train import plot_history
+    from ..train.run_dir import Run
 
     if min(args.epochs, args.batch_size, args.seq_len, args.num_layers) < 1 or args.lr <= 0:
         raise SystemExit("train lstm-lm: --epochs, --batch-size, --seq-len, --num-layers >= 1 and --lr > 0")
+    run = Run(args, args.checkpoint)
     tg.manual_seed(args.seed)
     train_w, val_w, vocab = corpus(args.vocab_size, args.seq_len)
     hyper = dict(vocab_size=len(vocab), embedding_dim=args.embedding_dim, hidden_size=args.hidden_size,
@@ -168,25 +173,25 @@ def train(args):
     print(f"{len(train_w)} training windows of {args.seq_len} words, vocabulary {len(vocab)}")
     model = LSTMLanguageModel(**hyper)
     history = fit(model, train_w, val_w, args.epochs, args.batch_size, args.lr, args.max_steps, args.clip, args.seed)
-    folder = os.path.dirname(os.path.abspath(args.checkpoint))
-    save_checkpoint(args.checkpoint, model, history=history, itos=vocab.itos, **hyper)
-    plot_history(history, os.path.join(folder, "history.png"), "D0.M1 LSTM language model")
+    run.save(model, history=history, itos=vocab.itos, **hyper)
+    plot_history(history, os.path.join(run.folder, "history.png"), "D0.M1 LSTM language model")
     print(sample(model, vocab, "the for statement", 30, 0.8))
     return history
 
 
 def load(path):
     """The model and vocabulary saved by ``train``."""
-    import json
+    from ..train.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
 
-    with np.load(path, allow_pickle=False) as z:
-        meta = json.loads(bytes(z["meta"]).decode())
-    model = LSTMLanguageModel(**{k: meta[k] for k in _HYPER})
-    from ..train import load_checkpoint
-
+    _, meta = read_checkpoint(path)
+    try:
+        model = LSTMLanguageModel(**{k: meta[k] for k in _HYPER})
+        itos = [str(w) for w in meta["itos"]]
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path} is not an LSTM language model checkpoint ({e})") from e
     load_checkpoint(path, model, restore_rng=False)
     vocab = Vocabulary([])
-    vocab.itos, vocab.stoi = meta["itos"], {w: i for i, w in enumerate(meta["itos"])}
+    vocab.itos, vocab.stoi = itos, {w: i for i, w in enumerate(itos)}
     return model, vocab
 
 

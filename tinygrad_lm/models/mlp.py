@@ -9,7 +9,6 @@ also exist in plain NumPy, derived by hand, so the two can be held to each other
 """
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -217,13 +216,15 @@ def digits_setup(batch_size=32, seed=0, hidden=128, lr=1e-3):
 
 # ---------------------------------------------------------------- the command line
 def add_arguments(parser, command, model):
+    from ..train.run_dir import add_run_arguments
+
     parser.add_argument("--epochs", type=int, default=30, help="passes over the training split (default 30)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate")
     parser.add_argument("--hidden", type=int, default=128, help="hidden units")
     parser.add_argument("--seed", type=int, default=0, help="seeds the split, the init and the shuffling")
     parser.add_argument("--out", default="runs/mlp", help="folder for the checkpoint and the loss curve")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz if it exists")
+    add_run_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -231,15 +232,17 @@ def train(args):
     """``tinygrad-lm train mlp``: digits, a checkpoint after every epoch, a loss curve, test accuracy."""
     from tqdm import tqdm
 
-    from ..train import plot_history, save_checkpoint
-    from ..train.checkpoint import resume_or_start
+    from ..train import plot_history
+    from ..train.run_dir import Run
 
     if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0:
         raise SystemExit("tinygrad-lm train mlp: --epochs and --batch-size must be >= 1 and --lr > 0")
+    run = Run(args, os.path.join(args.out, "checkpoint.npz"), fixed=("hidden", "seed"))
     model, optimizer, loader, (x_train, y_train, x_test, y_test) = digits_setup(
         args.batch_size, args.seed, args.hidden, args.lr)
-    ckpt, start, history = resume_or_start(args.out, model, optimizer, args.resume,
-                                           {"loss": [], "val_loss": [], "accuracy": [], "val_accuracy": []})
+    saved = run.restore(model, optimizer)
+    start, history = (saved["epoch"], saved["history"]) if saved else (
+        0, {"loss": [], "val_loss": [], "accuracy": [], "val_accuracy": []})
     with tqdm(total=(args.epochs - start) * len(loader), desc="mlp", unit="step",
               disable=args.no_progress) as bar:
         for epoch in range(start, args.epochs):
@@ -249,11 +252,10 @@ def train(args):
                 loss, acc = evaluate(model, x, y)
                 history[prefix + "loss"].append(loss)
                 history[prefix + "accuracy"].append(acc)
-            save_checkpoint(ckpt, model, optimizer, epoch=epoch + 1, history=history, args=vars(args))
+            run.save(model, optimizer, epoch=epoch + 1, history=history)
     plot_history(history, os.path.join(args.out, "loss.png"), title="MLP on digits (validation = test split)")
     result = {"test_accuracy": history["val_accuracy"][-1], "test_loss": history["val_loss"][-1]}
-    with open(os.path.join(args.out, "result.json"), "w") as f:
-        json.dump(result, f)
+    run.write_result(result)
     print(f"test accuracy {result['test_accuracy']:.4f}  test loss {result['test_loss']:.4f}  "
-          f"(checkpoint {ckpt}, curve {os.path.join(args.out, 'loss.png')})")
+          f"(checkpoint {run.path}, curve {os.path.join(args.out, 'loss.png')})")
     return result

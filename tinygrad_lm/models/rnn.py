@@ -94,6 +94,8 @@ def fit(model, x, y, epochs, batch_size=32, lr=0.01, momentum=0.0, seed=0, log=p
 
 
 def add_arguments(parser, command, model):
+    from ..train.run_dir import add_run_arguments
+
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.01, help="SGD learning rate (the document's 0.01)")
@@ -102,16 +104,19 @@ def add_arguments(parser, command, model):
     parser.add_argument("--samples", type=int, default=4000, help="training sequences")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/rnn-classifier")
+    add_run_arguments(parser, resume=False)
 
 
 def train(args):
     """``tinygrad-lm train rnn-classifier``: the digit-mean task, SGD, test accuracy, checkpoint."""
     import tinygrad_lm as tg
 
-    from ..train import plot_history, save_checkpoint
+    from ..train import plot_history
+    from ..train.run_dir import Run
 
     if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0 or args.samples < 1:
         raise SystemExit("train rnn-classifier: --epochs, --batch-size, --samples >= 1 and --lr > 0")
+    run = Run(args, os.path.join(args.out, "checkpoint.npz"))
     tg.manual_seed(args.seed)
     x, y = digit_mean_task(args.samples, seed=args.seed)
     x_test, y_test = digit_mean_task(1000, seed=args.seed + 1)
@@ -120,8 +125,7 @@ def train(args):
     acc = accuracy(model, x_test, y_test)
     base = (y_test if args.per_step else y_test[:, -1]).mean()
     print(f"test accuracy {acc:.4f}  (majority class {max(base, 1 - base):.4f})")
-    os.makedirs(args.out, exist_ok=True)
-    save_checkpoint(os.path.join(args.out, "checkpoint.npz"), model, per_step=args.per_step, history=history)
+    run.save(model, per_step=args.per_step, history=history)
     plot_history(history, os.path.join(args.out, "history.png"), "D3.M2 RNN classifier")
     return acc
 

@@ -14,7 +14,6 @@ Trained on ``data.translation.ReverseDictionaryTask`` (GENERATED, not a real lan
 """
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -181,6 +180,8 @@ def fit(model, optimizer, task, steps, batch_size=32, seed=0, progress=None):
 
 # ---------------------------------------------------------------- the command line
 def add_arguments(parser, command, model):
+    from ..train.run_dir import add_run_arguments
+
     parser.add_argument("--score", choices=tuple(SCORES), default="general", help="Luong score function")
     parser.add_argument("--steps", type=int, default=500, help="Adam steps (default 500)")
     parser.add_argument("--eval-every", type=int, default=50, help="steps between evaluations")
@@ -192,6 +193,7 @@ def add_arguments(parser, command, model):
     parser.add_argument("--max-len", type=int, default=6, help="longest source sentence")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/seq2seq-attention", help="folder for checkpoint, curves, result")
+    add_run_arguments(parser, resume=False)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -200,14 +202,15 @@ def train(args):
     curves, checkpoint and greedy-decoding accuracy on a held-out set."""
     from tqdm import tqdm
 
-    from ..train import plot_history, save_checkpoint
+    from ..train import plot_history
+    from ..train.run_dir import Run
 
     if min(args.steps, args.eval_every, args.batch_size, args.hidden_size, args.embedding_dim) < 1 or args.lr <= 0:
         raise SystemExit("tinygrad-lm train seq2seq-attention: sizes and steps must be >= 1 and --lr > 0")
+    run = Run(args, os.path.join(args.out, "checkpoint.npz"))
     task, model, optimizer = setup(args.score, args.vocab_size, args.max_len, args.embedding_dim,
                                    args.hidden_size, args.lr, args.seed)
     held_out = task.sample(500, seed=10**6 + args.seed)
-    os.makedirs(args.out, exist_ok=True)
     history = {"loss": [], "accuracy": [], "val_accuracy": []}
     done = 0
     with tqdm(total=args.steps, desc=f"seq2seq-{args.score}", unit="step", disable=args.no_progress) as bar:
@@ -218,14 +221,12 @@ def train(args):
             history["loss"].append(float(np.mean(losses)))
             history["accuracy"].append(accuracy(model, task.sample(200, seed=done))[0])
             history["val_accuracy"].append(accuracy(model, held_out)[0])
-    ckpt = os.path.join(args.out, "checkpoint.npz")
-    save_checkpoint(ckpt, model, optimizer, step=done, history=history, args=vars(args))
+    run.save(model, optimizer, step=done, history=history)
     plot_history(history, os.path.join(args.out, "loss.png"),
                  title=f"Luong {args.score} attention, generated task (one point per {args.eval_every} steps)")
     seq_acc, tok_acc = accuracy(model, held_out)
     result = {"exact_sequence_accuracy": seq_acc, "token_accuracy": tok_acc, "final_loss": history["loss"][-1]}
-    with open(os.path.join(args.out, "result.json"), "w") as f:
-        json.dump(result, f)
+    run.write_result(result)
     print(f"held-out exact-sequence accuracy {seq_acc:.4f}  token accuracy {tok_acc:.4f}  "
-          f"(checkpoint {ckpt}, curve {os.path.join(args.out, 'loss.png')})")
+          f"(checkpoint {run.path}, curve {os.path.join(args.out, 'loss.png')})")
     return result

@@ -139,6 +139,8 @@ def fit(model, src, tgt, steps: int, batch_size: int = 64, lr: float = 1e-3, see
 
 
 def add_arguments(parser, command, model):
+    from ..train.run_dir import add_run_arguments
+
     parser.add_argument("--task", choices=synthetic.TASKS, default="reverse")
     parser.add_argument("--length", type=int, default=5)
     parser.add_argument("--samples", type=int, default=20000)
@@ -153,12 +155,14 @@ def add_arguments(parser, command, model):
     parser.add_argument("--beam-size", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/transformer")
+    add_run_arguments(parser, resume=False)
 
 
 def train(args):
     """``tinygrad-lm train transformer --task reverse``: train, report exact-sequence accuracy, checkpoint."""
-    from ..train.checkpoint import save_checkpoint
+    from ..train.run_dir import Run
 
+    run = Run(args, Path(args.out) / "model.npz")
     tg.manual_seed(args.seed)
     src, tgt = synthetic.generate_task(args.task, args.samples, args.length, seed=args.seed)
     test_src, test_tgt = synthetic.generate_task(args.task, 500, args.length, seed=args.seed + 1)
@@ -172,5 +176,4 @@ def train(args):
     beam = beam_search(model, test_src[:1], test_tgt.shape[1] - 1, args.beam_size)
     print(f"{args.task}: exact-sequence accuracy {acc:.4f} on 500 generated test sequences")
     print(f"beam search on {test_src[0] - synthetic.OFFSET}: {beam - synthetic.OFFSET}")
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    save_checkpoint(Path(args.out) / "model.npz", model, task=args.task, accuracy=acc)
+    run.save(model, task=args.task, accuracy=acc)
