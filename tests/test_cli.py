@@ -10,6 +10,14 @@ import pytest
 from tinygrad_lm import cli
 
 
+def cli_status(argv):
+    """The exit status of ``cli.main(argv)``: what it returns, or the code of the SystemExit it raises."""
+    try:
+        return cli.main(argv)
+    except SystemExit as e:
+        return e.code
+
+
 def _run(*args):
     return subprocess.run([sys.executable, "-m", "tinygrad_lm.cli", *args], capture_output=True, text=True,
                           timeout=300)
@@ -68,6 +76,39 @@ def test_train_mlp_resume_matches_an_unbroken_run(tmp_path):
                 np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
-def test_train_mlp_refuses_bad_hyper_parameters(tmp_path):
-    with pytest.raises(SystemExit, match="epochs"):
-        cli.main(["train", "mlp", "--epochs", "0", "--out", str(tmp_path)])
+def _one_error_line(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("tinygrad-lm: error: "), err
+    return err[0]
+
+
+def test_train_mlp_refuses_bad_hyper_parameters(tmp_path, capsys):
+    assert cli_status(["train", "mlp", "--epochs", "0", "--out", str(tmp_path)]) == 2
+    assert "--epochs" in _one_error_line(capsys)
+
+
+def test_a_bad_flag_value_is_argparse_status_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["train", "mlp", "--epochs", "many"])
+    assert info.value.code == 2 and "--epochs: invalid int value: 'many'" in capsys.readouterr().err
+
+
+def test_library_errors_are_one_line_in_the_clis_words(tmp_path, capsys):
+    """A ValueError from a bad hyper-parameter, a missing data file (with the CLI's flag, not the API's
+    argument), a missing checkpoint: one line each, status 1."""
+    assert cli_status(["train", "gpt", "--n-embd", "30", "--n-head", "4", "--steps", "1", "--out", str(tmp_path / "g"),
+                     "--vocab-size", "260"]) == 1
+    assert "divisible by n_head" in _one_error_line(capsys)
+    assert cli_status(["train", "cnn-mnist", "--data", "mnist", "--root", str(tmp_path), "--out", str(tmp_path / "c")]) == 1
+    line = _one_error_line(capsys)
+    assert "pass --download" in line and "--data digits" in line and "download_missing" not in line
+    assert cli_status(["generate", "gpt", "--out", str(tmp_path / "nothing")]) == 1
+    assert "no checkpoint at" in _one_error_line(capsys)
+
+
+def test_errors_print_no_traceback_unless_debug(tmp_path):
+    out = _run("generate", "gpt", "--out", str(tmp_path))
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.strip() == f"tinygrad-lm: error: no checkpoint at {tmp_path / 'checkpoint.npz'}"
+    out = _run("generate", "gpt", "--out", str(tmp_path), "--debug")
+    assert out.returncode == 1 and "Traceback" in out.stderr and "CheckpointError" in out.stderr

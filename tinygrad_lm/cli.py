@@ -24,10 +24,15 @@ MODELS = {
 }
 
 
+# messages of the library that name an API argument, in the CLI's own words
+_API_TO_FLAGS = {"pass download_missing=True": "pass --download", "use digits28() offline": "use --data digits offline",
+                 "use shapes() offline": "use --data shapes offline"}
+
+
 def _model_module(name: str):
     if name not in MODELS:
         known = ", ".join(MODELS)
-        raise SystemExit(f"tinygrad-lm: unknown model {name!r}; choose one of: {known}")
+        raise SystemExit(f"tinygrad-lm: error: unknown model {name!r}; choose one of: {known}")
     return importlib.import_module(MODELS[name][0])
 
 
@@ -42,8 +47,11 @@ def main(argv=None) -> int:
         from .exercises.cli import main as exercises_main
 
         return exercises_main(argv[1:])
+    debug = "--debug" in argv  # anywhere on the line: a user adds it to the command that failed
+    argv = [a for a in argv if a != "--debug"]
     parser = argparse.ArgumentParser(prog="tinygrad-lm", description="Train and sample tinygrad_lm's models.",
                                      epilog=_listing(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error, not one line")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("exercises", help="textbook exercises: list, start DIR, solve DIR, check ID / --all")
     for command, what in (("train", "train a model"), ("generate", "sample text from a trained language model")):
@@ -61,9 +69,28 @@ def main(argv=None) -> int:
     args = full.parse_args(argv[1:])
     handler = getattr(module, known.command, None)
     if handler is None:
-        raise SystemExit(f"tinygrad-lm: model {known.model!r} has no {known.command!r} command")
-    handler(args)
+        raise SystemExit(f"tinygrad-lm: error: model {known.model!r} has no {known.command!r} command")
+    try:
+        handler(args)
+    except (Exception, SystemExit) as e:  # Ctrl-C keeps Python's KeyboardInterrupt
+        if debug or (isinstance(e, SystemExit) and not isinstance(e.code, str)):
+            raise
+        raise SystemExit(_report(e)) from None  # as argparse does: callers and the shell see the status
     return 0
+
+
+def _report(e: BaseException) -> int:
+    """One line on stderr for an error of the train / generate command; the exit status."""
+    if isinstance(e, SystemExit):  # a model's check of its flags, worded as a usage error
+        message, status = str(e.code).removeprefix("tinygrad-lm "), 2
+    elif isinstance(e, (ValueError, OSError, RuntimeError)):  # bad values, files, folders, checkpoints, downloads
+        message, status = str(e), 1
+    else:  # a bug rather than a mistake of the user's: still one line, the traceback on request
+        message, status = f"internal error ({type(e).__name__}: {e}); rerun with --debug for the traceback", 1
+    for api, flags in _API_TO_FLAGS.items():
+        message = message.replace(api, flags)
+    print("tinygrad-lm: error: " + " ".join(message.split()), file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover
