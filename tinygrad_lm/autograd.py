@@ -14,6 +14,7 @@ works on arrays only: it never calls the autograd engine, and never writes into 
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 
 _state = threading.local()
@@ -63,11 +64,24 @@ def _tensor_class():
 
 
 class Function:
-    """Base class of every differentiable op (see module docstring)."""
+    """Base class of every differentiable op (see module docstring).
+
+    Class attributes a subclass sets so the engine can refuse a backward through changed data:
+    ``saves_inputs`` the positions of the tensor inputs its backward reads (None: all of them),
+    ``saves_output`` whether its backward reads its own output (exp, tanh, softmax...). An op whose
+    output is a view of its first input sets ``view_of_input`` (in forward where that depends on
+    the call), so the view shares that input's version counter. ``operands`` names the inputs in
+    error messages.
+    """
 
     inputs: tuple = ()
     needs_input_grad: tuple = ()
     freed = False
+    saves_inputs: tuple | None = None
+    saves_output = False
+    view_of_input = False
+    operands: tuple = ()
+    clock = 0
 
     def forward(self, *arrays, **options):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -78,16 +92,40 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **options):
         Tensor = _tensor_class()
+        arrays, first = [], None
+        for x in inputs:
+            if isinstance(x, Tensor):
+                x = x.data
+                if first is None:
+                    first = x.dtype
+                elif x.dtype is not first:  # rare (a mask, an index): the full rule, which may raise
+                    check_dtypes(cls, inputs, Tensor)
+            arrays.append(x)
         fn = cls()
-        out = fn.forward(*[x.data if isinstance(x, Tensor) else x for x in inputs], **options)
+        out = fn.forward(*arrays, **options)
         needs = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
         track = any(needs) and is_grad_enabled()
         result = Tensor._wrap(out, requires_grad=track)
+        if fn.view_of_input:  # x.reshape(...), x[1:], x.T: an in-place change of either shows in both
+            result._version_counter = inputs[0].version_counter()
         if track:
             fn.inputs = inputs
             fn.needs_input_grad = needs
+            fn.clock = _clock[0]  # not a version per input: one read, whatever the op
+            if cls.saves_output:
+                fn.output = result._version_counter = [0, 0]
             result._ctx = fn
         return result
+
+    def check_saved_versions(self) -> None:
+        """Raise if a tensor this node saved for backward was changed in place after its forward."""
+        saves = self.saves_inputs
+        for i, x in enumerate(self.inputs):
+            if (saves is None or i in saves) and (getattr(x, "_version_counter", None) or (0, 0))[1] > self.clock:
+                name = self.operands[i] if i < len(self.operands) else f"input {i}"
+                _modified(self, f"{name} of shape {x.shape} and dtype {x.dtype}", x._version_counter)
+        if self.saves_output and self.output[1] > self.clock:
+            _modified(self, "its output", self.output)
 
     def free(self) -> None:
         """Drop saved arrays and links once backward has run (retain_graph=False)."""
@@ -96,3 +134,106 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}Backward>"
+
+
+# A clock of in-place changes. A tensor's ``_version_counter`` is [version, clock of its last change],
+# shared with its views; a node keeps the clock of its forward, and backward refuses a saved tensor
+# whose last change came later.
+_clock = [0]
+
+
+def bump_version(counter: list) -> None:
+    """Record an in-place change of the memory that ``counter`` (a tensor's ``_version_counter``) tracks."""
+    _clock[0] += 1
+    counter[0] += 1
+    counter[1] = _clock[0]
+
+
+def increment_version(tensor) -> None:
+    """Mark ``tensor`` as changed in place by code that writes its ``.data`` directly (an optimizer step),
+    as torch.autograd.graph.increment_version."""
+    bump_version(tensor.version_counter())
+
+
+def _modified(fn, what, counter):
+    raise RuntimeError(f"one of the tensors saved by {type(fn).__name__}Backward for backward was modified in place "
+                       f"after its forward (it is now at version {counter[0]}): {what}. Change it only after "
+                       "backward(), or change a .clone() of it")
+
+
+def check_dtypes(cls, inputs, Tensor) -> None:
+    """The one dtype rule of every op (PyTorch's for parameters and inputs): floating-point tensor inputs
+    must share one dtype; integer and bool inputs (indices, masks) are free. Numbers never reach here as
+    tensors of another dtype (ops turn a Python number into the tensor's dtype)."""
+    ref = None
+    for x in inputs:
+        if isinstance(x, Tensor):
+            dtype = x.data.dtype
+            if dtype.kind == "f":
+                if ref is None:
+                    ref = dtype
+                elif dtype != ref:
+                    _dtype_error(cls, inputs, Tensor)
+
+
+def _dtype_error(cls, inputs, Tensor):
+    floats = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.dtype.kind == "f"]
+    ref, i = floats[0], next(i for i in floats if inputs[i].dtype != inputs[floats[0]].dtype)
+    a, b = (cls.operands[k] if k < len(cls.operands) else f"input {k}" for k in (ref, i))
+    raise TypeError(f"{op_name(cls)}: {a} is {inputs[ref].dtype} (shape {inputs[ref].shape}) but {b} is "
+                    f"{inputs[i].dtype} (shape {inputs[i].shape}); float32 and float64 do not mix: convert one "
+                    "with .float() or .double()")
+
+
+def op_name(cls) -> str:
+    """The op's name in messages: the Function's class name in snake case (CrossEntropy -> cross_entropy)."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", cls.__name__).lower()
+
+
+# ------------------------------------------------------------------ anomaly detection
+_anomaly = threading.local()
+
+
+def is_anomaly_enabled() -> bool:
+    return getattr(_anomaly, "enabled", False)
+
+
+def _check_finite(array, cls, where: str) -> None:
+    from . import backend
+
+    if array is None or getattr(array, "dtype", None) is None or array.dtype.kind not in "fc":
+        return
+    m = backend.xp(array)
+    if not bool(m.isfinite(array).all()):
+        kind = "nan" if bool(m.isnan(array).any()) else "inf"
+        raise RuntimeError(f"detect_anomaly: {op_name(cls)} ({cls.__name__}Backward) made {kind} values in {where} "
+                           f"of shape {tuple(array.shape)}")
+
+
+def check_backward_finite(fn, grads) -> None:
+    """Under detect_anomaly(), refuse a backward that made a nan or inf (called by the engine)."""
+    for i, g in enumerate(grads):
+        _check_finite(g, type(fn), f"its backward, the gradient of input {i}")
+
+
+@contextlib.contextmanager
+def detect_anomaly(check_nan: bool = True):
+    """As torch.autograd.detect_anomaly: inside, the first op whose forward or backward makes a nan or
+    inf raises RuntimeError naming it. Outside it costs nothing: ``Function.apply`` is swapped for a
+    checking one only while the context is open."""
+    original = Function.__dict__["apply"]
+    previous = is_anomaly_enabled()
+
+    def checked_apply(cls, *inputs, **options):
+        out = original.__func__(cls, *inputs, **options)
+        if check_nan:
+            _check_finite(out.data, cls, "its forward, the output")
+        return out
+
+    Function.apply = classmethod(checked_apply)
+    _anomaly.enabled = check_nan
+    try:
+        yield
+    finally:
+        Function.apply = original
+        _anomaly.enabled = previous

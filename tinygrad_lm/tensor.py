@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import backend
-from .autograd import is_grad_enabled
+from .autograd import _clock, bump_version, check_backward_finite, is_anomaly_enabled, is_grad_enabled
 
 float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)
@@ -50,10 +50,13 @@ class Tensor:
     """A multi-dimensional array that remembers how it was made, so gradients can flow back.
 
     ``data`` is the raw ``numpy`` (or ``cupy``) array; ``grad`` is a Tensor or None;
-    ``_ctx`` is the Function node that produced it (None for a leaf).
+    ``_ctx`` is the Function node that produced it (None for a leaf). ``_version_counter`` counts the
+    in-place changes of its memory (see autograd.bump_version), shared with its views, so backward
+    can refuse a saved tensor changed since its forward (PyTorch's version counter).
     """
 
     __array_priority__ = 1000  # so ndarray + Tensor defers to Tensor.__radd__
+    _version_counter = None  # made on the first in-place change or view: most tensors never need one
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, device=None):
         self.data = _to_array(data, dtype, device)
@@ -95,6 +98,17 @@ class Tensor:
     def grad_fn(self):
         return self._ctx
 
+    @property
+    def _version(self) -> int:
+        """How many in-place changes this tensor's memory has seen (as torch.Tensor._version)."""
+        return self.version_counter()[0]
+
+    def version_counter(self) -> list:
+        """[version, clock of the last change] (see autograd.bump_version), shared with the tensor's views."""
+        if self._version_counter is None:
+            self._version_counter = [0, 0]
+        return self._version_counter
+
     def size(self, dim=None):
         return self.shape if dim is None else self.shape[dim]
 
@@ -130,7 +144,9 @@ class Tensor:
         return self.numpy().tolist()
 
     def detach(self) -> "Tensor":
-        return Tensor._wrap(self.data)
+        t = Tensor._wrap(self.data)
+        t._version_counter = self.version_counter()  # the same memory, as PyTorch's detach
+        return t
 
     def clone(self) -> "Tensor":
         from .ops.elementwise import Identity
@@ -183,9 +199,81 @@ class Tensor:
         """Keep ``.grad`` on this non-leaf tensor after backward (e.g. to watch gradients vanish)."""
         self._retains_grad = True
 
+    # ------------------------------------------------------------ in-place
+    def _mark_dirty(self, op: str) -> None:
+        """Refuse an in-place change that would corrupt a graph, else bump the version counter."""
+        if self.requires_grad and is_grad_enabled():
+            raise RuntimeError(f"{op}: in-place change of a tensor that requires grad (shape {self.shape}) would "
+                               "corrupt its graph; do it under tg.no_grad() or build a new tensor")
+        bump_version(self.version_counter())
+
+    def _operand(self, other, op: str):
+        """``other`` as an array that can be written into this tensor: same float dtype, broadcastable."""
+        if isinstance(other, Tensor):
+            if other.dtype != self.dtype and other.dtype.kind == "f" and self.dtype.kind == "f":
+                raise TypeError(f"{op}: the tensor is {self.dtype} (shape {self.shape}) but the operand is "
+                                f"{other.dtype} (shape {other.shape}); convert one with .float() or .double()")
+            other = other.data
+        elif not isinstance(other, (int, float, bool)):
+            other = _to_array(other, self.dtype)
+        shape = getattr(other, "shape", ())
+        if tuple(shape) != self.shape:
+            try:
+                target = np.broadcast_shapes(self.shape, tuple(shape))
+            except ValueError:
+                target = None
+            if target != self.shape:
+                raise ValueError(f"{op}: an operand of shape {tuple(shape)} cannot be written into a tensor of "
+                                 f"shape {self.shape}")
+        return other
+
     def zero_(self):
+        self._mark_dirty("zero_")
         self.data[...] = 0
         return self
+
+    def fill_(self, value):
+        value = self._operand(value, "fill_")
+        self._mark_dirty("fill_")
+        self.data[...] = value
+        return self
+
+    def copy_(self, src):
+        src = self._operand(src, "copy_")
+        self._mark_dirty("copy_")
+        self.data[...] = src
+        return self
+
+    def add_(self, other, alpha=1):
+        other = self._operand(other, "add_")
+        self._mark_dirty("add_")
+        self.data += other if alpha == 1 else alpha * other
+        return self
+
+    def sub_(self, other, alpha=1):
+        other = self._operand(other, "sub_")
+        self._mark_dirty("sub_")
+        self.data -= other if alpha == 1 else alpha * other
+        return self
+
+    def mul_(self, other):
+        other = self._operand(other, "mul_")
+        self._mark_dirty("mul_")
+        self.data *= other
+        return self
+
+    def div_(self, other):
+        other = self._operand(other, "div_")
+        self._mark_dirty("div_")
+        self.data /= other
+        return self
+
+    def clamp_(self, min=None, max=None):  # noqa: A002 - torch's names
+        self._mark_dirty("clamp_")
+        backend.xp(self.data).clip(self.data, min, max, out=self.data)
+        return self
+
+    clip_ = clamp_
 
     # ------------------------------------------------------------ the engine
     def backward(self, gradient=None, retain_graph: bool = False) -> None:
@@ -208,6 +296,7 @@ class Tensor:
                 raise RuntimeError(f"backward(gradient=...) has shape {tuple(grad.shape)}, "
                                    f"but the tensor has shape {self.shape}")
 
+        anomaly = is_anomaly_enabled()
         grads = {id(self): grad}
         # ids of arrays a caller may still hold: a .grad must never alias them (see _accumulate)
         shared = {id(grad)} if gradient is not None else set()
@@ -223,9 +312,13 @@ class Tensor:
             if ctx.freed:
                 raise RuntimeError("trying to backward through the graph a second time: its saved arrays were "
                                    "freed by the first backward(); pass retain_graph=True to the first call")
+            if ctx.clock != _clock[0]:  # something was changed in place since this node's forward
+                ctx.check_saved_versions()
             in_grads = ctx.backward(g)
             if not isinstance(in_grads, tuple):
                 in_grads = (in_grads,)
+            if anomaly:
+                check_backward_finite(ctx, in_grads)
             for inp, ig, need in zip(ctx.inputs, in_grads, ctx.needs_input_grad):
                 if need and ig is not None:
                     key = id(inp)
@@ -263,7 +356,18 @@ class Tensor:
         if self.requires_grad and is_grad_enabled():
             raise RuntimeError("in-place assignment into a tensor that requires grad would corrupt its graph; "
                                "do it under tg.no_grad() or build a new tensor (tg.where, masked_fill)")
-        self.data[_raw(index)] = _raw(value)
+        if isinstance(value, Tensor) and value.dtype != self.dtype and value.dtype.kind == self.dtype.kind == "f":
+            raise TypeError(f"__setitem__: cannot write a {value.dtype} tensor into a {self.dtype} tensor; "
+                            "convert it with .float() or .double()")
+        index = _ops()._index_arrays(index)
+        try:
+            self.data[index] = _raw(value)
+        except IndexError as e:
+            raise IndexError(f"__setitem__: index {index!r} is out of range for shape {self.shape}: {e}") from None
+        except ValueError as e:
+            raise ValueError(f"__setitem__: cannot write a value of shape {getattr(value, 'shape', ())} into "
+                             f"index {index!r} of a tensor of shape {self.shape}: {e}") from None
+        bump_version(self.version_counter())
 
     def __bool__(self):
         if self.data.size != 1:

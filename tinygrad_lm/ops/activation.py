@@ -11,6 +11,8 @@ from ..backend import xp
 class Tanh(Function):
     """D1.F5  y = tanh x;  dy/dx = 1 - y^2."""
 
+    saves_inputs, saves_output = (), True
+
     def forward(self, x):
         self.y = xp(x).tanh(x)
         return self.y
@@ -27,6 +29,8 @@ def sigmoid_array(x):
 class Sigmoid(Function):
     """D0.F1, D1.F5  y = 1 / (1 + e^{-x});  dy/dx = y (1 - y)."""
 
+    saves_inputs, saves_output = (), True
+
     def forward(self, x):
         self.y = sigmoid_array(x)
         return self.y
@@ -38,6 +42,8 @@ class Sigmoid(Function):
 class ReLU(Function):
     """D1.F5  y = max(x, 0);  dy/dx = [x > 0]."""
 
+    saves_inputs = ()
+
     def forward(self, x):
         self.mask = x > 0
         return xp(x).maximum(x, 0)
@@ -48,6 +54,8 @@ class ReLU(Function):
 
 class LeakyReLU(Function):
     """y = x if x > 0 else a x;  dy/dx = 1 or a."""
+
+    saves_inputs = ()
 
     def forward(self, x, negative_slope=0.01):
         self.scale = xp(x).where(x > 0, x.dtype.type(1), x.dtype.type(negative_slope))
@@ -64,6 +72,8 @@ class GELU(Function):
 
     ``approximate='tanh'``: y = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3).
     """
+
+    saves_inputs = (0,)
 
     def forward(self, x, approximate="none"):
         m = xp(x)
@@ -104,6 +114,8 @@ def log_softmax_array(x, axis):
 class Softmax(Function):
     """D0.F4  y = softmax(x) along ``dim``;  dL/dx = y (g - sum(g y))."""
 
+    saves_inputs, saves_output = (), True
+
     def forward(self, x, dim=-1):
         self.dim = dim
         self.y = softmax_array(x, dim)
@@ -116,6 +128,8 @@ class Softmax(Function):
 
 class LogSoftmax(Function):
     """y = log softmax(x) along ``dim``;  dL/dx = g - softmax(x) sum(g)."""
+
+    saves_inputs, saves_output = (), True
 
     def forward(self, x, dim=-1):
         self.dim = dim

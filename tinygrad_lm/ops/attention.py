@@ -26,6 +26,9 @@ class ScaledDotProductAttention(Function):
     1/(1-p), or None.
     """
 
+    saves_inputs = (0, 1, 2)
+    operands = ("query", "key", "value", "attn_mask")
+
     def forward(self, q, k, v, mask=None, scale=1.0, is_causal=False, keep=None):
         m = xp(q)
         if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:

@@ -62,6 +62,9 @@ class Conv2d(Function):
     textbook loops, or im2col with one matrix product per group on Numba or CuPy.
     """
 
+    saves_inputs = (0, 1)
+    operands = ("input", "weight", "bias")
+
     def forward(self, x, weight, bias, geom, groups):
         check_conv(x, weight, bias, geom, groups)
         self.device = backend.device_of(x)

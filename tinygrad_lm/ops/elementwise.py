@@ -28,6 +28,8 @@ def check_broadcast(a, b, op: str):
 class Identity(Function):
     """y = x (a copy); dy/dx = 1."""
 
+    saves_inputs = ()
+
     def forward(self, x):
         return x.copy()
 
@@ -37,6 +39,8 @@ class Identity(Function):
 
 class Cast(Function):
     """y = x as ``dtype``; the gradient is cast back to x's dtype."""
+
+    saves_inputs = ()
 
     def forward(self, x, dtype):
         self.src = x.dtype
@@ -49,6 +53,8 @@ class Cast(Function):
 class ToDevice(Function):
     """y = x on ``device``; the gradient moves back."""
 
+    saves_inputs = ()
+
     def forward(self, x, device):
         self.src = "cuda" if type(x).__module__.startswith("cupy") else "cpu"
         return to_device(x, device)
@@ -59,6 +65,9 @@ class ToDevice(Function):
 
 class Add(Function):
     """y = a + b;  dL/da = g,  dL/db = g (each summed to its shape)."""
+
+    saves_inputs = ()
+    operands = ("input", "other")
 
     def forward(self, a, b):
         check_broadcast(a, b, "add")
@@ -72,6 +81,9 @@ class Add(Function):
 class Sub(Function):
     """y = a - b;  dL/da = g,  dL/db = -g."""
 
+    saves_inputs = ()
+    operands = ("input", "other")
+
     def forward(self, a, b):
         check_broadcast(a, b, "sub")
         self.shapes = a.shape, b.shape
@@ -83,6 +95,8 @@ class Sub(Function):
 
 class Mul(Function):
     """y = a * b;  dL/da = g b,  dL/db = g a."""
+
+    operands = ("input", "other")
 
     def forward(self, a, b):
         check_broadcast(a, b, "mul")
@@ -98,6 +112,8 @@ class Mul(Function):
 class Div(Function):
     """y = a / b;  dL/da = g / b,  dL/db = -g a / b^2."""
 
+    operands = ("input", "other")
+
     def forward(self, a, b):
         check_broadcast(a, b, "div")
         self.a, self.b = a, b
@@ -111,6 +127,9 @@ class Div(Function):
 
 class Pow(Function):
     """y = a ** b;  dL/da = g b a^(b-1),  dL/db = g y ln(a) (taken as 0 where a = 0)."""
+
+    saves_output = True
+    operands = ("input", "other")
 
     def forward(self, a, b):
         check_broadcast(a, b, "pow")
@@ -131,6 +150,8 @@ class Pow(Function):
 class Neg(Function):
     """y = -x;  dL/dx = -g."""
 
+    saves_inputs = ()
+
     def forward(self, x):
         return -x
 
@@ -140,6 +161,8 @@ class Neg(Function):
 
 class Exp(Function):
     """y = e^x;  dL/dx = g y."""
+
+    saves_inputs, saves_output = (), True
 
     def forward(self, x):
         self.y = xp(x).exp(x)
@@ -152,6 +175,8 @@ class Exp(Function):
 class Log(Function):
     """y = ln x;  dL/dx = g / x."""
 
+    saves_inputs = (0,)
+
     def forward(self, x):
         self.x = x
         return xp(x).log(x)
@@ -162,6 +187,8 @@ class Log(Function):
 
 class Sqrt(Function):
     """y = sqrt(x);  dL/dx = g / (2 y)."""
+
+    saves_inputs, saves_output = (), True
 
     def forward(self, x):
         self.y = xp(x).sqrt(x)
@@ -174,6 +201,8 @@ class Sqrt(Function):
 class Abs(Function):
     """y = |x|;  dL/dx = g sign(x) (0 at x = 0, as PyTorch)."""
 
+    saves_inputs = (0,)
+
     def forward(self, x):
         self.x = x
         return xp(x).abs(x)
@@ -184,6 +213,8 @@ class Abs(Function):
 
 class Clip(Function):
     """y = min(max(x, lo), hi);  dL/dx = g where lo <= x <= hi, else 0."""
+
+    saves_inputs = ()
 
     def forward(self, x, lo=None, hi=None):
         m = xp(x)
@@ -200,6 +231,9 @@ class Clip(Function):
 
 class Where(Function):
     """y = a where cond else b;  dL/da = g [cond],  dL/db = g [not cond]."""
+
+    saves_inputs = ()
+    operands = ("condition", "input", "other")
 
     def forward(self, cond, a, b):
         try:

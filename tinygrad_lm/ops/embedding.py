@@ -9,6 +9,9 @@ class Embedding(Function):
     """y[...] = W[idx[...]];  dL/dW[r] = sum of g over the positions where idx == r
     (none for ``padding_idx``), a scatter-add."""
 
+    saves_inputs = ()
+    operands = ("weight",)
+
     def forward(self, weight, idx, padding_idx=None):
         if idx.dtype.kind not in "iu":
             raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")

@@ -37,6 +37,8 @@ class CrossEntropy(Function):
     its backward  dloss_i/dx_i = softmax(x_i) - y_i  (see kernels/cross_entropy.py for weights).
     """
 
+    saves_inputs = (0,)
+
     def forward(self, x, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
         _check_target(x, target, "cross_entropy")
         m = xp(x)
@@ -88,6 +90,8 @@ def reduce_loss(loss, reduction):
 class NLLLoss(Function):
     """loss_i = -w_{y_i} x_{i, y_i} (x holds log-probabilities);  dloss_i/dx_{i,y_i} = -w_{y_i}."""
 
+    saves_inputs = ()
+
     def forward(self, x, target, weight=None, ignore_index=-100, reduction="mean"):
         _check_target(x, target, "nll_loss")
         m = xp(x)
@@ -122,6 +126,8 @@ class NLLLoss(Function):
 class BCEWithLogits(Function):
     """loss = -[y log sigma(x) + (1-y) log(1 - sigma(x))], computed as max(x,0) - x y + log(1 + e^{-|x|});
     dloss/dx = sigma(x) - y  (D1.F3's a3 - y)."""
+
+    saves_inputs = (0,)
 
     def forward(self, x, y, pos_weight=None):
         if x.shape != y.shape:

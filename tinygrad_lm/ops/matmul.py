@@ -16,6 +16,8 @@ class MatMul(Function):
     right a column, and the added axis is removed from the result.
     """
 
+    operands = ("input", "other")
+
     def forward(self, a, b):
         if a.ndim == 0 or b.ndim == 0:
             raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes {tuple(a.shape)} "
@@ -50,6 +52,8 @@ class MatMul(Function):
 class Linear(Function):
     """y = x W^T + b (x: (..., in), W: (out, in), b: (out,));
     dL/dx = G W,  dL/dW = G^T x,  dL/db = sum of G over all but the last axis."""
+
+    operands = ("input", "weight", "bias")
 
     def forward(self, x, weight, bias=None):
         if x.shape[-1] != weight.shape[1]:

@@ -13,6 +13,9 @@ class LayerNorm(Function):
     (biased variance); backward: see tinygrad_lm/kernels/norm.py (``layer_norm_backward``).
     ``weight`` / ``bias`` may be None (no affine part)."""
 
+    saves_inputs = (0, 1)
+    operands = ("input", "weight", "bias")
+
     def forward(self, x, weight=None, bias=None, normalized_shape=(), eps=1e-5):
         m = xp(x)
         k = len(normalized_shape)

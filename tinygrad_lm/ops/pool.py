@@ -36,6 +36,8 @@ class MaxPool2d(Function):
     """D3.F2  z[b,c,i,j] = max_{n<KH, m<KW} x[b, c, i s_h + n d_h - p_h, j s_w + m d_w - p_w];
     dL/dx[b,c,a] = sum of g[b,c,i,j] over the windows (i, j) whose maximum is at a (the saved argmax)."""
 
+    saves_inputs = ()
+
     def forward(self, x, kernel, geom, out_hw):
         self.device, self.x_shape = backend.device_of(x), x.shape
         z, self.idx = backend.kernel("max_pool2d_forward", self.device)(x, geom, kernel, out_hw)
@@ -48,6 +50,8 @@ class MaxPool2d(Function):
 class AvgPool2d(Function):
     """D3.F2 (average)  z[b,c,i,j] = (1/|w_ij|) sum_{(y,x) in w_ij} x[b,c,y,x];
     dL/dx[b,c,y,x] = sum over the windows w_ij containing (y, x) of g[b,c,i,j] / |w_ij|."""
+
+    saves_inputs = ()
 
     def forward(self, x, kernel, geom, out_hw, include_pad):
         self.device, self.x_shape, self.kernel, self.geom, self.include_pad = (
@@ -63,6 +67,8 @@ class AdaptiveAvgPool2d(Function):
     """z[b,c,i,j] = mean of x[b,c] over rows bin_i and columns bin_j, PyTorch's bins (which may overlap:
     bin i of ``out`` over ``size`` covers [floor(i size / out), ceil((i + 1) size / out)));
     dL/dx = each g[b,c,i,j] spread evenly over its bin."""
+
+    saves_inputs = ()
 
     def forward(self, x, output_size):
         self.device, self.x_shape = backend.device_of(x), x.shape

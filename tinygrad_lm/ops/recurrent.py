@@ -27,6 +27,9 @@ class Recurrence(Function):
     ``mask`` (T, B) marks real steps (padded steps hold the state); ``reverse`` walks t = T-1..0.
     """
 
+    saves_inputs = (1,)
+    operands = ("input", "weight_hh", "bias_hh", "h_0", "c_0")
+
     def forward(self, xw, w_hh, b_hh, h0, c0=None, mode="lstm", mask=None, hmask=None, reverse=False):
         if mode not in MODES:
             raise ValueError(f"recurrence: mode must be one of {MODES}, got {mode!r}")

@@ -28,6 +28,8 @@ def expand_back(g, shape, dims, keepdim):
 class Sum(Function):
     """y = sum_i x_i over ``dim``;  dL/dx_i = g."""
 
+    saves_inputs = ()
+
     def forward(self, x, dim=None, keepdim=False):
         self.shape, self.dims, self.keepdim = x.shape, normalize_dims(dim, x.ndim), keepdim
         return x.sum(axis=self.dims, keepdims=keepdim)
@@ -38,6 +40,8 @@ class Sum(Function):
 
 class Mean(Function):
     """y = (1/n) sum_i x_i over ``dim``;  dL/dx_i = g / n."""
+
+    saves_inputs = ()
 
     def forward(self, x, dim=None, keepdim=False):
         self.shape, self.dims, self.keepdim = x.shape, normalize_dims(dim, x.ndim), keepdim
@@ -57,6 +61,8 @@ class Max(Function):
     dL/dx_i = g at the maximum; ties share g equally, as torch.amax does.
     """
 
+    saves_inputs = ()
+
     def forward(self, x, dim=None, keepdim=False, mode="max"):
         self.shape, self.dims, self.keepdim = x.shape, normalize_dims(dim, x.ndim), keepdim
         y = (x.max if mode == "max" else x.min)(axis=self.dims, keepdims=True)
@@ -72,6 +78,8 @@ class Max(Function):
 class MaxAlong(Function):
     """values = x at ``idx`` (the argmax or argmin along ``dim``), as torch.max(x, dim):
     dL/dx = g at the returned index, 0 elsewhere."""
+
+    saves_inputs = ()
 
     def forward(self, x, dim, idx, keepdim=False):
         m = xp(x)
@@ -92,6 +100,8 @@ class MaxAlong(Function):
 class Var(Function):
     """y = sum_i (x_i - mean)^2 / (n - correction);  dL/dx_i = g 2 (x_i - mean) / (n - correction)."""
 
+    saves_inputs = ()
+
     def forward(self, x, dim=None, correction=1, keepdim=False):
         self.shape, self.dims, self.keepdim = x.shape, normalize_dims(dim, x.ndim), keepdim
         n = 1
@@ -108,6 +118,8 @@ class Var(Function):
 
 class Std(Var):
     """y = sqrt(var);  dL/dx = var's gradient at g / (2 y), taken as 0 where y = 0 (as PyTorch)."""
+
+    saves_output = True
 
     def forward(self, x, dim=None, correction=1, keepdim=False):
         self.y = xp(x).sqrt(super().forward(x, dim, correction, keepdim))

@@ -8,13 +8,17 @@ from ..backend import xp
 class Reshape(Function):
     """y = x viewed with a new shape (one size may be -1);  dL/dx = g reshaped back."""
 
+    saves_inputs = ()
+
     def forward(self, x, shape):
         self.shape = x.shape
         try:
-            return x.reshape(shape)
-        except ValueError:
+            y = x.reshape(shape)
+        except (ValueError, TypeError):
             raise ValueError(f"reshape: cannot view shape {tuple(x.shape)} ({x.size} elements) "
                              f"as {tuple(shape)}") from None
+        self.view_of_input = y.base is (x if x.base is None else x.base)  # reshape copies when it must
+        return y
 
     def backward(self, g):
         return g.reshape(self.shape)
@@ -22,6 +26,8 @@ class Reshape(Function):
 
 class Permute(Function):
     """y = x with its axes reordered by ``dims``;  dL/dx = g with the inverse order."""
+
+    saves_inputs, view_of_input = (), True
 
     def forward(self, x, dims):
         if sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
@@ -39,6 +45,8 @@ class Permute(Function):
 
 class Expand(Function):
     """y = x broadcast to ``shape`` (-1 keeps a size);  dL/dx = g summed over the stretched axes."""
+
+    saves_inputs, view_of_input = (), True
 
     def forward(self, x, shape):
         from .elementwise import unbroadcast
@@ -60,6 +68,8 @@ class Expand(Function):
 
 class Cat(Function):
     """y = [x_1; x_2; ...] along ``dim``;  dL/dx_k = the slice of g that came from x_k."""
+
+    saves_inputs = ()
 
     def forward(self, *xs, dim=0):
         ref = xs[0]
@@ -84,6 +94,8 @@ class Cat(Function):
 class Stack(Function):
     """y = the x_k stacked along a new axis ``dim``;  dL/dx_k = g taken at k on that axis."""
 
+    saves_inputs = ()
+
     def forward(self, *xs, dim=0):
         for i, x in enumerate(xs):
             if x.shape != xs[0].shape:
@@ -105,9 +117,12 @@ class GetItem(Function):
     """y = x[index], basic or advanced (integer/boolean arrays);  dL/dx = g scattered back, adding
     where an element was picked more than once."""
 
+    saves_inputs = ()
+
     def forward(self, x, index):
         self.shape, self.dtype, self.index = x.shape, x.dtype, index
         self.advanced = _is_advanced(index)
+        self.view_of_input = not self.advanced  # advanced indexing copies, as in PyTorch
         try:
             return x[index]
         except IndexError as e:
@@ -125,6 +140,8 @@ class GetItem(Function):
 
 class Gather(Function):
     """y[i][j] = x[i][index[i][j]] along ``dim`` (torch.gather);  dL/dx scatter-adds g at index."""
+
+    saves_inputs = ()
 
     def forward(self, x, dim, index):
         m = xp(x)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import backend
-from ..autograd import no_grad
+from ..autograd import increment_version, no_grad
 from ..kernels.optim import constants
 from .optimizer import Optimizer, check_range
 
@@ -48,6 +48,7 @@ class Adam(Optimizer):
                 consts = constants(p.data.dtype, state["step"], lr, b1, b2, eps, wd, self.decoupled)
                 backend.kernel("adam_step", p.device)(p.data, p.grad.data, state["exp_avg"], state["exp_avg_sq"],
                                                       state.get("max_exp_avg_sq"), consts)
+                increment_version(p)  # the kernel wrote p in place: a graph that saved p must not use it
 
 
 class AdamW(Adam):

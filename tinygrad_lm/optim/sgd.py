@@ -1,7 +1,7 @@
 """Stochastic gradient descent (D1.F4), with PyTorch's momentum, dampening, Nesterov and weight decay."""
 from __future__ import annotations
 
-from ..autograd import no_grad
+from ..autograd import increment_version, no_grad
 from .optimizer import Optimizer, check_range
 
 
@@ -37,3 +37,4 @@ class SGD(Optimizer):
                     state["momentum_buffer"] = buf
                     d = d + mu * buf if group["nesterov"] else buf
                 p.data -= lr * d
+                increment_version(p)  # in place: a graph that saved p must not use it
