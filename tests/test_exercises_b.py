@@ -427,3 +427,41 @@ def test_each_notebook_ends_with_a_pointer_to_its_exercises(notebook, chapters):
     assert ids and all(f"**{i}**" in last for i in ids)
     assert "tinygrad-lm exercises start DIR" in last and f"tinygrad-lm exercises check {ids[0]} --dir DIR" in last
     assert f'from tinygrad_lm.exercises import check; check("{ids[0]}"' in last
+
+
+def test_decoder_layer_reference_is_the_library_layer(solutions):
+    """6.5's reference order, run on the sublayers of nn.TransformerDecoderLayer, is that layer."""
+    import tinygrad_lm as tg
+    from tinygrad_lm import nn
+
+    ns = core.load_student_file(solutions / "ch06_attention_transformer.py")
+    layer = nn.TransformerDecoderLayer(6, 2, dim_feedforward=8, dropout=0.0, batch_first=True).double().eval()
+    g = np.random.default_rng(0)
+    x, memory = g.standard_normal((2, 4, 6)), g.standard_normal((2, 3, 6))
+    mask = nn.Transformer.generate_square_subsequent_mask(4, dtype=np.float64)
+
+    def t(a):
+        return tg.Tensor(a)
+
+    with tg.no_grad():
+        got = ns["decoder_layer"](x, memory, lambda h: layer._sa_block(t(h), mask, None).numpy(),
+                                  lambda h, m: layer._mha_block(t(h), t(m), None, None).numpy(),
+                                  lambda h: layer._ff_block(t(h)).numpy(),
+                                  *(lambda h, n=n: n(t(h)).numpy() for n in (layer.norm1, layer.norm2, layer.norm3)))
+        expected = layer(t(x), t(memory), tgt_mask=mask).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_qparams_reference_agrees_with_the_library():
+    """9.2's float64 reference gives compress.quantize's (float32) parameters and integers (no rounding ties drawn)."""
+    from tinygrad_lm.compress.quantize import calculate_qparams, quantize_tensor
+    from tinygrad_lm.exercises.checks.ch09_compress import _reference_qparams
+
+    for seed in range(5):
+        x = np.random.default_rng(seed).standard_normal(50).astype(np.float32) * (seed + 1) + seed
+        scale, zp = _reference_qparams(x.astype(np.float64))
+        lib_scale, lib_zp = calculate_qparams(x, symmetric=False)
+        np.testing.assert_allclose(scale, float(lib_scale), rtol=1e-6)
+        assert zp == int(lib_zp)
+        q = np.clip(np.round(x / scale) + zp, -128, 127)
+        np.testing.assert_array_equal(q, quantize_tensor(x, lib_scale, lib_zp))
