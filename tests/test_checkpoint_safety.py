@@ -375,6 +375,20 @@ def test_resume_refuses_an_architecture_change_naming_the_flag(mlp_run, tmp_path
     assert (out / "checkpoint.npz").read_bytes() == before
 
 
+def test_resume_refuses_fewer_epochs_than_the_checkpoint_has(mlp_run, tmp_path, capsys):
+    out = _copy_run(mlp_run, tmp_path / "run")
+    assert _status([*MLP, "--out", str(out), "--resume"]) == 0  # as many as done: nothing to train, allowed
+    capsys.readouterr()
+    assert _status([*MLP[:3], "0", *MLP[4:], "--out", str(out), "--resume"]) == 2  # the model's own check
+    _error_line(capsys)
+    assert _status([*MLP[:3], "2", *MLP[4:], "--out", str(out), "--overwrite"]) == 0
+    before = (out / "checkpoint.npz").read_bytes()
+    capsys.readouterr()
+    assert _status([*MLP, "--out", str(out), "--resume"]) == 1
+    assert "already at epoch 2, after --epochs 1" in _error_line(capsys)
+    assert (out / "checkpoint.npz").read_bytes() == before
+
+
 def test_resume_applies_and_records_a_new_learning_rate(mlp_run, tmp_path):
     out = _copy_run(mlp_run, tmp_path / "run")
     assert _status([*MLP[:3], "2", *MLP[4:], "--out", str(out), "--resume", "--lr", "0.01"]) == 0

@@ -198,7 +198,7 @@ def load(path):
 def generate(args):
     """``tinygrad-lm generate lstm-lm --prompt ...``: sample from a trained checkpoint."""
     if not os.path.exists(args.checkpoint):
-        raise SystemExit(f"generate lstm-lm: no checkpoint at {args.checkpoint}; run `tinygrad-lm train lstm-lm` first")
+        raise FileNotFoundError(f"no checkpoint at {args.checkpoint}; run `tinygrad-lm train lstm-lm` first")
     model, vocab = load(args.checkpoint)
     text = sample(model, vocab, args.prompt, args.length, args.temperature, args.top_k, args.seed)
     print(text)

@@ -65,6 +65,10 @@ class Run:
         changed = {k: (saved[k], v) for k, v in now.items()
                    if k in saved and saved[k] != v and k not in _NOT_HYPERPARAMETERS}
         refused = [k for k in changed if k in fixed]
+        for total, done in (("epochs", "epoch"), ("steps", "step")):  # a shorter run cannot undo training
+            if total in now and done in self.saved and now[total] < self.saved[done]:
+                raise RunFolderError(f"--resume: the checkpoint is already at {done} {self.saved[done]}, after "
+                                     f"{_flag(total)} {now[total]}; pass a larger {_flag(total)} to continue")
         if refused:
             named = ", ".join(f"{_flag(k)} (checkpoint {changed[k][0]!r}, now {changed[k][1]!r})" for k in refused)
             raise RunFolderError(f"--resume cannot change {named}: it shapes the model, the data or the random "
