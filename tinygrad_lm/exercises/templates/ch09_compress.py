@@ -35,11 +35,12 @@ def global_prune_masks(weights, amount):
 def int8_qparams(x, qmin=-128, qmax=127):
     """Asymmetric (affine) parameters (scale, zero_point) for the array x, as PyTorch's MinMaxObserver: the range
     is widened to hold 0, lo = min(x.min(), 0), hi = max(x.max(), 0);
-    scale = max((hi - lo) / (qmax - qmin), 1.1920929e-07) (float32's eps, so an all-zero x still works);
+    scale = max((hi - lo) / (qmax - qmin), eps) with eps = np.finfo(np.float32).eps (about 1.19e-07, so an
+    all-zero x still gets a valid scale);
     zero_point = qmin - round(lo / scale) (np.round: halves to even), clipped to [qmin, qmax], an int."""
     ### BEGIN SOLUTION (9.2) hint: widen the range to hold 0 first, so that 0.0 is exactly representable
     lo, hi = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
-    scale = max((hi - lo) / (qmax - qmin), 1.1920929e-07)
+    scale = max((hi - lo) / (qmax - qmin), float(np.finfo(np.float32).eps))
     zero_point = int(np.clip(qmin - np.round(lo / scale), qmin, qmax))
     return scale, zero_point
     ### END SOLUTION
