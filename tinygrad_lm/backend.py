@@ -101,6 +101,8 @@ def random(shape, dtype, device="cpu"):
 
 # ---------------------------------------------------------------- kernels
 _KERNELS: dict[tuple[str, str], object] = {}
+_CONTRACTS: dict[str, object] = {}
+_CHECKED: dict[tuple[str, str], object] = {}
 
 
 def register(name: str, impl: str):
@@ -109,13 +111,27 @@ def register(name: str, impl: str):
 
     def deco(fn):
         _KERNELS[(name, impl)] = fn
+        _CHECKED.pop((name, impl), None)
         return fn
 
     return deco
 
 
+def contract(name: str):
+    """Decorator: ``check(*args)`` runs before every implementation of the kernel ``name`` and raises
+    a clear error for arrays of the wrong shape or dtype. Numba and CUDA kernels index without bounds
+    checks, so a wrong shape would otherwise read or write outside a buffer (a crash, or worse, none)."""
+    def deco(check):
+        _CONTRACTS[name] = check
+        for key in [k for k in _CHECKED if k[0] == name]:
+            del _CHECKED[key]
+        return check
+
+    return deco
+
+
 def kernel(name: str, device: str = "cpu", impl: str | None = None):
-    """The one dispatch point: the kernel ``name`` for ``device``.
+    """The one dispatch point: the kernel ``name`` for ``device``, behind its contract.
 
     CPU arrays get the Numba kernel ('cpu') unless TINYGRAD_LM_PLAIN=1; CUDA arrays get the
     CuPy kernel ('gpu'). ``impl`` forces one implementation (the tests use it to hold the
@@ -123,9 +139,20 @@ def kernel(name: str, device: str = "cpu", impl: str | None = None):
     """
     if impl is None:
         impl = "gpu" if device == "cuda" else ("plain" if PLAIN else "cpu")
-    fn = _KERNELS.get((name, impl))
-    if fn is None:
-        fn = _KERNELS.get((name, "plain"))
+    checked = _CHECKED.get((name, impl))
+    if checked is not None:
+        return checked
+    fn = _KERNELS.get((name, impl)) or _KERNELS.get((name, "plain"))
     if fn is None:
         raise KeyError(f"no kernel named {name!r}; known: {sorted({n for n, _ in _KERNELS})}")
-    return fn
+    check = _CONTRACTS.get(name)
+    if check is None:
+        raise KeyError(f"kernel {name!r} has no contract (backend.contract): every kernel checks its arguments")
+
+    def checked(*args):
+        check(*args)
+        return fn(*args)
+
+    checked.__wrapped__ = fn
+    _CHECKED[(name, impl)] = checked
+    return checked

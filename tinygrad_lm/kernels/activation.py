@@ -20,7 +20,8 @@ import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic, overload
 
-from ..backend import register, xp
+from ..backend import contract, register, xp
+from . import checks
 
 _FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}  # no 'ninf'/'nnan': -inf must stay -inf
 
@@ -179,3 +180,17 @@ def gelu_backward_cpu(x, cdf, g):
     out = np.empty_like(flat)
     _gelu_backward_numba(flat, np.ascontiguousarray(cdf).reshape(-1), np.ascontiguousarray(g).reshape(-1), out)
     return out.reshape(x.shape)
+
+
+# ---------------------------------------------------------------- contracts (backend.contract)
+@contract("gelu_forward")
+def _gelu_forward_contract(x):
+    checks.floating("gelu_forward", x=x)
+
+
+@contract("gelu_backward")
+def _gelu_backward_contract(x, cdf, g):
+    checks.floating("gelu_backward", x=x, cdf=cdf)
+    checks.floating("gelu_backward", g=g)
+    for name, a in (("cdf", cdf), ("g", g)):
+        checks.shape("gelu_backward", name, a, x.shape)

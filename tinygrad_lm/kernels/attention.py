@@ -37,7 +37,8 @@ import threading
 import numpy as np
 from numba import njit
 
-from ..backend import register, xp
+from ..backend import contract, register, xp
+from . import checks
 from .activation import _FAST, exp_nonpositive32
 from .threads import in_ranges
 
@@ -365,3 +366,30 @@ def backward_gpu(q, k, v, p, keep, scale, g, causal, mask_grad):
     _backward(q, k, v, p, keep, scale, g, causal, mask_grad, softmax_backward, *grads[:3],
               grads[3] if mask_grad else cp.empty(p.shape, p.dtype), block=max(L, S))
     return grads
+
+
+# ---------------------------------------------------------------- contracts (backend.contract)
+def _qkv_contract(kernel, q, k, v):
+    checks.ndim(kernel, 3, q=q, k=k, v=v)
+    checks.floating(kernel, q=q, k=k, v=v)
+    (N, L, D), S = q.shape, k.shape[1]
+    checks.shape(kernel, "k", k, (N, S, D))
+    checks.shape(kernel, "v", v, (N, S, None))
+    return N, L, S
+
+
+@contract("attention_forward")
+def _forward_contract(q, k, v, mask, scale, causal, keep):
+    N, L, S = _qkv_contract("attention_forward", q, k, v)
+    if mask is not None:
+        checks.shape("attention_forward", "mask", mask, (mask.shape[0] if mask.ndim and mask.shape[0] == 1 else N, L, S))
+    checks.shape("attention_forward", "keep", keep, (N, L, S))
+
+
+@contract("attention_backward")
+def _backward_contract(q, k, v, p, keep, scale, g, causal, mask_grad):
+    N, L, S = _qkv_contract("attention_backward", q, k, v)
+    checks.floating("attention_backward", q=q, p=p, g=g)
+    checks.shape("attention_backward", "p", p, (N, L, S))
+    checks.shape("attention_backward", "keep", keep, (N, L, S))
+    checks.shape("attention_backward", "g", g, (N, L, v.shape[2]))

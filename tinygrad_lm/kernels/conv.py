@@ -24,7 +24,8 @@ import functools
 import numpy as np
 from numba import njit, uint64
 
-from ..backend import register, xp
+from ..backend import contract, register, xp
+from . import checks
 from .threads import in_ranges
 
 
@@ -295,3 +296,29 @@ def forward_gpu(x, w, geom, groups):
 @register("conv2d_backward", "gpu")
 def backward_gpu(g, x, w, cols, geom, groups, need_x, need_w):
     return _backward_cols(g, x, xp(w).ascontiguousarray(w), cols, geom, groups, need_x, need_w, _col2im_gpu)
+
+
+# ---------------------------------------------------------------- contracts (backend.contract)
+def _conv_contract(kernel, x, w, geom, groups):
+    checks.ndim(kernel, 4, x=x, weight=w)
+    checks.floating(kernel, x=x, weight=w)
+    checks.require(kernel, len(geom) == 6 and min(geom[0], geom[1], geom[4], geom[5]) >= 1 and min(geom[2:4]) >= 0,
+                   f"geometry (stride_h, stride_w, pad_h, pad_w, dil_h, dil_w) = {tuple(geom)} is invalid")
+    checks.require(kernel, groups >= 1 and x.shape[1] == w.shape[1] * groups and w.shape[0] % groups == 0,
+                   f"x of shape {tuple(x.shape)} and weight of shape {tuple(w.shape)} do not fit groups={groups}")
+    OH, OW = _out_hw(x, w, geom)
+    checks.require(kernel, OH >= 1 and OW >= 1, f"kernel {tuple(w.shape[2:])} larger than the padded input "
+                                                f"{tuple(x.shape[2:])}")
+    return x.shape[0], w.shape[0], OH, OW
+
+
+@contract("conv2d_forward")
+def _forward_contract(x, w, geom, groups):
+    _conv_contract("conv2d_forward", x, w, geom, groups)
+
+
+@contract("conv2d_backward")
+def _backward_contract(g, x, w, saved, geom, groups, need_x, need_w):
+    out_shape = _conv_contract("conv2d_backward", x, w, geom, groups)
+    checks.floating("conv2d_backward", g=g, x=x)
+    checks.shape("conv2d_backward", "g", g, out_shape)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import register, xp
+from ..backend import contract, register, xp
+from . import checks
 from numba import njit, prange
 
 
@@ -193,3 +194,27 @@ def backward_cpu(x, lse, target, weight, ignore_index, eps, g):
     if x.dtype == np.float32:
         return _backward_f32(x, lse, target, weight, ignore_index, float(eps), g, np.empty_like(x))
     return _backward_numba(x, lse, target, weight, ignore_index, float(eps), g)
+
+
+# ---------------------------------------------------------------- contracts (backend.contract)
+def _ce_contract(kernel, x, target, weight, ignore_index):
+    checks.ndim(kernel, 2, x=x)
+    checks.floating(kernel, x=x, weight=weight)
+    N, C = x.shape
+    checks.shape(kernel, "target", target, (N,))
+    checks.shape(kernel, "weight", weight, (C,))
+    checks.indices(kernel, "target", target, C, ignore=ignore_index)
+    return N
+
+
+@contract("cross_entropy_forward")
+def _forward_contract(x, target, weight, ignore_index, eps):
+    _ce_contract("cross_entropy_forward", x, target, weight, ignore_index)
+
+
+@contract("cross_entropy_backward")
+def _backward_contract(x, lse, target, weight, ignore_index, eps, g):
+    N = _ce_contract("cross_entropy_backward", x, target, weight, ignore_index)
+    checks.floating("cross_entropy_backward", x=x, lse=lse, g=g)
+    checks.shape("cross_entropy_backward", "lse", lse, (N,))
+    checks.shape("cross_entropy_backward", "g", g, (N,))

@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..backend import register, xp
+from ..backend import contract, register, xp
+from . import checks
 
 
 @register("layer_norm_forward", "plain")
@@ -108,3 +109,23 @@ def forward_cpu(x, w, b, eps):
 @register("layer_norm_backward", "cpu")
 def backward_cpu(x, w, mu, rstd, g):
     return _backward_numba(np.ascontiguousarray(x), w, mu, rstd, np.ascontiguousarray(g))
+
+
+# ---------------------------------------------------------------- contracts (backend.contract)
+@contract("layer_norm_forward")
+def _forward_contract(x, w, b, eps):
+    checks.ndim("layer_norm_forward", 2, x=x)
+    checks.floating("layer_norm_forward", x=x, weight=w, bias=b)
+    for name, a in (("weight", w), ("bias", b)):
+        checks.shape("layer_norm_forward", name, a, x.shape[1:])
+
+
+@contract("layer_norm_backward")
+def _backward_contract(x, w, mu, rstd, g):
+    checks.ndim("layer_norm_backward", 2, x=x)
+    checks.floating("layer_norm_backward", x=x, weight=w, g=g)
+    checks.shape("layer_norm_backward", "weight", w, x.shape[1:])
+    checks.shape("layer_norm_backward", "g", g, x.shape)
+    for name, a in (("mean", mu), ("rstd", rstd)):
+        checks.require("layer_norm_backward", a.size == x.shape[0],
+                       f"{name} holds {a.size} values for {x.shape[0]} rows")

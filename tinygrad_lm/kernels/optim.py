@@ -18,7 +18,8 @@ import math
 import numpy as np
 from numba import njit
 
-from ..backend import register, xp
+from ..backend import contract, register, xp
+from . import checks
 from .threads import in_ranges
 
 
@@ -75,3 +76,12 @@ def adam_cpu(p, g, m, v, vmax, consts):
     # a few operations an element: only a parameter of over ~1M elements is worth a second thread
     in_ranges(lambda a, b: _adam_numba(*(x[a:b] for x in flat), vm[a:b], vmax is not None, *consts),
               p.size, p.size // 16)
+
+
+# ---------------------------------------------------------------- contracts (backend.contract)
+@contract("adam_step")
+def _adam_contract(p, g, m, v, vmax, consts):
+    checks.floating("adam_step", param=p, exp_avg=m, exp_avg_sq=v, max_exp_avg_sq=vmax)
+    checks.floating("adam_step", grad=g)
+    for name, a in (("grad", g), ("exp_avg", m), ("exp_avg_sq", v), ("max_exp_avg_sq", vmax)):
+        checks.shape("adam_step", name, a, p.shape)

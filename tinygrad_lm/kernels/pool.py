@@ -25,7 +25,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ..backend import register, xp
+from ..backend import contract, register, xp
+from . import checks
 from .conv import launch, valid_outputs
 
 
@@ -349,3 +350,63 @@ def _register_window_means(impl, forward, backward):
 
 _register_window_means("cpu", _mean_forward_cpu, _mean_backward_cpu)
 _register_window_means("gpu", _mean_forward_gpu, _mean_backward_gpu)
+
+
+# ---------------------------------------------------------------- contracts (backend.contract)
+def _pool_contract(kernel, x_shape, geom, window, out_hw):
+    sh, sw, ph, pw, dh, dw = geom
+    checks.require(kernel, min(*window, sh, sw, dh, dw) >= 1 and 0 <= ph <= window[0] // 2 and
+                   0 <= pw <= window[1] // 2 and min(out_hw) >= 1,
+                   f"window {tuple(window)} with geometry {tuple(geom)} and output {tuple(out_hw)} is invalid")
+    for n, s, p, o in zip(x_shape[2:], (sh, sw), (ph, pw), out_hw):
+        # every window starts inside the input or its left padding (as ceil_mode's last window must)
+        checks.require(kernel, (o - 1) * s < n + p, f"output {tuple(out_hw)} does not fit input {tuple(x_shape)}")
+
+
+def _grad_contract(kernel, g, x_shape):
+    checks.ndim(kernel, 4, g=g)
+    checks.floating(kernel, g=g)
+    checks.require(kernel, len(x_shape) == 4 and tuple(g.shape[:2]) == tuple(x_shape[:2]),
+                   f"g of shape {tuple(g.shape)} does not belong to an input of shape {tuple(x_shape)}")
+
+
+def _input_contract(kernel, x, geom, window, out_hw):
+    checks.ndim(kernel, 4, x=x)
+    checks.floating(kernel, x=x)
+    _pool_contract(kernel, x.shape, geom, window, out_hw)
+
+
+@contract("max_pool2d_forward")
+def _max_forward_contract(x, geom, window, out_hw):
+    _input_contract("max_pool2d_forward", x, geom, window, out_hw)
+
+
+@contract("max_pool2d_backward")
+def _max_backward_contract(g, idx, x_shape):
+    _grad_contract("max_pool2d_backward", g, x_shape)
+    checks.shape("max_pool2d_backward", "idx", idx, g.shape)
+    checks.indices("max_pool2d_backward", "idx", idx, x_shape[2] * x_shape[3])
+
+
+@contract("avg_pool2d_forward")
+def _avg_forward_contract(x, geom, window, out_hw, include_pad):
+    _input_contract("avg_pool2d_forward", x, geom, window, out_hw)
+
+
+@contract("avg_pool2d_backward")
+def _avg_backward_contract(g, x_shape, geom, window, include_pad):
+    _grad_contract("avg_pool2d_backward", g, x_shape)
+    _pool_contract("avg_pool2d_backward", x_shape, geom, window, g.shape[2:])
+
+
+@contract("adaptive_avg_pool2d_forward")
+def _adaptive_forward_contract(x, out_hw):
+    checks.ndim("adaptive_avg_pool2d_forward", 4, x=x)
+    checks.floating("adaptive_avg_pool2d_forward", x=x)
+    checks.require("adaptive_avg_pool2d_forward", len(out_hw) == 2 and min(out_hw) >= 1,
+                   f"output size {tuple(out_hw)} must be two sizes >= 1")
+
+
+@contract("adaptive_avg_pool2d_backward")
+def _adaptive_backward_contract(g, x_shape):
+    _grad_contract("adaptive_avg_pool2d_backward", g, x_shape)

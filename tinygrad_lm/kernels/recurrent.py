@@ -27,8 +27,9 @@ import numpy as np
 from numba import njit, types, uint64
 from numba.extending import overload
 
-from ..backend import register, xp
+from ..backend import contract, register, xp
 from ..ops.activation import sigmoid_array
+from . import checks
 from .activation import _FAST, exp_nonpositive32
 from .conv import launch
 
@@ -680,3 +681,65 @@ def gru_backward_gpu(g, saved, w_hh, mask, hmask, reverse):
         _step("gru_bwd_step", (g[t], gates[t], un[t], hprev[t], keep, dh, dxw[t], du[t], direct), B, H)
         dh = _held(keep, m.matmul(du[t], w_hh) * hmask + direct, dh)
     return dxw, du, dh
+
+
+# ---------------------------------------------------------------- contracts (backend.contract)
+def _recurrence_contract(kernel, gates, xw, w_hh, b_hh, states, mask, hmask):
+    """xw (T, B, gates H), W_hh (gates H, H), b_hh (gates H,), each state (B, H), mask (T, B) of bools,
+    hmask (B, H), one float dtype."""
+    checks.ndim(kernel, 3, xw=xw)
+    checks.ndim(kernel, 2, w_hh=w_hh)
+    checks.floating(kernel, xw=xw, w_hh=w_hh, b_hh=b_hh, hmask=hmask, **states)
+    (T, B, G), H = xw.shape, w_hh.shape[1]
+    checks.require(kernel, G == gates * H, f"xw of shape {tuple(xw.shape)} does not hold {gates} gates of "
+                                           f"the hidden size {H} of w_hh {tuple(w_hh.shape)}")
+    checks.shape(kernel, "w_hh", w_hh, (G, H))
+    checks.shape(kernel, "b_hh", b_hh, (G,))
+    for name, a in states.items():
+        checks.shape(kernel, name, a, (B, H))
+    checks.shape(kernel, "mask", mask, (T, B))
+    checks.require(kernel, mask.dtype == np.bool_, f"mask must hold bools, got {mask.dtype}")
+    checks.shape(kernel, "hmask", hmask, (B, H))
+
+
+def _backward_contract(kernel, gates, g, saved, w_hh, mask, hmask):
+    checks.floating(kernel, g=g, w_hh=w_hh, **{f"saved[{i}]": a for i, a in enumerate(saved)})
+    T, B = mask.shape
+    H = w_hh.shape[1]
+    checks.shape(kernel, "w_hh", w_hh, (gates * H, H))
+    checks.shape(kernel, "g", g, (T + (2 if gates == 4 else 1), B, H))  # the outputs, h_T (and c_T)
+    for i, a in enumerate(saved):
+        checks.shape(kernel, f"saved[{i}]", a, (T, B, a.shape[-1] if a.ndim == 3 else None))
+        checks.require(kernel, a.shape[-1] in (H, gates * H), f"saved[{i}] of shape {tuple(a.shape)} does not fit H={H}")
+    checks.shape(kernel, "hmask", hmask, (B, H))
+
+
+@contract("rnn_forward")
+def _rnn_forward_contract(xw, w_hh, b_hh, h0, mask, hmask, reverse, mode):
+    checks.require("rnn_forward", mode in ("tanh", "relu"), f"mode must be 'tanh' or 'relu', got {mode!r}")
+    _recurrence_contract("rnn_forward", 1, xw, w_hh, b_hh, {"h0": h0}, mask, hmask)
+
+
+@contract("lstm_forward")
+def _lstm_forward_contract(xw, w_hh, b_hh, h0, c0, mask, hmask, reverse):
+    _recurrence_contract("lstm_forward", 4, xw, w_hh, b_hh, {"h0": h0, "c0": c0}, mask, hmask)
+
+
+@contract("gru_forward")
+def _gru_forward_contract(xw, w_hh, b_hh, h0, mask, hmask, reverse):
+    _recurrence_contract("gru_forward", 3, xw, w_hh, b_hh, {"h0": h0}, mask, hmask)
+
+
+@contract("rnn_backward")
+def _rnn_backward_contract(g, saved, w_hh, mask, hmask, reverse, mode):
+    _backward_contract("rnn_backward", 1, g, saved, w_hh, mask, hmask)
+
+
+@contract("lstm_backward")
+def _lstm_backward_contract(g, saved, w_hh, mask, hmask, reverse):
+    _backward_contract("lstm_backward", 4, g, saved, w_hh, mask, hmask)
+
+
+@contract("gru_backward")
+def _gru_backward_contract(g, saved, w_hh, mask, hmask, reverse):
+    _backward_contract("gru_backward", 3, g, saved, w_hh, mask, hmask)
