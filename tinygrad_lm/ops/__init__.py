@@ -8,7 +8,7 @@ import builtins
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor, get_default_dtype
+from ..tensor import Tensor, _to_array, get_default_dtype
 from . import activation as _act
 from . import elementwise as _ew
 from . import loss as _loss
@@ -18,10 +18,13 @@ from . import shape as _shape
 from .embedding import Embedding
 
 
+_NUMBER = (int, float, bool, np.number, np.bool_)
+
+
 def _scalar_array(value, like: Tensor):
-    """A Python number as a 0-d array of ``like``'s dtype (float for a float into an int tensor)."""
+    """A Python (or NumPy) number as a 0-d array of ``like``'s dtype (float for a float into an int tensor)."""
     dtype = like.dtype
-    if isinstance(value, float) and dtype.kind not in "fc":
+    if isinstance(value, (float, np.floating)) and dtype.kind not in "fc":
         dtype = get_default_dtype()
     return backend.xp(like.data).asarray(value, dtype=dtype)
 
@@ -31,11 +34,9 @@ def _pair(a, b):
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError("expected at least one tensor")
     if not isinstance(a, Tensor):
-        a = Tensor._wrap(_scalar_array(a, b) if isinstance(a, (int, float, bool)) else
-                         backend.xp(b.data).asarray(a))
+        a = Tensor._wrap(_scalar_array(a, b) if isinstance(a, _NUMBER) else _operand_array(a, b))
     if not isinstance(b, Tensor):
-        b = Tensor._wrap(_scalar_array(b, a) if isinstance(b, (int, float, bool)) else
-                         backend.xp(a.data).asarray(b))
+        b = Tensor._wrap(_scalar_array(b, a) if isinstance(b, _NUMBER) else _operand_array(b, a))
     if type(a.data) is not type(b.data) and a.device != b.device:
         raise RuntimeError(f"operands are on different devices: {a.device} (shape {a.shape}) and "
                            f"{b.device} (shape {b.shape}); move one with .to(...)")
@@ -46,6 +47,14 @@ def _pair(a, b):
     elif b.dtype.kind in "biu" and a.dtype.kind == "f":
         b = Tensor._wrap(b.data.astype(a.dtype))
     return a, b
+
+
+def _operand_array(value, like: Tensor):
+    """A list or array operand as an array on ``like``'s device: a list of Python floats takes the default
+    float dtype (as torch.tensor), an array keeps its own (so the dtype rule sees a float64 array)."""
+    if isinstance(value, (list, tuple)):
+        value = _to_array(value)
+    return backend.xp(like.data).asarray(value)
 
 
 # ------------------------------------------------------------------ arithmetic
@@ -103,15 +112,38 @@ def sigmoid(x): return _act.Sigmoid.apply(x)
 def relu(x): return _act.ReLU.apply(x)
 def leaky_relu(x, negative_slope=0.01): return _act.LeakyReLU.apply(x, negative_slope=negative_slope)
 def gelu(x, approximate="none"): return _act.GELU.apply(x, approximate=approximate)
-def softmax(x, dim=-1): return _act.Softmax.apply(x, dim=dim)
-def log_softmax(x, dim=-1): return _act.LogSoftmax.apply(x, dim=dim)
+def softmax(x, dim=-1): return _act.Softmax.apply(x, dim=_red.check_dim(dim, x.ndim, "softmax"))
+def log_softmax(x, dim=-1): return _act.LogSoftmax.apply(x, dim=_red.check_dim(dim, x.ndim, "log_softmax"))
 
 
 # ------------------------------------------------------------------ reductions
-def sum(x, dim=None, keepdim=False): return _red.Sum.apply(x, dim=dim, keepdim=keepdim)  # noqa: A001
-def mean(x, dim=None, keepdim=False): return _red.Mean.apply(x, dim=dim, keepdim=keepdim)
-def amax(x, dim=None, keepdim=False): return _red.Max.apply(x, dim=dim, keepdim=keepdim, mode="max")
-def amin(x, dim=None, keepdim=False): return _red.Max.apply(x, dim=dim, keepdim=keepdim, mode="min")
+def _dim_args(op, dim, keepdim, axis, keepdims):
+    """NumPy's ``axis`` / ``keepdims`` as aliases of ``dim`` / ``keepdim``, as PyTorch accepts them."""
+    if axis is not None:
+        if dim is not None:
+            raise TypeError(f"{op}: give dim or its alias axis, not both")
+        dim = axis
+    return dim, bool(keepdim if keepdims is None else keepdims)
+
+
+def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
+    dim, keepdim = _dim_args("sum", dim, keepdim, axis, keepdims)
+    return _red.Sum.apply(x, dim=dim, keepdim=keepdim)
+
+
+def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    dim, keepdim = _dim_args("mean", dim, keepdim, axis, keepdims)
+    return _red.Mean.apply(x, dim=dim, keepdim=keepdim)
+
+
+def amax(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    dim, keepdim = _dim_args("amax", dim, keepdim, axis, keepdims)
+    return _red.Max.apply(x, dim=dim, keepdim=keepdim, mode="max")
+
+
+def amin(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    dim, keepdim = _dim_args("amin", dim, keepdim, axis, keepdims)
+    return _red.Max.apply(x, dim=dim, keepdim=keepdim, mode="min")
 
 
 class MaxResult(tuple):
@@ -127,21 +159,23 @@ class MaxResult(tuple):
 def _max_min(x, dim, keepdim, mode):
     if dim is None:
         return _red.Max.apply(x, mode=mode)
-    if not isinstance(dim, int):
+    if isinstance(dim, (tuple, list)):
         raise TypeError(f"{mode}(dim=...) takes one int dimension; use amax/amin for several")
+    dim = _red.check_dim(dim, x.ndim, mode)
+    _red.check_nonempty(x.data, (dim,) if x.ndim else (), mode, False)
     m = backend.xp(x.data)
-    idx = (m.argmax if mode == "max" else m.argmin)(x.data, axis=dim)
+    idx = (m.argmax if mode == "max" else m.argmin)(x.data, axis=dim if x.ndim else None)
     values = _red.MaxAlong.apply(x, dim, idx, keepdim=keepdim)
     return MaxResult((values, Tensor._wrap(m.expand_dims(idx, dim) if keepdim else idx)))
 
 
-def max(x, dim=None, keepdim=False):  # noqa: A001
+def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
     """max of all elements, or (values, indices) along ``dim`` as torch.max."""
-    return _max_min(x, dim, keepdim, "max")
+    return _max_min(x, *_dim_args("max", dim, keepdim, axis, keepdims), "max")
 
 
-def min(x, dim=None, keepdim=False):  # noqa: A001
-    return _max_min(x, dim, keepdim, "min")
+def min(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
+    return _max_min(x, *_dim_args("min", dim, keepdim, axis, keepdims), "min")
 
 
 def _arg_extreme(x, dim, keepdim, which):
@@ -149,25 +183,32 @@ def _arg_extreme(x, dim, keepdim, which):
     m = backend.xp(x.data)
     find = getattr(m, which)
     if dim is None:
+        _red.check_nonempty(x.data, (), which, True)
         return Tensor._wrap(m.asarray(find(x.data)))
+    dim = _red.check_dim(dim, x.ndim, which)
+    _red.check_nonempty(x.data, (dim,) if x.ndim else (), which, False)
+    if x.ndim == 0:
+        return Tensor._wrap(m.asarray(0))
     idx = find(x.data, axis=dim)
     return Tensor._wrap(m.expand_dims(idx, dim) if keepdim else idx)
 
 
-def argmax(x, dim=None, keepdim=False):
-    return _arg_extreme(x, dim, keepdim, "argmax")
+def argmax(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    return _arg_extreme(x, *_dim_args("argmax", dim, keepdim, axis, keepdims), "argmax")
 
 
-def argmin(x, dim=None, keepdim=False):
-    return _arg_extreme(x, dim, keepdim, "argmin")
+def argmin(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    return _arg_extreme(x, *_dim_args("argmin", dim, keepdim, axis, keepdims), "argmin")
 
 
-def var(x, dim=None, unbiased=True, keepdim=False, correction=None):
+def var(x, dim=None, unbiased=True, keepdim=False, correction=None, *, axis=None, keepdims=None):
+    dim, keepdim = _dim_args("var", dim, keepdim, axis, keepdims)
     correction = (1 if unbiased else 0) if correction is None else correction
     return _red.Var.apply(x, dim=dim, correction=correction, keepdim=keepdim)
 
 
-def std(x, dim=None, unbiased=True, keepdim=False, correction=None):
+def std(x, dim=None, unbiased=True, keepdim=False, correction=None, *, axis=None, keepdims=None):
+    dim, keepdim = _dim_args("std", dim, keepdim, axis, keepdims)
     correction = (1 if unbiased else 0) if correction is None else correction
     return _red.Std.apply(x, dim=dim, correction=correction, keepdim=keepdim)
 
@@ -183,12 +224,17 @@ def reshape(x, *shape): return _shape.Reshape.apply(x, shape=_shape_arg(shape))
 view = reshape
 
 
-def permute(x, *dims): return _shape.Permute.apply(x, dims=_shape_arg(dims))
+def permute(x, *dims):
+    dims = _shape_arg(dims)
+    return _shape.Permute.apply(x, dims=tuple(_red.check_dim(d, x.ndim, "permute") for d in dims))
 
 
 def transpose(x, dim0, dim1):
     dims = list(range(x.ndim))
-    dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+    d0, d1 = (_red.check_dim(d, x.ndim, "transpose") for d in (dim0, dim1))
+    if x.ndim < 2:  # transpose of a 0-d or 1-d tensor is itself, as PyTorch
+        return permute(x, dims)
+    dims[d0], dims[d1] = dims[d1], dims[d0]
     return permute(x, dims)
 
 
@@ -198,38 +244,61 @@ def expand(x, *shape): return _shape.Expand.apply(x, shape=_shape_arg(shape))
 def squeeze(x, dim=None):
     if dim is None:
         return reshape(x, [n for n in x.shape if n != 1])
-    dims = _red.normalize_dims(dim, x.ndim)
+    dims = _red.normalize_dims(dim, x.ndim, "squeeze")
     return reshape(x, [n for i, n in enumerate(x.shape) if not (i in dims and n == 1)])
 
 
 def unsqueeze(x, dim):
-    dim = dim % (x.ndim + 1)
+    dim = _red.check_dim(dim, x.ndim + 1, "unsqueeze")
     return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
 
 
 def flatten(x, start_dim=0, end_dim=-1):
+    s, e = (_red.check_dim(d, x.ndim, "flatten") for d in (start_dim, end_dim))
+    if s > e:
+        raise RuntimeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for shape {x.shape}")
     if x.ndim == 0:
         return reshape(x, 1)
-    s, e = start_dim % x.ndim, end_dim % x.ndim
     size = 1
     for n in x.shape[s:e + 1]:
         size *= n
     return reshape(x, x.shape[:s] + (size,) + x.shape[e + 1:])
 
 
-def cat(tensors, dim=0): return _shape.Cat.apply(*tensors, dim=dim)
+def _tensor_list(tensors, op):
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError(f"{op}: expected a non-empty list of tensors")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: expected a list of tensors, but item {i} is a {type(t).__name__}")
+    return tensors
+
+
+def cat(tensors, dim=0):
+    tensors = _tensor_list(tensors, "cat")
+    if tensors[0].ndim == 0:
+        raise ValueError("cat: zero-dimensional tensors cannot be concatenated; use stack")
+    return _shape.Cat.apply(*tensors, dim=_red.check_dim(dim, tensors[0].ndim, "cat"))
 
 
 concat = cat
 
 
-def stack(tensors, dim=0): return _shape.Stack.apply(*tensors, dim=dim)
+def stack(tensors, dim=0):
+    tensors = _tensor_list(tensors, "stack")
+    return _shape.Stack.apply(*tensors, dim=_red.check_dim(dim, tensors[0].ndim + 1, "stack"))
 
 
 def split(x, split_size_or_sections, dim=0):
     """Pieces of ``x`` along ``dim``: of equal size (the last may be smaller) or of the given sizes."""
+    dim = _red.check_dim(dim, x.ndim, "split")
+    if x.ndim == 0:
+        raise ValueError("split: a 0-d tensor cannot be split")
     n = x.shape[dim]
     if isinstance(split_size_or_sections, int):
+        if split_size_or_sections <= 0:
+            raise ValueError(f"split: split_size must be a positive int, got {split_size_or_sections}")
         sizes = [split_size_or_sections] * (n // split_size_or_sections)
         if n % split_size_or_sections:
             sizes.append(n % split_size_or_sections)
@@ -246,30 +315,72 @@ def split(x, split_size_or_sections, dim=0):
 
 
 def chunk(x, chunks, dim=0):
-    n = x.shape[dim]
-    return split(x, -(-n // chunks), dim)
+    if isinstance(chunks, bool) or not isinstance(chunks, int) or chunks <= 0:
+        raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
+    n = x.shape[_red.check_dim(dim, x.ndim, "chunk")]
+    return split(x, builtins.max(-(-n // chunks), 1), dim)
 
 
 def _index_arrays(index):
     """Tensors inside an index become their arrays."""
     if isinstance(index, tuple):
         return tuple(_index_arrays(i) for i in index)
-    if isinstance(index, Tensor):
-        return index.data
-    if isinstance(index, list):
-        return np.asarray(index)
+    if isinstance(index, (Tensor, list)):
+        index = index.data if isinstance(index, Tensor) else np.asarray(index)
+        if index.dtype.kind not in "biu":
+            if index.size:
+                raise IndexError(f"tensors used as indices must be long, int or bool tensors, got dtype {index.dtype}")
+            index = index.astype(np.int64)  # [] selects nothing
     return index
 
 
 def getitem(x, index): return _shape.GetItem.apply(x, index=_index_arrays(index))
 
 
+def _index_tensor(index, op, n, what):
+    """An integer index array with every value in [0, n); PyTorch's IndexError otherwise."""
+    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    if idx.dtype.kind not in "iu":
+        if idx.size or idx.dtype.kind not in "f":
+            raise TypeError(f"{op}: index must be an integer tensor, got dtype {idx.dtype}")
+        idx = idx.astype(np.int64)
+    if idx.size:
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < 0 or hi >= n:
+            raise IndexError(f"{op}: index {lo if lo < 0 else hi} is out of range for {what} of size {n} "
+                             f"(valid indices: 0 to {n - 1})")
+    return idx
+
+
 def gather(x, dim, index):
-    return _shape.Gather.apply(x, dim, index.data if isinstance(index, Tensor) else index)
+    """out[i][j] = x[i][index[i][j]] along ``dim`` (torch.gather); indices in [0, x.shape[dim])."""
+    dim = _red.check_dim(dim, x.ndim, "gather")
+    idx = _index_tensor(index, "gather", x.shape[dim] if x.ndim else 1, f"dimension {dim}")
+    if idx.ndim != builtins.max(x.ndim, 1) or any(i != dim and a > b for i, (a, b) in
+                                                  enumerate(zip(idx.shape, x.shape))):
+        raise ValueError(f"gather: index of shape {tuple(idx.shape)} does not fit input of shape {x.shape} along "
+                         f"dim {dim} (same number of dimensions, sizes no larger except along dim)")
+    return _shape.Gather.apply(x, dim, idx)
+
+
+def index_select(x, dim, index):
+    """The slices of ``x`` at the positions ``index`` (1-D, in [0, x.shape[dim])) along ``dim``."""
+    dim = _red.check_dim(dim, x.ndim, "index_select")
+    idx = _index_tensor(index, "index_select", x.shape[dim] if x.ndim else 1, f"dimension {dim}")
+    if idx.ndim > 1:
+        raise IndexError(f"index_select: index must be 1-D, got shape {tuple(idx.shape)}")
+    if x.ndim == 0:
+        raise ValueError("index_select: input must have at least 1 dimension, got a 0-d tensor")
+    return getitem(x, (slice(None),) * dim + (idx.reshape(-1),))
 
 
 # ------------------------------------------------------------------ layers and losses
-def linear(x, weight, bias=None): return _mm.Linear.apply(x, weight, bias)
+def linear(x, weight, bias=None):
+    if x.ndim == 0 or weight.ndim != 2 or (bias is not None and bias.shape != weight.shape[:1]):
+        raise ValueError(f"linear: needs input (..., in_features) with at least 1 dimension, weight (out_features, "
+                         f"in_features) and bias (out_features,); got input {x.shape}, weight {weight.shape}"
+                         + (f", bias {bias.shape}" if bias is not None else ""))
+    return _mm.Linear.apply(x, weight, bias)
 
 
 def normalize(input, p=2.0, dim=1, eps=1e-12):  # noqa: A002 - torch's names
@@ -352,6 +463,15 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):  # noqa:
     """Composite: -[y log p + (1-y) log(1-p)], each log clamped at -100 as PyTorch does."""
     target = target if isinstance(target, Tensor) else Tensor._wrap(_target_array(target))
     _check_same_shape(input, target, "binary_cross_entropy")
+    _loss.check_reduction(reduction)
+    for name, t in (("input", input), ("target", target)):  # log(p) of p outside [0, 1] is nan: refuse
+        m = backend.xp(t.data)
+        if t.data.size and not bool(m.all((t.data >= 0) & (t.data <= 1))):
+            raise RuntimeError(f"binary_cross_entropy: all elements of {name} should be between 0 and 1, got "
+                               f"values in [{float(m.nanmin(t.data))}, {float(m.nanmax(t.data))}]"
+                               + (" (nan present)" if bool(m.isnan(t.data).any()) else "")
+                               + ("; pass probabilities (sigmoid of the logits) or use binary_cross_entropy_with_logits"
+                                  if name == "input" else ""))
     loss = neg(target * clip(log(input), min=-100) + (1 - target) * clip(log(1 - input), min=-100))
     if weight is not None:
         loss = loss * weight
@@ -371,7 +491,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
 # ------------------------------------------------------------------ Tensor methods
 _METHODS = ("add sub mul div pow neg exp log sqrt abs clip clamp masked_fill tanh sigmoid relu softmax "
             "log_softmax sum mean amax amin max min argmax argmin var std reshape view permute transpose "
-            "expand squeeze unsqueeze flatten split chunk gather matmul eq").split()
+            "expand squeeze unsqueeze flatten split chunk gather index_select matmul eq").split()
 for _name in _METHODS:
     setattr(Tensor, _name, globals()[_name])
 Tensor.T = property(lambda self: permute(self, tuple(range(self.ndim - 1, -1, -1))))

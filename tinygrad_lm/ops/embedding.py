@@ -15,9 +15,13 @@ class Embedding(Function):
     def forward(self, weight, idx, padding_idx=None):
         if idx.dtype.kind not in "iu":
             raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
+        if weight.ndim != 2:
+            raise ValueError(f"embedding: weight must be a 2-D table (num_embeddings, embedding_dim), got shape "
+                             f"{tuple(weight.shape)}")
         if idx.size and (idx.min() < 0 or idx.max() >= weight.shape[0]):
-            raise IndexError(f"embedding: index out of range for a table of {weight.shape[0]} rows "
-                             f"(got min {int(idx.min())}, max {int(idx.max())})")
+            bad = int(idx.min()) if idx.min() < 0 else int(idx.max())
+            raise IndexError(f"embedding: index {bad} is out of range for a table of {weight.shape[0]} rows "
+                             f"(valid indices: 0 to {weight.shape[0] - 1})")
         self.shape, self.idx, self.padding_idx = weight.shape, idx, padding_idx
         return weight[idx]
 

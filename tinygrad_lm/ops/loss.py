@@ -23,13 +23,26 @@ def _rows(x, target):
     return x.reshape(-1, x.shape[-1]), target.reshape(-1)
 
 
-def _check_target(x, target, name):
+def _check_target(x, target, name, weight=None):
+    if x.ndim == 0:
+        raise ValueError(f"{name}: input must be (C,) or (N, C, ...) scores, got a 0-d tensor")
+    C = x.shape[1] if x.ndim > 1 else x.shape[0]
+    if weight is not None and tuple(weight.shape) != (C,):
+        raise ValueError(f"{name}: weight must have shape ({C},), one per class, got {tuple(weight.shape)}")
     expected = (x.shape[0],) + x.shape[2:] if x.ndim > 1 else ()
     if tuple(target.shape) != tuple(expected):
         raise ValueError(f"{name}: input of shape {tuple(x.shape)} needs class-index targets of shape "
                          f"{expected}, got {tuple(target.shape)}")
     if target.dtype.kind not in "iu":
         raise TypeError(f"{name}: class-index targets must be integers, got dtype {target.dtype}")
+
+
+def check_targets(t, C, ignore_index, name):
+    """Class indices must lie in [0, C) (ignore_index aside): a negative one would wrap to the last class."""
+    bad = (t != ignore_index) & ((t < 0) | (t >= C))
+    if bad.any():
+        raise IndexError(f"{name}: target {int(t[bad][0])} is out of range for {C} classes (valid: 0 to {C - 1}, "
+                         f"or ignore_index={ignore_index})")
 
 
 class CrossEntropy(Function):
@@ -40,15 +53,13 @@ class CrossEntropy(Function):
     saves_inputs = (0,)
 
     def forward(self, x, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
-        _check_target(x, target, "cross_entropy")
+        _check_target(x, target, "cross_entropy", weight)
         m = xp(x)
         C = x.shape[1] if x.ndim > 1 else x.shape[0]
         self.shape, self.reduction = x.shape, reduction
         rows, t = _rows(x, target)
         t = t.astype(m.int64, copy=False)
-        bad = (t != ignore_index) & ((t < 0) | (t >= C))
-        if bad.any():
-            raise IndexError(f"cross_entropy: target {int(t[bad][0])} is out of range for {C} classes")
+        check_targets(t, C, ignore_index, "cross_entropy")
         w = m.ones(C, dtype=x.dtype) if weight is None else weight.astype(x.dtype, copy=False)
         device = device_of(x)
         loss, lse = kernel("cross_entropy_forward", device)(rows, t, w, ignore_index, label_smoothing)
@@ -93,11 +104,12 @@ class NLLLoss(Function):
     saves_inputs = ()
 
     def forward(self, x, target, weight=None, ignore_index=-100, reduction="mean"):
-        _check_target(x, target, "nll_loss")
+        _check_target(x, target, "nll_loss", weight)
         m = xp(x)
         C = x.shape[1] if x.ndim > 1 else x.shape[0]
         rows, t = _rows(x, target)
         t = t.astype(m.int64, copy=False)
+        check_targets(t, C, ignore_index, "nll_loss")
         valid = t != ignore_index
         safe = m.where(valid, t, 0)
         w = m.ones(C, dtype=x.dtype) if weight is None else weight.astype(x.dtype, copy=False)

@@ -2,20 +2,43 @@
 from __future__ import annotations
 
 from ..autograd import Function
+import numpy as np
+
 from ..backend import xp
 
 
-def normalize_dims(dim, ndim):
-    """``dim`` as a sorted tuple of non-negative axes (all axes when None)."""
+def check_dim(dim, ndim, op):
+    """``dim`` as a non-negative axis of an ``ndim``-dimensional tensor, with PyTorch's error (a 0-d tensor
+    takes dim -1 or 0)."""
+    n = max(ndim, 1)
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{op}: dim must be an int, got {dim!r}")
+    if not -n <= dim < n:
+        raise IndexError(f"{op}: Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+    return int(dim) % n
+
+
+def normalize_dims(dim, ndim, op="reduction"):
+    """``dim`` (None, an int or a tuple of ints) as a sorted tuple of non-negative axes (all when None)."""
     if dim is None:
         return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
-    out = []
+    dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
+    out = [check_dim(d, ndim, op) for d in dims]
+    if len(set(out)) != len(out):
+        raise RuntimeError(f"{op}: dim {dims} names a dimension more than once")
+    return tuple(sorted(out)) if ndim else ()
+
+
+def check_nonempty(x, dims, op, all_dims):
+    """max/min/argmax of nothing has no value: PyTorch's errors (``all_dims``: no dim was given)."""
+    if x.size:
+        return
+    if all_dims:
+        raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0 (shape "
+                           f"{tuple(x.shape)}); specify the reduction dim with the 'dim' argument")
     for d in dims:
-        if not -max(ndim, 1) <= d < max(ndim, 1):
-            raise IndexError(f"dimension {d} is out of range for a tensor with {ndim} dimensions")
-        out.append(d % max(ndim, 1))
-    return tuple(sorted(set(out)))
+        if x.shape[d] == 0:
+            raise IndexError(f"{op}(): Expected reduction dim {d} to have non-zero size (shape {tuple(x.shape)})")
 
 
 def expand_back(g, shape, dims, keepdim):
@@ -31,7 +54,7 @@ class Sum(Function):
     saves_inputs = ()
 
     def forward(self, x, dim=None, keepdim=False):
-        self.shape, self.dims, self.keepdim = x.shape, normalize_dims(dim, x.ndim), keepdim
+        self.shape, self.dims, self.keepdim = x.shape, normalize_dims(dim, x.ndim, "sum"), keepdim
         return x.sum(axis=self.dims, keepdims=keepdim)
 
     def backward(self, g):
@@ -44,10 +67,12 @@ class Mean(Function):
     saves_inputs = ()
 
     def forward(self, x, dim=None, keepdim=False):
-        self.shape, self.dims, self.keepdim = x.shape, normalize_dims(dim, x.ndim), keepdim
+        self.shape, self.dims, self.keepdim = x.shape, normalize_dims(dim, x.ndim, "mean"), keepdim
         self.n = 1
         for d in self.dims:
             self.n *= x.shape[d] if x.ndim else 1
+        if self.n == 0:  # the mean of nothing is nan, as PyTorch (NumPy would warn)
+            return x.sum(axis=self.dims, keepdims=keepdim) * x.dtype.type(np.nan)
         return x.mean(axis=self.dims, keepdims=keepdim)
 
     def backward(self, g):
@@ -64,7 +89,9 @@ class Max(Function):
     saves_inputs = ()
 
     def forward(self, x, dim=None, keepdim=False, mode="max"):
-        self.shape, self.dims, self.keepdim = x.shape, normalize_dims(dim, x.ndim), keepdim
+        op = "amax" if mode == "max" else "amin"
+        self.shape, self.dims, self.keepdim = x.shape, normalize_dims(dim, x.ndim, op), keepdim
+        check_nonempty(x, self.dims, mode if dim is None else op, dim is None)
         y = (x.max if mode == "max" else x.min)(axis=self.dims, keepdims=True)
         self.mask = x == y
         return y if keepdim else y.reshape([n for i, n in enumerate(x.shape) if i not in self.dims])
@@ -103,7 +130,7 @@ class Var(Function):
     saves_inputs = ()
 
     def forward(self, x, dim=None, correction=1, keepdim=False):
-        self.shape, self.dims, self.keepdim = x.shape, normalize_dims(dim, x.ndim), keepdim
+        self.shape, self.dims, self.keepdim = x.shape, normalize_dims(dim, x.ndim, type(self).__name__.lower()), keepdim
         n = 1
         for d in self.dims:
             n *= x.shape[d] if x.ndim else 1
