@@ -98,37 +98,3 @@ def train(args):
     history.plot(os.path.join(args.out, "history.png"), "D1.M1 LSTM classifier")
     return history
 
-
-def benchmark_step(framework, batch=32, maxlen=100, vocab=1000):
-    """One D1.M1 training step (forward, backward, Adam) on a random batch, for benchmarks/bench_rnn.py."""
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, vocab, (batch, maxlen))
-    y = rng.integers(0, 2, batch).astype(np.float32)
-    if framework == "torch":
-        import torch
-
-        class Twin(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.embedding = torch.nn.Embedding(vocab, 16)
-                self.lstm = torch.nn.LSTM(16, 32, batch_first=True)
-                self.fc = torch.nn.Linear(32, 1)
-
-            def forward(self, x):
-                _, (h, _) = self.lstm(self.embedding(x))
-                return torch.sigmoid(self.fc(h[-1]))
-
-        net = Twin()
-        opt = torch.optim.Adam(net.parameters(), lr=3e-3, eps=1e-7)
-        xt, yt = torch.tensor(x), torch.tensor(y)[:, None]
-
-        def step():
-            opt.zero_grad()
-            torch.nn.functional.binary_cross_entropy(net(xt), yt).backward()
-            opt.step()
-        return step
-    import tinygrad_lm as tg
-
-    model = build(vocab)
-    xg, yg = tg.tensor(x), tg.tensor(y)
-    return lambda: model.train_step(xg, yg)

@@ -129,31 +129,3 @@ def train(args):
     plot_history(history, os.path.join(args.out, "history.png"), "D3.M2 RNN classifier")
     return acc
 
-
-def benchmark_step(framework, batch=32):
-    """One D3.M2 training step (forward, backward, SGD) on a batch of the digit task."""
-    x, y = digit_mean_task(batch)
-    if framework == "torch":
-        import torch
-
-        rnn, fc = torch.nn.RNN(10, 8, 2, batch_first=True), torch.nn.Linear(8, 2)
-        opt = torch.optim.SGD(list(rnn.parameters()) + list(fc.parameters()), lr=0.01)
-        xt, yt = torch.tensor(x), torch.tensor(y[:, -1])
-
-        def step():
-            opt.zero_grad()
-            out, _ = rnn(xt)
-            torch.nn.functional.cross_entropy(fc(out[:, -1]), yt).backward()
-            opt.step()
-        return step
-    import tinygrad_lm as tg
-
-    model = RNNClassifier()
-    opt = tg.optim.SGD(model.parameters(), lr=0.01)
-    xg = tg.tensor(x)
-
-    def step():
-        opt.zero_grad()
-        model.loss(xg, y)[0].backward()
-        opt.step()
-    return step
