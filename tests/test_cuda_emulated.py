@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinygrad_lm import backend
-from tinygrad_lm.kernels import attention, conv
+from tinygrad_lm.kernels import cuda
 from cuda_emulator import CXX, fake_cupy
 from helpers import assert_close
 from test_conv import assert_kernels_equal as assert_conv_kernels_equal, conv_configs
@@ -23,11 +23,9 @@ pytestmark = pytest.mark.skipif(CXX is None or backend.gpu_available(),
 def emulated_cupy():
     saved = sys.modules.get("cupy")
     sys.modules["cupy"] = fake_cupy()
-    conv.cuda_module.cache_clear()
-    attention._gpu_module = None
+    cuda.module.cache_clear()
     yield
-    conv.cuda_module.cache_clear()
-    attention._gpu_module = None
+    cuda.module.cache_clear()
     if saved is None:
         del sys.modules["cupy"]
     else:

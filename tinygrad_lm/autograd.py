@@ -180,9 +180,9 @@ def _dtype_error(cls, inputs, Tensor):
     floats = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.dtype.kind == "f"]
     ref, i = floats[0], next(i for i in floats if inputs[i].dtype != inputs[floats[0]].dtype)
     a, b = (cls.operands[k] if k < len(cls.operands) else f"input {k}" for k in (ref, i))
-    raise TypeError(f"{op_name(cls)}: {a} is {inputs[ref].dtype} (shape {inputs[ref].shape}) but {b} is "
-                    f"{inputs[i].dtype} (shape {inputs[i].shape}); float32 and float64 do not mix: convert one "
-                    "with .float() or .double()")
+    raise TypeError(f"{op_name(cls)}: {a} has dtype {inputs[ref].dtype} (shape {inputs[ref].shape}) but {b} has "
+                    f"dtype {inputs[i].dtype} (shape {inputs[i].shape}); float32 and float64 do not mix: convert "
+                    "one with .float() or .double()")
 
 
 def op_name(cls) -> str:

@@ -38,7 +38,7 @@ import numpy as np
 from numba import njit
 
 from ..backend import contract, register, xp
-from . import checks
+from . import checks, cuda
 from .activation import _FAST, exp_nonpositive32
 from .threads import in_ranges
 
@@ -318,21 +318,15 @@ __global__ void softmax_back_d(const double* p, double* dp, int L, int S, double
     long row = blockIdx.x * (long)blockDim.x + threadIdx.x; if (row < rows) softmax_back_row(p, dp, L, S, sc, c, row); }
 }
 """
-_gpu_module = None
 
 
 def _gpu_kernel(name, dtype):
-    global _gpu_module
-    import cupy as cp
-
-    if _gpu_module is None:
-        _gpu_module = cp.RawModule(code=_GPU_SOURCE, options=("-std=c++14",))
-    return _gpu_module.get_function(name + ("_f" if dtype == np.float32 else "_d"))
+    return cuda.module(_GPU_SOURCE, options=("-std=c++14",)).get_function(name + ("_f" if dtype == np.float32 else "_d"))
 
 
 def _launch(kernel, rows, *args):
-    threads = 128
-    kernel(((rows + threads - 1) // threads,), (threads,), args + (np.int64(rows),))
+    """One thread per score row; the row count comes last."""
+    cuda.run(kernel, rows, args + (np.int64(rows),), block=128)
 
 
 # One block: on the GPU skipping the causal blocks saves nothing (cuBLAS would copy each block's views).

@@ -19,18 +19,14 @@ the column gradient back into the image (col2im).
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 from numba import njit, uint64
 
+from ..arraymath import out_size
 from ..backend import contract, register, xp
 from . import checks
+from .cuda import launch
 from .threads import in_ranges
-
-
-def out_size(size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
-    return (size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
 
 
 def _out_hw(x, w, geom):
@@ -254,21 +250,6 @@ extern "C" __global__ void col2im(const T* dcols, T* dx, long long total, int N,
     dx[t] = acc;
 }
 """
-
-
-@functools.lru_cache(maxsize=None)
-def cuda_module(source: str, dtype: str):
-    """``source`` compiled with T = float or double (CuPy caches the binary on disk too)."""
-    import cupy
-
-    return cupy.RawModule(code=f"typedef {dict(float32='float', float64='double')[dtype]} T;\n" + source)
-
-
-def launch(source: str, name: str, arrays, total: int, ints):
-    """Run kernel ``name`` on one thread per element: (arrays..., total, ints...)."""
-    block = 256
-    fn = cuda_module(source, arrays[0].dtype.name).get_function(name)
-    fn(((total + block - 1) // block,), (block,), (*arrays, np.int64(total), *[np.int32(v) for v in ints]))
 
 
 def _im2col_gpu(x, KH, KW, geom, OH, OW):

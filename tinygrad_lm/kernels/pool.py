@@ -27,7 +27,8 @@ from numba import njit, prange
 
 from ..backend import contract, register, xp
 from . import checks
-from .conv import launch, valid_outputs
+from .conv import valid_outputs
+from .cuda import launch
 
 
 # ---------------------------------------------------------------- plain twins: D3.F2 read literally

@@ -27,11 +27,11 @@ import numpy as np
 from numba import njit, types, uint64
 from numba.extending import overload
 
+from ..arraymath import sigmoid_array
 from ..backend import contract, register, xp
-from ..ops.activation import sigmoid_array
 from . import checks
 from .activation import _FAST, exp_nonpositive32
-from .conv import launch
+from .cuda import launch
 
 
 def _order(T, reverse, backward=False):

@@ -9,6 +9,7 @@ from ..ops.conv import conv2d, conv_geometry, pair
 from ..ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from ..tensor import get_default_dtype
 from . import init
+from .layers import check_input
 from .module import Module, Parameter
 
 
@@ -44,6 +45,7 @@ class Conv2d(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x):
+        check_input("Conv2d", x, self.weight)
         return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self):

@@ -10,6 +10,36 @@ from . import init
 from .module import Module, Parameter
 
 
+def check_input(layer: str, x, weight) -> None:
+    """A layer's input must be a tensor of its parameters' dtype: float64 data into a float32 layer is
+    refused (no silent promotion), as PyTorch's "mat1 and mat2 must have the same dtype"."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{layer}: input must be a Tensor, got {type(x).__name__}")
+    if x.dtype != weight.dtype:
+        to_weight = "double" if weight.dtype == "float64" else "float"
+        fix = f"convert the input with .{to_weight}()"
+        if x.dtype.kind == "f":
+            fix = f"call .{'double' if x.dtype == 'float64' else 'float'}() on the module or .{to_weight}() on the input"
+        raise TypeError(f"{layer}: input {x.dtype} but weight {weight.dtype}; {fix}")
+
+
+def check_size(layer: str, name: str, value, minimum: int = 1) -> None:
+    """A size hyper-parameter must be an int >= ``minimum``, refused when the layer is built."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        raise ValueError(f"{layer}: {name} must be {kind}, got {value!r}")
+
+
+def check_probability(layer: str, name: str, p) -> None:
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+        raise ValueError(f"{layer}: {name} must be a probability in [0, 1], got {p!r}")
+
+
+def check_dim_arg(layer: str, name: str, dim) -> None:
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        raise TypeError(f"{layer}: {name} must be an int, got {dim!r}")
+
+
 def _empty(*shape):
     import numpy as np
 
@@ -22,8 +52,7 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True):
         super().__init__()
         for name, v in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(v, int) or v <= 0:
-                raise ValueError(f"Linear: {name} must be a positive int, got {v!r}")
+            check_size("Linear", name, v)
         self.in_features, self.out_features = in_features, out_features
         self.weight = _empty(out_features, in_features)
         self.register_parameter("bias", _empty(out_features) if bias else None)
@@ -36,6 +65,9 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x):
+        check_input("Linear", x, self.weight)
+        if x.ndim == 0:
+            raise ValueError(f"Linear: input must have at least 1 dimension (..., {self.in_features}), got a 0-d tensor")
         return ops.linear(x, self.weight, self.bias)
 
     def extra_repr(self):
@@ -76,6 +108,8 @@ class GELU(Module):
 class LeakyReLU(Module):
     def __init__(self, negative_slope: float = 0.01):
         super().__init__()
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)) or negative_slope != negative_slope:
+            raise ValueError(f"LeakyReLU: negative_slope must be a number, got {negative_slope!r}")
         self.negative_slope = negative_slope
 
     def forward(self, x):
@@ -85,6 +119,7 @@ class LeakyReLU(Module):
 class Softmax(Module):
     def __init__(self, dim: int = -1):
         super().__init__()
+        check_dim_arg("Softmax", "dim", dim)
         self.dim = dim
 
     def forward(self, x):
@@ -94,6 +129,7 @@ class Softmax(Module):
 class LogSoftmax(Module):
     def __init__(self, dim: int = -1):
         super().__init__()
+        check_dim_arg("LogSoftmax", "dim", dim)
         self.dim = dim
 
     def forward(self, x):
@@ -103,6 +139,8 @@ class LogSoftmax(Module):
 class Flatten(Module):
     def __init__(self, start_dim: int = 1, end_dim: int = -1):
         super().__init__()
+        check_dim_arg("Flatten", "start_dim", start_dim)
+        check_dim_arg("Flatten", "end_dim", end_dim)
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
@@ -114,8 +152,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5):
         super().__init__()
-        if not 0 <= p <= 1:
-            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+        check_probability("Dropout", "p", p)
         self.p = p
 
     def forward(self, x):
@@ -131,9 +168,10 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None):
         super().__init__()
-        if num_embeddings <= 0 or embedding_dim <= 0:
-            raise ValueError(f"Embedding: sizes must be positive, got ({num_embeddings}, {embedding_dim})")
+        check_size("Embedding", "num_embeddings", num_embeddings)
+        check_size("Embedding", "embedding_dim", embedding_dim)
         if padding_idx is not None:
+            check_dim_arg("Embedding", "padding_idx", padding_idx)
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError(f"Embedding: padding_idx {padding_idx} out of range for {num_embeddings} rows")
             padding_idx %= num_embeddings
@@ -257,8 +295,7 @@ class MSELoss(Loss):
 class CrossEntropyLoss(Loss):
     def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0):
         super().__init__(reduction)
-        if not 0 <= label_smoothing <= 1:
-            raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+        check_probability("CrossEntropyLoss", "label_smoothing", label_smoothing)
         self.weight, self.ignore_index, self.label_smoothing = weight, ignore_index, label_smoothing
 
     def forward(self, input, target):  # noqa: A002

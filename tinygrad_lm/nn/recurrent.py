@@ -15,6 +15,7 @@ from .. import backend, ops
 from ..ops.recurrent import GATES, Recurrence
 from ..tensor import Tensor, get_default_dtype
 from . import init
+from .layers import check_input
 from .module import Module, Parameter
 
 
@@ -121,6 +122,10 @@ class RNNBase(Module):
 
     def forward(self, input, hx=None, *, lengths=None, mask=None):  # noqa: A002 - torch's name
         x = input
+        check_input(type(self).__name__, x, self.weight_ih_l0)
+        for state in (hx if isinstance(hx, tuple) else (hx,)):
+            if state is not None:
+                check_input(f"{type(self).__name__} (initial state)", state, self.weight_ih_l0)
         if x.ndim not in (2, 3):
             raise ValueError(f"{type(self).__name__}: input must be (T, B, D), (B, T, D) or (T, D), got {x.shape}")
         batched = x.ndim == 3
@@ -237,6 +242,12 @@ class RNNCellBase(Module):
             init.uniform_(p, -k, k)
 
     def _step(self, x, h, c=None):
+        for what, t in (("", x), (" (h)", h), (" (c)", c)):
+            if t is not None:
+                check_input(type(self).__name__ + what, t, self.weight_ih)
+        if x.ndim not in (1, 2):
+            raise ValueError(f"{type(self).__name__}: input must be (B, {self.input_size}) or ({self.input_size},), "
+                             f"got shape {x.shape}")
         batched = x.ndim == 2
         if not batched:
             x = ops.unsqueeze(x, 0)
@@ -323,6 +334,7 @@ class LinearRecurrentCell(Module):
             init.uniform_(p, -k, k)
 
     def forward(self, x, h=None):
+        check_input(type(self).__name__, x, self.weight_xh)
         if h is None:
             h = Tensor._wrap(backend.xp(x.data).zeros(x.shape[:-1] + (self.hidden_size,), dtype=x.dtype))
         a = ops.linear(x, self.weight_xh, self.bias_h) + ops.linear(h, self.weight_hh)

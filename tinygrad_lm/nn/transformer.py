@@ -17,7 +17,7 @@ from ..ops.attention import scaled_dot_product_attention
 from ..ops.norm import layer_norm
 from ..tensor import Tensor, get_default_dtype
 from . import init
-from .layers import Dropout, Embedding, Linear, ModuleList, _empty
+from .layers import Dropout, Embedding, Linear, ModuleList, _empty, check_input, check_probability, check_size
 from .module import Module
 
 
@@ -30,8 +30,8 @@ class LayerNorm(Module):
         shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         if not shape or any(not isinstance(n, int) or n <= 0 for n in shape):
             raise ValueError(f"LayerNorm: normalized_shape must be positive ints, got {normalized_shape!r}")
-        if eps <= 0:
-            raise ValueError(f"LayerNorm: eps must be positive, got {eps}")
+        if not (isinstance(eps, (int, float)) and eps > 0):  # (a nan eps fails eps > 0 too)
+            raise ValueError(f"LayerNorm: eps must be positive, got {eps!r}")
         self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
         self.register_parameter("weight", _empty(*shape) if elementwise_affine else None)
         self.register_parameter("bias", _empty(*shape) if elementwise_affine and bias else None)
@@ -41,6 +41,8 @@ class LayerNorm(Module):
             init.zeros_(self.bias)
 
     def forward(self, x):
+        if self.weight is not None:
+            check_input("LayerNorm", x, self.weight)
         return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
@@ -62,13 +64,15 @@ class SinusoidalPositionalEncoding(Module):
 
     def __init__(self, d_model: int, max_len: int = 5000, dropout: float = 0.0, batch_first: bool = True):
         super().__init__()
-        if d_model <= 0 or max_len <= 0:
-            raise ValueError(f"SinusoidalPositionalEncoding: sizes must be positive, got {d_model}, {max_len}")
+        check_size("SinusoidalPositionalEncoding", "d_model", d_model)
+        check_size("SinusoidalPositionalEncoding", "max_len", max_len)
         self.batch_first, self.dropout = batch_first, Dropout(dropout)
         self.register_buffer("pe", Tensor(sinusoidal_table(max_len, d_model)), persistent=False)
 
     def forward(self, x):
-        L = x.shape[1] if self.batch_first else x.shape[0]
+        L = _sequence_length(self, x, self.pe.shape[1])
+        if x.dtype.kind != "f":
+            raise TypeError(f"SinusoidalPositionalEncoding: input must be floating point, got {x.dtype}")
         if L > self.pe.shape[0]:
             raise ValueError(f"SinusoidalPositionalEncoding: length {L} exceeds max_len {self.pe.shape[0]}")
         pe = self.pe.data[:L].astype(x.dtype, copy=False)
@@ -76,16 +80,28 @@ class SinusoidalPositionalEncoding(Module):
         return self.dropout(x + Tensor._wrap(pe))
 
 
+def _sequence_length(layer, x, d_model):
+    """The length of a (N, L, d_model) (batch_first) or (L, N, d_model) input, checked."""
+    name = type(layer).__name__
+    if not isinstance(x, Tensor) or x.ndim != 3 or x.shape[2] != d_model:
+        raise ValueError(f"{name}: input must be a 3-D tensor {'(N, L, ' if layer.batch_first else '(L, N, '}"
+                         f"{d_model}), got {getattr(x, 'shape', type(x).__name__)}")
+    return x.shape[1] if layer.batch_first else x.shape[0]
+
+
 class LearnedPositionalEncoding(Module):
     """x + P[:length] with P a learned (max_len, d_model) table ``embedding.weight``, then dropout."""
 
     def __init__(self, d_model: int, max_len: int = 512, dropout: float = 0.0, batch_first: bool = True):
         super().__init__()
+        check_size("LearnedPositionalEncoding", "d_model", d_model)
+        check_size("LearnedPositionalEncoding", "max_len", max_len)
         self.batch_first, self.embedding, self.dropout = batch_first, Embedding(max_len, d_model), Dropout(dropout)
         init.normal_(self.embedding.weight, 0.0, 0.02)
 
     def forward(self, x):
-        L = x.shape[1] if self.batch_first else x.shape[0]
+        L = _sequence_length(self, x, self.embedding.embedding_dim)
+        check_input("LearnedPositionalEncoding", x, self.embedding.weight)
         if L > self.embedding.num_embeddings:
             raise ValueError(f"LearnedPositionalEncoding: length {L} exceeds max_len {self.embedding.num_embeddings}")
         p = self.embedding(np.arange(L))
@@ -117,11 +133,12 @@ class MultiheadAttention(Module):
                  add_bias_kv: bool = False, add_zero_attn: bool = False, kdim=None, vdim=None,
                  batch_first: bool = False):
         super().__init__()
-        if embed_dim <= 0 or num_heads <= 0 or embed_dim % num_heads:
+        check_size("MultiheadAttention", "embed_dim", embed_dim)
+        check_size("MultiheadAttention", "num_heads", num_heads)
+        if embed_dim % num_heads:
             raise ValueError(f"MultiheadAttention: embed_dim {embed_dim} must be a positive multiple of "
                              f"num_heads {num_heads}")
-        if not 0 <= dropout <= 1:
-            raise ValueError(f"MultiheadAttention: dropout must be in [0, 1], got {dropout}")
+        check_probability("MultiheadAttention", "dropout", dropout)
         if add_bias_kv or add_zero_attn or kdim not in (None, embed_dim) or vdim not in (None, embed_dim):
             raise ValueError("MultiheadAttention: add_bias_kv, add_zero_attn and kdim/vdim other than "
                              "embed_dim are not supported")
@@ -165,6 +182,11 @@ class MultiheadAttention(Module):
                 average_attn_weights: bool = True, is_causal: bool = False):
         if is_causal and attn_mask is None:
             raise ValueError("MultiheadAttention: is_causal is a hint that attn_mask is causal; pass the attn_mask")
+        for t in (query, key, value):
+            check_input("MultiheadAttention", t, self.in_proj_weight)
+        if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
+            raise ValueError(f"MultiheadAttention: query, key and value must all be 3-D (batched) or 2-D, got "
+                             f"{query.shape}, {key.shape}, {value.shape}")
         unbatched = query.ndim == 2
         if unbatched:
             query, key, value = (ops.unsqueeze(t, 0) for t in (query, key, value))
@@ -239,8 +261,7 @@ class _TransformerLayer(Module):
     def __init__(self, n_sublayers, d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps,
                  batch_first, norm_first, bias):
         super().__init__()
-        if dim_feedforward <= 0:
-            raise ValueError(f"{type(self).__name__}: dim_feedforward must be positive, got {dim_feedforward}")
+        check_size(type(self).__name__, "dim_feedforward", dim_feedforward)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first)
         if n_sublayers == 3:
             self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,

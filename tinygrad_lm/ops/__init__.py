@@ -380,6 +380,9 @@ def linear(x, weight, bias=None):
         raise ValueError(f"linear: needs input (..., in_features) with at least 1 dimension, weight (out_features, "
                          f"in_features) and bias (out_features,); got input {x.shape}, weight {weight.shape}"
                          + (f", bias {bias.shape}" if bias is not None else ""))
+    if x.dtype != weight.dtype:  # an integer input would otherwise come out float64
+        raise TypeError(f"linear: input is {x.dtype} (shape {x.shape}) but weight is {weight.dtype} (shape "
+                        f"{weight.shape}); convert the input with .float() or .double()")
     return _mm.Linear.apply(x, weight, bias)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
+from ..arraymath import sigmoid_array  # below ops and kernels: both use it
 from ..autograd import Function
 from ..backend import xp
 
@@ -19,11 +20,6 @@ class Tanh(Function):
 
     def backward(self, g):
         return g * (1 - self.y * self.y)
-
-
-def sigmoid_array(x):
-    """sigma(x) = 1 / (1 + e^-x), written as 0.5 tanh(x/2) + 0.5 so it never overflows."""
-    return 0.5 * xp(x).tanh(0.5 * x) + 0.5
 
 
 class Sigmoid(Function):

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from .. import backend
+from ..arraymath import out_size
 from ..autograd import Function
-from ..kernels.conv import out_size
 
 
 def pair(value, name: str, op: str, minimum: int):
