@@ -13,7 +13,7 @@ cells = [
        "encoder-decoder Transformer to reverse digit strings."),
     code("import os, time\nimport numpy as np\nimport matplotlib.pyplot as plt\nimport tinygrad_lm as tg\n"
          "from tinygrad_lm import nn\nfrom tinygrad_lm.nn import functional as F\n"
-         "from tinygrad_lm.ops.attention import attention, attention_weights, projections, self_attention\n"
+         "from tinygrad_lm.ops.attention import attention, attention_weights, self_attention\n"
          "from tinygrad_lm.data import synthetic\n"
          "from tinygrad_lm.models.transformer import Seq2SeqTransformer, exact_accuracy, fit, greedy_decode\n"
          "FAST = os.environ.get('TINYGRAD_LM_FAST') == '1'\ntg.manual_seed(0)\nrng = np.random.default_rng(0)"),

@@ -64,10 +64,10 @@ cells = [
          "    print(f'--- {name}\\n{tok.decode(out.numpy()[0], skip_special_tokens=True)}\\n')"),
     md("## 4. The key-value cache\n\nWithout a cache every new token re-runs the whole prefix; with it each step "
        "computes one position and appends its keys and values. The tokens are identical:"),
-    code("for use_cache in (False, True):\n    tg.manual_seed(3); t0 = time.time()\n"
+    code("tokens = {}\nfor use_cache in (False, True):\n    tg.manual_seed(3); t0 = time.time()\n"
          "    out = model.generate(prompt, max_length=40 if FAST else 120, use_cache=use_cache)\n"
          "    print(f'use_cache={use_cache}: {(out.shape[1] - 2) / (time.time() - t0):.0f} tokens/s')\n"
-         "    if use_cache: assert (out.numpy() == previous).all()\n    previous = out.numpy()"),
+         "    tokens[use_cache] = out.numpy()\nassert (tokens[True] == tokens[False]).all()"),
     md("**About document 004's example.** It loads `GPT2Model`, the Transformer *without* its language-modelling "
        "head, and calls `generate` on it; generation needs next-token logits, i.e. `GPT2LMHeadModel` (our "
        "`GPT.lm_head`). `max_length=50` also counts the prompt's tokens, as here."),

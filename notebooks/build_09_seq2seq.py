@@ -10,7 +10,7 @@ cells = [
        "translation-like task: an invented source language whose translation maps every word through a fixed "
        "dictionary and **reverses** the word order. The data is synthetic, not a real language pair; the "
        "reversal makes the correct alignment an anti-diagonal that the attention has to discover."),
-    code("import os, time\nimport numpy as np\nimport matplotlib.pyplot as plt\nimport tinygrad_lm as tg\n"
+    code("import os, time\nimport matplotlib.pyplot as plt\n"
          "from tinygrad_lm.models import seq2seq_attention as s2s\n"
          "FAST = os.environ.get('TINYGRAD_LM_FAST') == '1'"),
     md("## 1. The generated task\n\nIds 0, 1, 2 are `<pad>`, `<bos>`, `<eos>`. Sentences have 3 to `max_len` "

@@ -213,7 +213,7 @@ params = net.numpy_params()
 opt = tg.optim.SGD(net.parameters(), lr=lr)
 loader = tg.data.DataLoader(tg.data.TensorDataset(x_train, y_train), batch_size=batch, shuffle=True, seed=0)
 hand_curve, engine_curve = [], []
-for epoch in range(epochs):
+for _ in range(epochs):
     hand_losses, engine_losses = [], []
     for xb, yb in loader:
         J, grads = mlp.two_layer_backprop_by_hand(xb.numpy(), yb.numpy(), **params, output="softmax")
