@@ -58,7 +58,7 @@ def test_ignored_rows_get_zero_gradient(ignore):
     rng = np.random.default_rng(1)
     M, C = 6, PARALLEL_MIN_SIZE // 6 + 5
     x = rng.standard_normal((M, C)).astype(np.float32)
-    t = np.array([0, 2, -100, 2, 5, 1])
+    t = np.array([0, 2, ignore, 2, 5, 1])  # with ignore = 2, three ignored rows; any other value is a class
     out = _both(x, t, np.ones(C, np.float32), ignore=ignore)
     for row in np.flatnonzero(t == ignore):
         assert np.all(out["cpu"][2][row] == 0) and out["cpu"][0][row] == 0
