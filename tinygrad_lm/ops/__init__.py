@@ -158,7 +158,7 @@ class MaxResult(tuple):
 
 def _max_min(x, dim, keepdim, mode):
     if dim is None:
-        return _red.Max.apply(x, mode=mode)
+        return _red.Max.apply(x, mode=mode, name=mode)
     if isinstance(dim, (tuple, list)):
         raise TypeError(f"{mode}(dim=...) takes one int dimension; use amax/amin for several")
     dim = _red.check_dim(dim, x.ndim, mode)
@@ -183,7 +183,7 @@ def _arg_extreme(x, dim, keepdim, which):
     m = backend.xp(x.data)
     find = getattr(m, which)
     if dim is None:
-        _red.check_nonempty(x.data, (), which, True)
+        _red.check_nonempty(x.data, (), which, True, IndexError)
         return Tensor._wrap(m.asarray(find(x.data)))
     dim = _red.check_dim(dim, x.ndim, which)
     _red.check_nonempty(x.data, (dim,) if x.ndim else (), which, False)

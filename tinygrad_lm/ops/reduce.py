@@ -29,12 +29,12 @@ def normalize_dims(dim, ndim, op="reduction"):
     return tuple(sorted(out)) if ndim else ()
 
 
-def check_nonempty(x, dims, op, all_dims):
+def check_nonempty(x, dims, op, all_dims, error=RuntimeError):
     """max/min/argmax of nothing has no value: PyTorch's errors (``all_dims``: no dim was given)."""
     if x.size:
         return
     if all_dims:
-        raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0 (shape "
+        raise error(f"{op}(): Expected reduction dim to be specified for input.numel() == 0 (shape "
                            f"{tuple(x.shape)}); specify the reduction dim with the 'dim' argument")
     for d in dims:
         if x.shape[d] == 0:
@@ -88,10 +88,10 @@ class Max(Function):
 
     saves_inputs = ()
 
-    def forward(self, x, dim=None, keepdim=False, mode="max"):
-        op = "amax" if mode == "max" else "amin"
-        self.shape, self.dims, self.keepdim = x.shape, normalize_dims(dim, x.ndim, op), keepdim
-        check_nonempty(x, self.dims, mode if dim is None else op, dim is None)
+    def forward(self, x, dim=None, keepdim=False, mode="max", name=None):
+        name = name or ("amax" if mode == "max" else "amin")  # the name in errors: torch.max(x) or amax
+        self.shape, self.dims, self.keepdim = x.shape, normalize_dims(dim, x.ndim, name), keepdim
+        check_nonempty(x, self.dims, name, dim is None)
         y = (x.max if mode == "max" else x.min)(axis=self.dims, keepdims=True)
         self.mask = x == y
         return y if keepdim else y.reshape([n for i, n in enumerate(x.shape) if i not in self.dims])
