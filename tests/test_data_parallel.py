@@ -1,6 +1,10 @@
 """D1.T5 / D4.T1 / D3.T2: a data-parallel step on N=2 worker processes is the same update as one
 process on the whole batch."""
 import functools
+import gc
+import os
+import signal
+import time
 
 import numpy as np
 import pytest
@@ -71,13 +75,80 @@ def _failing_loss(out, y):
     raise ValueError("boom in a worker")
 
 
+def _failing_optimizer(params):
+    raise ValueError("boom in a worker")
+
+
 def test_a_failing_worker_is_reported_not_hung():
-    model = MLP(6, (4,), 3)
+    model = MLP(6, (4,), 3).double()
     with pytest.raises(RuntimeError, match="boom in a worker"):
         with DataParallel(model, _failing_loss, functools.partial(tg.optim.SGD, lr=0.1), world_size=2) as dp:
             dp.step(*_batches(1, 4)[0])
+    with pytest.raises(RuntimeError, match=r"worker 0 failed during start-up:(.|\n)*boom in a worker"):
+        DataParallel(model, nn.functional.cross_entropy, _failing_optimizer, world_size=1)
     with pytest.raises(ValueError, match="world_size"):
         DataParallel(model, nn.functional.cross_entropy, functools.partial(tg.optim.SGD, lr=0.1), world_size=0)
+
+
+def _sgd(params):
+    return tg.optim.SGD(params, lr=0.1)
+
+
+def _all_exited(workers, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while any(w.is_alive() for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not any(w.is_alive() for w in workers)
+
+
+def test_a_worker_killed_between_steps_stops_the_run_with_its_name_and_exit_code():
+    x, y = _batches(1, 8)[0]
+    dp = DataParallel(MLP(6, (4,), 3).double(), nn.functional.cross_entropy, _sgd, world_size=2)
+    dp.step(x, y)
+    victim = dp.workers[1]
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.join(10)
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match=rf"worker 1 \(pid {victim.pid}\) died \(exit code -9, killed by SIGKILL\)"):
+        dp.step(x, y)
+    assert time.monotonic() - start < 10 and _all_exited(dp.workers)
+    with pytest.raises(RuntimeError, match="closed"):
+        dp.step(x, y)
+    dp.close()  # a second close is harmless
+
+
+def test_a_stopped_worker_times_out_and_is_killed():
+    x, y = _batches(1, 8)[0]
+    with DataParallel(MLP(6, (4,), 3).double(), nn.functional.cross_entropy, _sgd, world_size=2) as dp:
+        dp.step(x, y)
+        dp.timeout = 1.0
+        os.kill(dp.workers[0].pid, signal.SIGSTOP)
+        with pytest.raises(RuntimeError, match=r"no word from worker\(s\) \[0\] for 1.0 s during step 1"):
+            dp.step(x, y)
+    assert _all_exited(dp.workers)
+
+
+def test_workers_end_with_their_data_parallel_object():
+    dp = DataParallel(MLP(6, (4,), 3), nn.functional.cross_entropy, _sgd, world_size=2)
+    workers = dp.workers
+    del dp
+    gc.collect()
+    assert _all_exited(workers)
+
+
+def test_bad_arguments_are_refused_before_any_worker_starts():
+    model = MLP(6, (4,), 3)
+    with pytest.raises(TypeError, match="picklable"):
+        DataParallel(model, lambda out, y: out.sum(), _sgd, world_size=2)
+    with pytest.raises(ValueError, match="timeout"):
+        DataParallel(model, nn.functional.cross_entropy, _sgd, timeout=0)
+    with pytest.raises(ValueError, match="no parameters"):
+        DataParallel(nn.ReLU(), nn.functional.cross_entropy, _sgd)
+    with DataParallel(model, nn.functional.cross_entropy, _sgd, world_size=1) as dp:
+        with pytest.raises(ValueError, match=r"shapes \(0, 6\) and \(0,\)"):
+            dp.step(np.zeros((0, 6), np.float32), np.zeros(0, np.int64))
+        with pytest.raises(ValueError, match=r"shapes \(3, 6\) and \(2,\)"):
+            dp.step(np.zeros((3, 6), np.float32), np.zeros(2, np.int64))
 
 
 @pytest.mark.skipif(not mpi_available(), reason="mpi4py is not installed")
