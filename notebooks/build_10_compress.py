@@ -19,7 +19,8 @@ import matplotlib.pyplot as plt
 import tinygrad_lm as tg
 from tinygrad_lm import nn
 from tinygrad_lm.compress import magnitude_prune, quantize_dynamic, model_size_bytes
-from tinygrad_lm.models.mlp import MLP, evaluate
+from tinygrad_lm.models.mlp import MLP
+from tinygrad_lm.train.metrics import evaluate
 from tinygrad_lm.models.pipeline import preprocess, fit, distill_student, run_pipeline
 from tinygrad_lm.models import gan as G
 from tinygrad_lm.train import metrics

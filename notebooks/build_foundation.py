@@ -160,6 +160,7 @@ and the cross-entropy (D1.F2) $J = -\\sum_k y_k \\log a_{3,k}$. We derive the gr
 handwritten digits."""),
     new_code_cell(SETUP + """
 from tinygrad_lm.models import mlp
+from tinygrad_lm.recipes import mlp as recipe
 from tinygrad_lm.data import StandardScaler
 from tinygrad_lm.train import plot_history"""),
     new_markdown_cell("""## The gradients, by hand
@@ -233,14 +234,15 @@ print(f"sigmoid network, test accuracy {acc:.3f}")"""),
     new_markdown_cell("""## The digits MLP
 
 `tinygrad-lm train mlp` trains `mlp.MLP` (64 → 128 → 10, ReLU, Adam, batch 32) with a checkpoint
-after every epoch. Here is the same training loop, with its curves."""),
-    new_code_cell("""model, optimizer, loader, (xtr, ytr, xte, yte) = mlp.digits_setup(batch_size=32, seed=0)
+after every epoch; its recipe, `tinygrad_lm.recipes.mlp`, holds the data and the loop. Here is the same
+training loop, with its curves."""),
+    new_code_cell("""model, optimizer, loader, (xtr, ytr, xte, yte) = recipe.digits_setup(batch_size=32, seed=0)
 history = {"loss": [], "val_loss": [], "accuracy": [], "val_accuracy": []}
 for epoch in range(3 if FAST else 30):
     loader.set_epoch(epoch)
-    mlp.train_epoch(model, optimizer, loader)
+    recipe.train_epoch(model, optimizer, loader)
     for prefix, (x, y) in (("", (xtr, ytr)), ("val_", (xte, yte))):
-        loss, acc = mlp.evaluate(model, x, y)
+        loss, acc = recipe.evaluate(model, x, y)
         history[prefix + "loss"].append(loss)
         history[prefix + "accuracy"].append(acc)
 plot_history(history, title="MLP on digits (validation = test split)")

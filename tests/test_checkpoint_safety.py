@@ -411,7 +411,7 @@ def test_resume_from_a_damaged_checkpoint_is_one_line(mlp_run, tmp_path, capsys)
 
 
 def test_resume_from_a_model_only_checkpoint_uses_a_fresh_optimizer(mlp_run, tmp_path, capsys):
-    from tinygrad_lm.models.mlp import digits_setup
+    from tinygrad_lm.recipes.mlp import digits_setup
 
     out = tmp_path / "run"
     model = digits_setup(32, 0, 16, 1e-3)[0]

@@ -5,13 +5,15 @@ import torch
 
 import tinygrad_lm as tg
 from tinygrad_lm import nn
-from tinygrad_lm.models.mlp import MLP, evaluate
+from tinygrad_lm.models.mlp import MLP
+from tinygrad_lm.train.metrics import evaluate
 from tinygrad_lm.models.pipeline import fit, preprocess
 from tinygrad_lm.train.saliency import saliency
 
 
 def test_fine_tuning_a_new_head_on_frozen_features():
-    """Pre-train on digits 0-4, freeze the body, train a new head for digits 5-9."""
+    """Pre-train on digits 0-4, freeze the body, train a new head for digits 5-9: >= 85% on the test images of
+    5-9 (chance 20%). Init and shuffling seeds 0-5 (the split fixed): 91.5-94.2%."""
     (x_train, y_train, x_test, y_test), _ = preprocess()
     old_tr, new_tr = y_train.numpy() < 5, y_train.numpy() >= 5
     new_te = y_test.numpy() >= 5
@@ -29,9 +31,8 @@ def test_fine_tuning_a_new_head_on_frozen_features():
         np.testing.assert_array_equal(v, frozen[k])  # frozen layers never move
     assert not np.array_equal(model[1].weight.numpy(), head_before)
     _, acc = evaluate(model, x_test[new_te], y_test[new_te] - 5)
-    # features learned on 0-4 serve 5-9 (measured 0.94; on this small task random frozen features
-    # do about as well: see the notebook)
-    assert acc >= 0.9, acc
+    # features learned on 0-4 serve 5-9 (on this small task random frozen features do about as well: see the notebook)
+    assert acc >= 0.85, acc
     x, y = x_train[new_tr][:8], y_train[new_tr][:8] - 5
     model.zero_grad()
     nn.functional.cross_entropy(model(x), y).backward()

@@ -5,7 +5,8 @@ import torch
 
 import tinygrad_lm as tg
 from tinygrad_lm.models import gan as G
-from tinygrad_lm.models.mlp import MLP, evaluate
+from tinygrad_lm.models.mlp import MLP
+from tinygrad_lm.train.metrics import evaluate
 
 
 def _torch_mlp(module):

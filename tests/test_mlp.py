@@ -10,6 +10,7 @@ import torch
 import tinygrad_lm as tg
 from tinygrad_lm import optim
 from tinygrad_lm.models import mlp
+from tinygrad_lm.recipes import mlp as recipe
 from tinygrad_lm.train import load_checkpoint, save_checkpoint
 
 from helpers import assert_close
@@ -177,7 +178,7 @@ def test_mlp_names_shapes_and_errors():
 
 
 def test_mlp_trains_in_lockstep_with_pytorch():
-    model, _, loader, _ = mlp.digits_setup(batch_size=32, seed=0, hidden=32)
+    model, _, loader, _ = recipe.digits_setup(batch_size=32, seed=0, hidden=32)
     model.double()
     twin = _torch_twin(model)
     ours, theirs = optim.Adam(model.parameters(), lr=1e-3), torch.optim.Adam(twin.parameters(), lr=1e-3)
@@ -203,10 +204,10 @@ def test_mlp_trains_in_lockstep_with_pytorch():
 
 @pytest.mark.slow
 def test_mlp_reaches_97_percent_on_digits():
-    model, optimizer, loader, (_, _, x_test, y_test) = mlp.digits_setup(batch_size=32, seed=0)
+    model, optimizer, loader, (_, _, x_test, y_test) = recipe.digits_setup(batch_size=32, seed=0)
     for _ in range(20):  # 97.8% here; the CLI's default 30 epochs reach 98.2%
-        mlp.train_epoch(model, optimizer, loader)
-    _, acc = mlp.evaluate(model, x_test, y_test)
+        recipe.train_epoch(model, optimizer, loader)
+    _, acc = recipe.evaluate(model, x_test, y_test)
     assert acc >= 0.97, f"test accuracy {acc:.4f}"
 
 
@@ -214,13 +215,13 @@ def test_mlp_reaches_97_percent_on_digits():
 def _run(epochs, start=0, ckpt=None):
     """Fresh objects (as a new process would make), optionally restored from ``ckpt``, trained
     from epoch ``start`` to ``epochs``; returns the model."""
-    model, optimizer, loader, _ = mlp.digits_setup(batch_size=64, seed=0, hidden=16)
+    model, optimizer, loader, _ = recipe.digits_setup(batch_size=64, seed=0, hidden=16)
     if ckpt is not None:
         tg.manual_seed(123)  # a different global RNG: the checkpoint must restore it
         assert load_checkpoint(ckpt, model, optimizer)["epoch"] == start
     for epoch in range(start, epochs):
         loader.set_epoch(epoch)
-        mlp.train_epoch(model, optimizer, loader)
+        recipe.train_epoch(model, optimizer, loader)
     return model, optimizer
 
 
@@ -236,8 +237,8 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
 
 
 def test_checkpoint_holds_no_pickle(tmp_path):
-    model, optimizer, loader, _ = mlp.digits_setup(hidden=8)
-    mlp.train_epoch(model, optimizer, loader)
+    model, optimizer, loader, _ = recipe.digits_setup(hidden=8)
+    recipe.train_epoch(model, optimizer, loader)
     ckpt = tmp_path / "ckpt.npz"
     save_checkpoint(ckpt, model, optimizer, epoch=1)
     with np.load(ckpt, allow_pickle=False) as z:
@@ -248,7 +249,7 @@ def test_checkpoint_holds_no_pickle(tmp_path):
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
-    model, optimizer, _, _ = mlp.digits_setup(hidden=8)
+    model, optimizer, _, _ = recipe.digits_setup(hidden=8)
     ckpt = tmp_path / "ckpt.npz"
     save_checkpoint(ckpt, model, optimizer, epoch=1)
     good = ckpt.read_bytes()

@@ -1,8 +1,9 @@
 """``tinygrad-lm``: train and sample the inventory's models from the command line.
 
-Each model lives in a module with ``add_arguments(parser)`` and ``train(args)`` (and
-``generate(args)`` for the language models); the registry below maps a name to it, and the
-module is imported only when its name is asked for.
+Each model is trained by a module with ``add_arguments(parser)`` and ``train(args)`` (and
+``generate(args)`` for the language models): its recipe in ``tinygrad_lm.recipes`` (so far mlp's), or the
+model module itself for those not moved yet. The registry below maps a name to it, and the module is
+imported only when its name is asked for.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import importlib
 import sys
 
 MODELS = {
-    "mlp": ("tinygrad_lm.models.mlp", "multilayer perceptron on scikit-learn's handwritten digits (D1.F1-F6)"),
+    "mlp": ("tinygrad_lm.recipes.mlp", "multilayer perceptron on scikit-learn's handwritten digits (D1.F1-F6)"),
     "cnn-mnist": ("tinygrad_lm.models.cnn", "MNIST-style CNN on digits resized to 28x28, or MNIST (D4.M1)"),
     "cnn-cifar": ("tinygrad_lm.models.cnn", "CIFAR-style CNN on generated shapes, or CIFAR-10 (D3.M1)"),
     "lstm-classifier": ("tinygrad_lm.models.lstm_classifier", "Keras-style LSTM text classifier (D1.M1)"),

@@ -1,4 +1,5 @@
-"""The networks of documents 000 and 001 (D0.F1, D0.F2, D1.F1-D1.F6) and the digits MLP.
+"""The networks of documents 000 and 001 (D0.F1, D0.F2, D1.F1-D1.F6) and the digits MLP (trained by
+``tinygrad_lm.recipes.mlp``).
 
 Row convention: a batch is a matrix whose rows are samples, so the column-vector formula
 ``z = W x + b`` of the documents is computed as ``Z = X W^T + b`` (the same numbers, one row
@@ -9,15 +10,11 @@ also exist in plain NumPy, derived by hand, so the two can be held to each other
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from .. import nn, ops
-from ..autograd import no_grad
+from ..arraymath import sigmoid_array
 from ..backend import xp
-from ..ops.activation import sigmoid_array
-from ..tensor import Tensor
 
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
 
@@ -171,91 +168,3 @@ class MLP(nn.Sequential):
         for a, b in zip(sizes, sizes[1:]):
             layers += [nn.Linear(a, b), act()]
         super().__init__(*layers, nn.Linear(sizes[-1], out_features))
-
-
-def evaluate(model, x, y):
-    """(mean cross-entropy, accuracy) of ``model`` on tensors x, y."""
-    with no_grad():
-        logits = model(x)
-        loss = ops.cross_entropy(logits, y).item()
-        return loss, float((ops.argmax(logits, dim=1).numpy() == y.numpy()).mean())
-
-
-def train_epoch(model, optimizer, loader, progress=None):
-    """One pass over ``loader``: cross-entropy, backward, step. Returns the mean training loss."""
-    model.train()
-    total, count = 0.0, 0
-    for xb, yb in loader:
-        loss = ops.cross_entropy(model(xb), yb)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        total += loss.item() * len(yb)
-        count += len(yb)
-        if progress is not None:
-            progress.update(1)
-            progress.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
-    return total / count
-
-
-def digits_setup(batch_size=32, seed=0, hidden=128, lr=1e-3):
-    """Data (standardized with the training split's statistics, D1.F6), model, Adam and a seeded
-    loader for the digits task. Everything comes from ``seed``, so two calls give the same run."""
-    from .. import data, manual_seed, optim
-
-    split = data.datasets.digits(seed=seed)
-    scaler = data.StandardScaler().fit(split.x_train)
-    x_train, x_test = Tensor(scaler.transform(split.x_train)), Tensor(scaler.transform(split.x_test))
-    y_train, y_test = Tensor(split.y_train), Tensor(split.y_test)
-    manual_seed(seed)
-    model = MLP(64, (hidden,), 10)
-    optimizer = optim.Adam(model.parameters(), lr=lr)
-    loader = data.DataLoader(data.TensorDataset(x_train, y_train), batch_size=batch_size, shuffle=True, seed=seed)
-    return model, optimizer, loader, (x_train, y_train, x_test, y_test)
-
-
-# ---------------------------------------------------------------- the command line
-def add_arguments(parser, command, model):
-    from ..train.run_dir import add_run_arguments
-
-    parser.add_argument("--epochs", type=int, default=30, help="passes over the training split (default 30)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate")
-    parser.add_argument("--hidden", type=int, default=128, help="hidden units")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the split, the init and the shuffling")
-    parser.add_argument("--out", default="runs/mlp", help="folder for the checkpoint and the loss curve")
-    add_run_arguments(parser)
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def train(args):
-    """``tinygrad-lm train mlp``: digits, a checkpoint after every epoch, a loss curve, test accuracy."""
-    from tqdm import tqdm
-
-    from ..train import plot_history
-    from ..train.run_dir import Run
-
-    if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0:
-        raise SystemExit("tinygrad-lm train mlp: --epochs and --batch-size must be >= 1 and --lr > 0")
-    run = Run(args, os.path.join(args.out, "checkpoint.npz"), fixed=("hidden", "seed"))
-    model, optimizer, loader, (x_train, y_train, x_test, y_test) = digits_setup(
-        args.batch_size, args.seed, args.hidden, args.lr)
-    saved = run.restore(model, optimizer)
-    start, history = (saved["epoch"], saved["history"]) if saved else (
-        0, {"loss": [], "val_loss": [], "accuracy": [], "val_accuracy": []})
-    with tqdm(total=(args.epochs - start) * len(loader), desc="mlp", unit="step",
-              disable=args.no_progress) as bar:
-        for epoch in range(start, args.epochs):
-            loader.set_epoch(epoch)
-            train_epoch(model, optimizer, loader, bar)
-            for prefix, (x, y) in (("", (x_train, y_train)), ("val_", (x_test, y_test))):
-                loss, acc = evaluate(model, x, y)
-                history[prefix + "loss"].append(loss)
-                history[prefix + "accuracy"].append(acc)
-            run.save(model, optimizer, epoch=epoch + 1, history=history)
-    plot_history(history, os.path.join(args.out, "loss.png"), title="MLP on digits (validation = test split)")
-    result = {"test_accuracy": history["val_accuracy"][-1], "test_loss": history["val_loss"][-1]}
-    run.write_result(result)
-    print(f"test accuracy {result['test_accuracy']:.4f}  test loss {result['test_loss']:.4f}  "
-          f"(checkpoint {run.path}, curve {os.path.join(args.out, 'loss.png')})")
-    return result

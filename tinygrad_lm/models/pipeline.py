@@ -20,7 +20,8 @@ from ..autograd import no_grad
 from ..compress import distillation_loss, magnitude_prune, model_size_bytes, quantize_dynamic, sparsity
 from ..data.cleaning import clean
 from ..tensor import Tensor
-from .mlp import MLP, evaluate
+from ..train.metrics import evaluate
+from .mlp import MLP
 
 
 def preprocess(seed: int = 0):

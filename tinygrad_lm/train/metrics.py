@@ -10,11 +10,15 @@ For class k, counted over all samples (C is the confusion matrix, rows true, col
 weighted by support (TP_k + FN_k); 'micro' pools TP, FP, FN over classes first (for single-label
 classification micro precision = micro recall = micro F1 = accuracy). A 0/0 is ``zero_division``
 (0.0 by default), as scikit-learn. Inputs are arrays, lists or tensors of class indices.
+
+``evaluate(model, x, y)`` runs a classifier on tensors: its mean cross-entropy and accuracy.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .. import ops
+from ..autograd import no_grad
 from ..tensor import Tensor
 
 AVERAGES = (None, "micro", "macro", "weighted")
@@ -119,3 +123,11 @@ def classification_report(y_true, y_pred, labels=None, digits: int = 3) -> str:
         a, b, c, _ = precision_recall_fscore_support(y_true, y_pred, labels, avg)
         lines.append(f"{avg + ' avg':>12} {a:9.{digits}f} {b:9.{digits}f} {c:9.{digits}f} {int(s.sum()):8d}")
     return "\n".join(lines)
+
+
+def evaluate(model, x, y):
+    """(mean cross-entropy, accuracy) of the classifier ``model`` (logits out) on tensors x, y, without grad."""
+    with no_grad():
+        logits = model(x)
+        loss = ops.cross_entropy(logits, y).item()
+        return loss, float((ops.argmax(logits, dim=1).numpy() == y.numpy()).mean())
