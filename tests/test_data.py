@@ -50,6 +50,10 @@ def test_tensor_dataset_refuses_different_lengths():
 @given(n=st.integers(1, 40), batch_size=st.integers(1, 12), drop_last=st.booleans())
 def test_unshuffled_batches_equal_torch(n, batch_size, drop_last):
     ds = TensorDataset(np.arange(n) * 10, np.arange(n))
+    if drop_last and n < batch_size:  # PyTorch yields no batch at all; refused here (see below)
+        with pytest.raises(ValueError, match="no batch at all"):
+            DataLoader(ds, batch_size=batch_size, drop_last=drop_last)
+        return
     loader = DataLoader(ds, batch_size=batch_size, drop_last=drop_last)
     ours = [tuple(t.numpy() for t in b) for b in loader]
     theirs = _torch_batches(n, batch_size, drop_last)
@@ -105,10 +109,34 @@ def test_drop_last_length_and_last_batch():
     assert [b[0].shape for b in DataLoader(ds, batch_size=4, drop_last=True)] == [(4, 3), (4, 3)]
 
 
-@pytest.mark.parametrize("bad", [0, -1, 2.5, None])
+@pytest.mark.parametrize("bad", [0, -1, 2.5, None, True])
 def test_bad_batch_size_refused(bad):
     with pytest.raises(ValueError, match="batch_size"):
         DataLoader(TensorDataset(np.zeros(3)), batch_size=bad)
+
+
+class _NoLength:
+    def __getitem__(self, i):
+        return i
+
+
+def test_loaders_that_could_not_load_anything_are_refused_at_construction():
+    with pytest.raises(ValueError, match=r"dataset \(TensorDataset\) is empty"):
+        DataLoader(TensorDataset(np.zeros((0, 3))), batch_size=2)
+    with pytest.raises(ValueError, match="dataset .*Squares.* is empty"):
+        DataLoader(Squares(0))
+    with pytest.raises(ValueError, match=r"drop_last with batch_size=8 larger than the dataset \(5 samples\)"):
+        DataLoader(Squares(5), batch_size=8, drop_last=True)
+    with pytest.raises(TypeError, match="must define __len__ and __getitem__.*_NoLength"):
+        DataLoader(_NoLength())
+    with pytest.raises(TypeError, match="must define __len__ and __getitem__.*list_iterator"):
+        DataLoader(iter([1, 2]))
+    with pytest.raises(TypeError, match=r"must define __len__ and __getitem__.*Dataset"):
+        DataLoader(Dataset())
+    with pytest.raises(ValueError, match="seed must be a non-negative int"):
+        DataLoader(Squares(5), seed=-1)
+    with pytest.raises(TypeError, match="collate_fn must be callable"):
+        DataLoader(Squares(5), collate_fn="stack")
 
 
 # ---------------------------------------------------------------- collate
@@ -136,9 +164,15 @@ def test_custom_collate_fn_receives_samples():
     assert list(loader) == [[0, 1], [2, 3]]
 
 
-def test_collate_refuses_unknown_types():
+def test_collate_refuses_unknown_types_shapes_and_nothing():
     with pytest.raises(TypeError, match="collate_fn"):
         default_collate([object(), object()])
+    with pytest.raises(ValueError, match=r"different shapes \['\(2,\)', '\(3,\)'\].*pad them"):
+        default_collate([np.zeros(2), np.zeros(3)])
+    with pytest.raises(ValueError, match="different shapes"):
+        default_collate([(tg.zeros(2), 1), (tg.zeros(3), 2)])
+    with pytest.raises(ValueError, match="no samples"):
+        default_collate([])
 
 
 # ---------------------------------------------------------------- D1.F6 scalers vs scikit-learn

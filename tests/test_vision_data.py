@@ -9,13 +9,13 @@ import pytest
 import torch
 
 import tinygrad_lm as tg
-from tinygrad_lm.data import transforms, vision
+from tinygrad_lm.data import DatasetError, transforms, vision
 from tinygrad_lm.data.datasets import digits
 
 
 def write_idx(path, array, gz=False):
     """An IDX file as the MNIST distribution has them: magic, big-endian sizes, raw bytes."""
-    code = {np.dtype(np.uint8): 0x08, np.dtype(">i4"): 0x0C}[array.dtype]
+    code = {np.dtype(np.uint8): 0x08, np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D}[array.dtype]
     raw = bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, ">i4").tobytes() + array.tobytes()
     with (gzip.open(f"{path}.gz", "wb") if gz else open(path, "wb")) as f:
         f.write(raw)
@@ -39,13 +39,57 @@ def test_mnist_reads_idx_files_gzipped_or_not(tmp_path):
 
 def test_idx_and_missing_file_errors(tmp_path):
     (tmp_path / "bad").write_bytes(b"\x01\x02\x08\x01")
-    with pytest.raises(ValueError, match="magic"):
+    with pytest.raises(DatasetError, match="bad: not an IDX file"):
         vision.read_idx(tmp_path / "bad")
     write_idx(tmp_path / "short", np.zeros(4, np.uint8))
     (tmp_path / "short").write_bytes((tmp_path / "short").read_bytes()[:-1])
-    with pytest.raises(ValueError, match="promises"):
+    with pytest.raises(DatasetError, match="short: header promises shape"):
         vision.read_idx(tmp_path / "short")
-    with pytest.raises(FileNotFoundError, match="download_missing"):
+    (tmp_path / "cut").write_bytes(bytes([0, 0, 0x08, 3, 0, 0]))  # three sizes announced, half of one given
+    with pytest.raises(DatasetError, match="cut: IDX header cut short"):
+        vision.read_idx(tmp_path / "cut")
+    write_idx(tmp_path / "odd", np.zeros(3, ">f4"))
+    (tmp_path / "odd").write_bytes((tmp_path / "odd").read_bytes() + b"\x00")  # not a whole number of floats
+    with pytest.raises(DatasetError, match="odd: header promises"):
+        vision.read_idx(tmp_path / "odd")
+    write_idx(tmp_path / "truncated", np.zeros((2, 28, 28), np.uint8), gz=True)
+    gz = (tmp_path / "truncated.gz").read_bytes()
+    for name, raw in (("truncated.gz", gz[:len(gz) // 2]), ("notgzip.gz", b"plain bytes")):
+        (tmp_path / name).write_bytes(raw)
+        with pytest.raises(DatasetError, match=f"{name}: not a readable gzip file"):
+            vision.read_idx(tmp_path / name)
+    with pytest.raises(FileNotFoundError, match=r"not found in .*pass download_missing=True .*use digits28\(\) offline"):
+        vision.mnist(tmp_path)
+
+
+def write_mnist(root, images=None, labels=None, test_images=None, test_labels=None):
+    """The four MNIST files in ``root``: small valid ones, unless replaced."""
+    rng = np.random.default_rng(0)
+    defaults = {"train-images-idx3-ubyte": images, "train-labels-idx1-ubyte": labels,
+                "t10k-images-idx3-ubyte": test_images, "t10k-labels-idx1-ubyte": test_labels}
+    for name, array in defaults.items():
+        if array is None:
+            array = rng.integers(0, 256, (4, 28, 28), dtype=np.uint8) if "images" in name else \
+                rng.integers(0, 10, 4, dtype=np.uint8)
+        write_idx(root / name, array)
+
+
+@pytest.mark.parametrize("files, message", [
+    (dict(images=np.zeros(784, np.uint8)), r"train-images-idx3-ubyte: holds an array of shape \(784,\), expected "
+                                           r"images \(N, 28, 28\)"),
+    (dict(images=np.zeros((4, 32, 32), np.uint8)), r"train-images-idx3-ubyte: holds an array of shape \(4, 32, 32\)"),
+    (dict(test_images=np.zeros((4, 28, 28), ">f4")), r"t10k-images-idx3-ubyte: holds float32 pixels"),
+    (dict(images=np.zeros((0, 28, 28), np.uint8), labels=np.zeros(0, np.uint8)),
+     r"train-images-idx3-ubyte: holds no images"),
+    (dict(labels=np.zeros(3, np.uint8)), r"train-labels-idx1-ubyte: 3 labels for the 4 images of .*train-images"),
+    (dict(test_labels=np.zeros(5, np.uint8)), r"t10k-labels-idx1-ubyte: 5 labels for the 4 images"),
+    (dict(labels=np.array([1, 2, 10, 3], np.uint8)),
+     r"train-labels-idx1-ubyte: label 10 at index 2 is outside the 10 classes 0..9"),
+    (dict(labels=np.zeros((2, 2), np.uint8)), r"train-labels-idx1-ubyte: labels must be a 1-D array"),
+], ids=["1-D images", "32x32", "float pixels", "no images", "fewer labels", "more labels", "label 10", "2-D labels"])
+def test_malformed_mnist_is_refused_naming_the_file(tmp_path, files, message):
+    write_mnist(tmp_path, **files)
+    with pytest.raises(DatasetError, match=message):
         vision.mnist(tmp_path)
 
 
@@ -77,8 +121,42 @@ def test_cifar_unpickler_refuses_code(tmp_path):
             return (print, ("pwned",))
 
     (tmp_path / "evil").write_bytes(pickle.dumps({b"data": Evil(), b"labels": []}, protocol=2))
-    with pytest.raises(pickle.UnpicklingError, match=r"print, which is not allowed"):
+    with pytest.raises(DatasetError, match=r"evil: not a CIFAR-10 batch .*print, which is not allowed"):
         vision.load_cifar_batch(tmp_path / "evil")
+
+
+def _cifar_bytes(data, labels):
+    return pickle.dumps({b"labels": labels, b"data": data}, protocol=2)
+
+
+@pytest.mark.parametrize("raw, message", [
+    (b"", r"not a CIFAR-10 batch \(EOFError"),
+    (_cifar_bytes(np.zeros((2, 3072), np.uint8), [0, 1])[:40], "not a CIFAR-10 batch"),
+    (bytes(range(256)) * 4, "not a CIFAR-10 batch"),
+    (pickle.dumps([1, 2, 3]), r"expected a dict with b'data' and b'labels'"),
+    (_cifar_bytes(np.zeros(3072, np.uint8), [0]), r"data of shape \(3072,\), expected \(N, 3072\)"),
+    (_cifar_bytes(np.zeros((2, 1024), np.uint8), [0, 1]), r"data of shape \(2, 1024\)"),
+    (_cifar_bytes(np.zeros((0, 3072), np.uint8), []), "holds no images"),
+    (_cifar_bytes(np.zeros((2, 3072), np.uint8), [0]), "1 labels for the 2 images"),
+    (_cifar_bytes(np.zeros((2, 3072), np.uint8), [0, 1, 2]), "3 labels for the 2 images"),
+    (_cifar_bytes(np.zeros((2, 3072), np.uint8), [0, -1]), r"label -1 at index 1 is outside the 10 classes"),
+    (_cifar_bytes(np.full((2, 3072), 300), [0, 1]), r"pixels must be integers in 0..255, got int64 from 300 to 300"),
+    (_cifar_bytes(np.zeros((2, 3072), np.float32), [0, 1]), "pixels must be integers"),
+    (_cifar_bytes([[1, 2], [3]], [0, 1]), "data or labels are not arrays"),
+], ids=["empty", "truncated", "random bytes", "a list", "1-D images", "wrong size", "no images", "fewer labels",
+        "more labels", "negative label", "pixel 300", "float pixels", "ragged"])
+def test_malformed_cifar_batch_is_refused_naming_the_file(tmp_path, raw, message):
+    (tmp_path / "data_batch_1").write_bytes(raw)
+    with pytest.raises(DatasetError, match="data_batch_1: .*" + message):
+        vision.load_cifar_batch(tmp_path / "data_batch_1")
+
+
+def test_missing_cifar_batches_are_named(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    write_cifar_batch(folder / "data_batch_1", np.zeros((1, 3072), np.uint8), [0])
+    with pytest.raises(FileNotFoundError, match=r"data_batch_2, .*test_batch not found .*pass download_missing=True .*use shapes\(\) offline"):
+        vision.cifar10(tmp_path)
 
 
 def test_download_checks_the_checksum(tmp_path):

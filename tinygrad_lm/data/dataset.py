@@ -57,15 +57,17 @@ def default_collate(samples):
     Tensors and arrays are stacked along a new first axis; Python ints become int64 and Python
     floats the default float dtype (float32, unlike PyTorch's float64: no silent promotion).
     """
+    if not samples:
+        raise ValueError("default_collate: no samples to batch")
     first = samples[0]
     if isinstance(first, (tuple, list)):
         return type(first)(default_collate(list(group)) for group in zip(*samples))
     if isinstance(first, dict):
         return {k: default_collate([s[k] for s in samples]) for k in first}
     if isinstance(first, Tensor):
-        return Tensor._wrap(backend.xp(first.data).stack([s.data for s in samples]))
+        return Tensor._wrap(_stack([s.data for s in samples]))
     if isinstance(first, (np.ndarray, np.generic)) or backend.is_cupy(first):
-        return Tensor._wrap(backend.xp(first).stack(samples))
+        return Tensor._wrap(_stack(samples))
     if isinstance(first, bool):
         return Tensor._wrap(np.asarray(samples, dtype=np.bool_))
     if isinstance(first, int):
@@ -75,6 +77,14 @@ def default_collate(samples):
     if isinstance(first, str):
         return list(samples)
     raise TypeError(f"default_collate: cannot batch samples of type {type(first).__name__}; pass collate_fn")
+
+
+def _stack(arrays):
+    shapes = {getattr(a, "shape", None) for a in arrays}
+    if len(shapes) != 1:
+        raise ValueError(f"default_collate: samples of different shapes {sorted(map(str, shapes))} cannot be stacked "
+                         "into a batch; pad them to one shape or pass collate_fn")
+    return backend.xp(arrays[0]).stack(arrays)
 
 
 class DataLoader:
@@ -89,6 +99,22 @@ class DataLoader:
                  collate_fn=None, seed: int | None = None):
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+        try:
+            n = len(dataset)
+        except (TypeError, NotImplementedError):
+            raise TypeError(f"DataLoader: the dataset must define __len__ and __getitem__ (a map-style Dataset), "
+                            f"got {type(dataset).__name__}") from None
+        if not callable(getattr(dataset, "__getitem__", None)):
+            raise TypeError(f"DataLoader: the dataset must define __getitem__, got {type(dataset).__name__}")
+        if n == 0:
+            raise ValueError(f"DataLoader: the dataset ({type(dataset).__name__}) is empty: there is nothing to load")
+        if drop_last and n < batch_size:
+            raise ValueError(f"DataLoader: drop_last with batch_size={batch_size} larger than the dataset ({n} "
+                             "samples) would give no batch at all")
+        if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0):
+            raise ValueError(f"DataLoader: seed must be a non-negative int or None, got {seed!r}")
+        if collate_fn is not None and not callable(collate_fn):
+            raise TypeError(f"DataLoader: collate_fn must be callable, got {type(collate_fn).__name__}")
         self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, batch_size, shuffle, drop_last
         self.collate_fn, self.seed = collate_fn, seed
         self.epoch = 0

@@ -6,6 +6,11 @@ from typing import NamedTuple
 import numpy as np
 
 
+class DatasetError(ValueError):
+    """A data set file the library cannot use (malformed, inconsistent labels, wrong image size, empty);
+    the message names the file and what is wrong with it."""
+
+
 class Split(NamedTuple):
     """A train/test split: ``x_train, y_train, x_test, y_test = split``."""
 

@@ -10,21 +10,25 @@
 * ``digits28()`` is scikit-learn's 8x8 digits resized to 28x28, for the MNIST-shaped network offline.
 
 Every loader returns a :class:`~tinygrad_lm.data.datasets.Split` of (N, C, H, W) float32 images in
-[0, 1] and int64 labels.
+[0, 1] and int64 labels. A file that does not hold that (wrong size, 1-D images, no images, as many
+labels as images or labels outside the classes, corrupt) is refused when it is read, with a
+:class:`~tinygrad_lm.data.datasets.DatasetError` naming the file.
 """
 from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import pickle
 import tarfile
 import urllib.request
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from .datasets import Split, digits
+from .datasets import DatasetError, Split, digits
 from .transforms import Resize
 
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
@@ -68,42 +72,79 @@ def download(url: str, path: Path, checksum: str) -> Path:
     return path
 
 
+def check_labelled_images(images: np.ndarray, labels: np.ndarray, image_shape: tuple, n_classes: int,
+                          images_file, labels_file) -> None:
+    """Refuse, naming the file, images and labels a network would fail on or learn wrongly from:
+    images not (N, *image_shape) of bytes, no images, a label count that is not N, labels outside
+    0..n_classes-1."""
+    expected = "(N, " + ", ".join(map(str, image_shape)) + ")"
+    if images.ndim != 1 + len(image_shape) or images.shape[1:] != tuple(image_shape):
+        raise DatasetError(f"{images_file}: holds an array of shape {images.shape}, expected images {expected}")
+    if images.dtype != np.uint8:
+        raise DatasetError(f"{images_file}: holds {images.dtype.name} pixels, expected unsigned bytes (0..255)")
+    if len(images) == 0:
+        raise DatasetError(f"{images_file}: holds no images (shape {images.shape})")
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise DatasetError(f"{labels_file}: labels must be a 1-D array of integers, got {labels.dtype} of shape "
+                           f"{labels.shape}")
+    if len(labels) != len(images):
+        where = "" if labels_file == images_file else f" of {images_file}"
+        raise DatasetError(f"{labels_file}: {len(labels)} labels for the {len(images)} images{where}")
+    bad = np.flatnonzero((labels < 0) | (labels >= n_classes))
+    if len(bad):
+        raise DatasetError(f"{labels_file}: label {labels[bad[0]]} at index {bad[0]} is outside the {n_classes} "
+                           f"classes 0..{n_classes - 1} ({len(bad)} such labels)")
+
+
 # ---------------------------------------------------------------- MNIST (IDX files)
+IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
 def read_idx(path) -> np.ndarray:
     """An IDX file (optionally gzipped): magic 0x0000 <dtype code> <ndim>, then big-endian int32 sizes, then data."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as f:
+    with open(path, "rb") as f:
         raw = f.read()
+    if str(path).endswith(".gz"):
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as e:  # not gzip, truncated, corrupt
+            raise DatasetError(f"{path}: not a readable gzip file ({e})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"{path}: not an IDX file (bad magic number)")
-    dtypes = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-    if raw[2] not in dtypes:
-        raise ValueError(f"{path}: unknown IDX data type code {raw[2]:#x}")
-    ndim = raw[3]
+        raise DatasetError(f"{path}: not an IDX file (bad magic number)")
+    if raw[2] not in IDX_DTYPES:
+        raise DatasetError(f"{path}: unknown IDX data type code {raw[2]:#x}")
+    ndim, dtype = raw[3], np.dtype(IDX_DTYPES[raw[2]])
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DatasetError(f"{path}: IDX header cut short ({ndim} sizes need {header} bytes, the file has {len(raw)})")
     shape = tuple(int(v) for v in np.frombuffer(raw, ">i4", count=ndim, offset=4))
-    data = np.frombuffer(raw, dtypes[raw[2]], offset=4 + 4 * ndim)
-    if data.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: header promises shape {shape} but the file holds {data.size} values")
-    return data.reshape(shape)
+    if min(shape, default=0) < 0 or len(raw) - header != math.prod(shape) * dtype.itemsize:
+        raise DatasetError(f"{path}: header promises shape {shape} of {dtype.name} but the file holds "
+                           f"{len(raw) - header} bytes of data")
+    return np.frombuffer(raw, dtype, offset=header).reshape(shape)
 
 
 def mnist(root="~/.tinygrad_lm/mnist", download_missing: bool = False) -> Split:
     """MNIST from the four IDX files in ``root`` (``.gz`` or unpacked); with ``download_missing`` the
     missing ones are downloaded and checked first. Images (N, 1, 28, 28) float32 in [0, 1]."""
     root = Path(root).expanduser()
-    arrays = {}
+    files = {}
     for name, checksum in MNIST_FILES.items():
         found = [p for p in (root / name, root / f"{name}.gz") if p.exists()]
         if not found:
             if not download_missing:
+                # the CLI rewrites these API words into its flags (cli._API_TO_FLAGS): keep them as they are
                 raise FileNotFoundError(f"MNIST: {name}(.gz) not found in {root}; pass download_missing=True "
                                         "(needs a network) or use digits28() offline")
             found = [download(MNIST_URL + name + ".gz", root / f"{name}.gz", checksum)]
-        arrays[name] = read_idx(found[0])
-    images = {k: (v[:, None] / np.float32(255)).astype(np.float32) for k, v in arrays.items() if "images" in k}
-    labels = {k: v.astype(np.int64) for k, v in arrays.items() if "labels" in k}
-    return Split(images["train-images-idx3-ubyte"], labels["train-labels-idx1-ubyte"],
-                 images["t10k-images-idx3-ubyte"], labels["t10k-labels-idx1-ubyte"])
+        files[name] = found[0]
+    parts = []
+    for prefix in ("train", "t10k"):
+        images_file, labels_file = files[f"{prefix}-images-idx3-ubyte"], files[f"{prefix}-labels-idx1-ubyte"]
+        images, labels = read_idx(images_file), read_idx(labels_file)
+        check_labelled_images(images, labels, (28, 28), 10, images_file, labels_file)
+        parts += [(images[:, None] / np.float32(255)).astype(np.float32), labels.astype(np.int64)]
+    return Split(*parts)
 
 
 # ---------------------------------------------------------------- CIFAR-10 (pickled batches)
@@ -111,23 +152,36 @@ class _ArrayUnpickler(pickle.Unpickler):
     """Builds only NumPy arrays and plain containers: any other global (code) is refused."""
 
     ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+               ("__builtin__", "bytes"), ("builtins", "bytes")}  # protocol 2 writes b"" (an empty array) so
 
     def find_class(self, module, name):
         if (module, name) in self.ALLOWED:
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"CIFAR-10 batch refers to {module}.{name}, which is not allowed")
+        raise pickle.UnpicklingError(f"it refers to {module}.{name}, which is not allowed")
 
 
 def load_cifar_batch(path):
     """(images (N, 3, 32, 32) uint8, labels (N,) int64) from one pickled batch file."""
     with open(path, "rb") as f:
-        batch = _ArrayUnpickler(f, encoding="bytes").load()
-    data = np.asarray(batch[b"data"], dtype=np.uint8)
-    labels = np.asarray(batch[b"labels"], dtype=np.int64)
-    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
-        raise ValueError(f"{path}: expected data (N, 3072) and N labels, got {data.shape} and {labels.shape}")
-    return data.reshape(-1, 3, 32, 32), labels
+        try:
+            batch = _ArrayUnpickler(f, encoding="bytes").load()
+        except Exception as e:  # truncated, random bytes or code: whatever the unpickler trips on
+            raise DatasetError(f"{path}: not a CIFAR-10 batch ({type(e).__name__}: {e})") from None
+    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+        raise DatasetError(f"{path}: not a CIFAR-10 batch (expected a dict with b'data' and b'labels')")
+    try:
+        data, labels = np.asarray(batch[b"data"]), np.asarray(batch[b"labels"])
+    except (ValueError, TypeError) as e:  # ragged lists, odd objects
+        raise DatasetError(f"{path}: data or labels are not arrays ({e})") from None
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise DatasetError(f"{path}: data of shape {data.shape}, expected (N, 3072): N images of 3x32x32 bytes")
+    if data.dtype.kind not in "iu" or (data.size and (data.min() < 0 or data.max() > 255)):
+        raise DatasetError(f"{path}: pixels must be integers in 0..255, got {data.dtype.name}"
+                           + (f" from {data.min()} to {data.max()}" if data.size and data.dtype.kind in "iuf" else ""))
+    data = data.astype(np.uint8).reshape(-1, 3, 32, 32)
+    check_labelled_images(data, labels, (3, 32, 32), len(CIFAR10_CLASSES), path, path)
+    return data, labels.astype(np.int64)
 
 
 def cifar10(root="~/.tinygrad_lm/cifar10", download_missing: bool = False) -> Split:
@@ -138,8 +192,9 @@ def cifar10(root="~/.tinygrad_lm/cifar10", download_missing: bool = False) -> Sp
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     if not all((folder / n).exists() for n in names):
         if not download_missing:
-            raise FileNotFoundError(f"CIFAR-10: batches not found in {folder}; pass download_missing=True "
-                                    "(needs a network) or use shapes() offline")
+            missing = [n for n in names if not (folder / n).exists()]
+            raise FileNotFoundError(f"CIFAR-10: {', '.join(missing)} not found in {folder}; pass "
+                                    "download_missing=True (needs a network) or use shapes() offline")
         archive = root / "cifar-10-python.tar.gz"
         if not archive.exists() or md5(archive) != CIFAR10_MD5:
             download(CIFAR10_URL, archive, CIFAR10_MD5)
