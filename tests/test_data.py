@@ -268,3 +268,37 @@ def test_digits_split_is_fixed_stratified_and_float32():
     assert not np.array_equal(s.y_test, other.y_test)
     with pytest.raises(ValueError, match="test_size"):
         tg.data.datasets.digits(test_size=1.5)
+
+
+# ---------------------------------------------------------------- malformed text data and tokenizer files
+def test_read_imdb_refuses_a_missing_class_and_undecodable_reviews(tmp_path):
+    from tinygrad_lm.data import DatasetError
+    from tinygrad_lm.data.text import read_imdb
+
+    (tmp_path / "train" / "pos").mkdir(parents=True)
+    (tmp_path / "train" / "pos" / "0_9.txt").write_text("good")
+    with pytest.raises(DatasetError, match=r"no reviews \(\*\.txt\) in .*train/neg"):
+        read_imdb(tmp_path)
+    (tmp_path / "train" / "neg").mkdir()
+    (tmp_path / "train" / "neg" / "0_1.txt").write_bytes(b"bad \xff\xfe")
+    with pytest.raises(DatasetError, match=r"0_1.txt: not UTF-8 text"):
+        read_imdb(tmp_path)
+    with pytest.raises(ValueError, match="limit must be a positive int"):
+        read_imdb(tmp_path, limit=0)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "not a tokenizer file"),
+    (b'{"type": "byte-level-bpe", "merges": [[1, 2]', "not a tokenizer file"),
+    (b"\xff\xfe\x00", "not a tokenizer file"),
+    (b"[1, 2]", r"not a byte-level BPE tokenizer \(type 'list'\)"),
+    (b'{"type": "byte-level-bpe", "merges": []}', "byte-level BPE tokenizer without special_tokens, pattern"),
+    (b'{"type": "byte-level-bpe", "merges": [[1]], "special_tokens": [], "pattern": "."}', "malformed"),
+    (b'{"type": "byte-level-bpe", "merges": [], "special_tokens": [], "pattern": "("}', "malformed"),
+], ids=["empty", "cut short", "not utf-8", "a list", "missing keys", "bad merge", "bad pattern"])
+def test_a_malformed_tokenizer_file_is_refused_naming_it(tmp_path, content, message):
+    from tinygrad_lm.data import ByteLevelBPETokenizer
+
+    (tmp_path / "tokenizer.json").write_bytes(content)
+    with pytest.raises(ValueError, match="tokenizer.json: " + message):
+        ByteLevelBPETokenizer.load(tmp_path / "tokenizer.json")

@@ -220,14 +220,29 @@ class ByteLevelBPETokenizer:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ByteLevelBPETokenizer":
-        if d.get("type") != "byte-level-bpe":
-            raise ValueError(f"not a byte-level BPE tokenizer file (type {d.get('type')!r})")
-        return cls(d["merges"], d["special_tokens"], d["pattern"])
+        if not isinstance(d, dict) or d.get("type") != "byte-level-bpe":
+            what = d.get("type") if isinstance(d, dict) else type(d).__name__
+            raise ValueError(f"not a byte-level BPE tokenizer (type {what!r})")
+        missing = [k for k in ("merges", "special_tokens", "pattern") if k not in d]
+        if missing:
+            raise ValueError(f"byte-level BPE tokenizer without {', '.join(missing)}")
+        try:
+            return cls(d["merges"], d["special_tokens"], d["pattern"])
+        except (TypeError, ValueError, re.error) as e:  # merges not pairs of ints, a bad pattern
+            raise ValueError(f"malformed byte-level BPE tokenizer ({type(e).__name__}: {e})") from None
 
     @classmethod
     def load(cls, path) -> "ByteLevelBPETokenizer":
-        with open(path, encoding="utf-8") as f:
-            return cls.from_dict(json.load(f))
+        with open(path, "rb") as f:
+            raw = f.read()
+        try:
+            d = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:  # empty, cut short, random bytes
+            raise ValueError(f"{path}: not a tokenizer file (not JSON text: {e})") from None
+        try:
+            return cls.from_dict(d)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
 
     def __repr__(self) -> str:
         return (f"ByteLevelBPETokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)}, "

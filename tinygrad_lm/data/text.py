@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .datasets import DatasetError
+
 KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 
 
@@ -231,13 +233,20 @@ def python_docs_classification(min_words=8, every=5):
 def read_imdb(root, split="train", limit=None):
     """Reviews of the aclImdb layout: ``root/split/pos/*.txt`` (label 1) and ``root/split/neg/*.txt``
     (label 0), in file-name order, at most ``limit`` of each class. Returns (texts, labels array)."""
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"read_imdb: limit must be a positive int or None, got {limit!r}")
     base = Path(root) / split
     if not base.is_dir():
         raise FileNotFoundError(f"read_imdb: no folder {base} (expected aclImdb/{{train,test}}/{{pos,neg}})")
     texts, labels = [], []
     for label, name in ((1, "pos"), (0, "neg")):
         files = sorted((base / name).glob("*.txt"))[:limit]
+        if not files:  # one class alone would train a classifier that learns nothing
+            raise DatasetError(f"read_imdb: no reviews (*.txt) in {base / name}")
         for f in files:
-            texts.append(f.read_text(encoding="utf-8").replace("<br />", " "))
+            try:
+                texts.append(f.read_text(encoding="utf-8").replace("<br />", " "))
+            except UnicodeDecodeError as e:
+                raise DatasetError(f"{f}: not UTF-8 text ({e})") from None
             labels.append(label)
     return texts, np.array(labels, dtype=np.int64)
