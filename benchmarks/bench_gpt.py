@@ -61,7 +61,8 @@ def _torch_gpt():
 
 def train_step_tg():
     import tinygrad_lm as tg
-    from tinygrad_lm.models.gpt import GPT, GPTConfig, make_optimizer, train_step
+    from tinygrad_lm.models.gpt import GPT, GPTConfig
+    from tinygrad_lm.recipes.gpt import make_optimizer, train_step
 
     tg.manual_seed(0)
     model = GPT(GPTConfig(**CFG))

@@ -24,8 +24,8 @@ import matplotlib.pyplot as plt
 import tinygrad_lm as tg
 from tinygrad_lm.data.bpe import ByteLevelBPETokenizer
 from tinygrad_lm.data.text import pydoc_corpus
-from tinygrad_lm.models.gpt import (GPT, GPTConfig, evaluate, get_batch, make_optimizer, prepare_tokens,
-                                    top_k_filter, top_p_filter, train_step)
+from tinygrad_lm.models.gpt import GPT, GPTConfig, top_k_filter, top_p_filter
+from tinygrad_lm.recipes.gpt import evaluate, get_batch, make_optimizer, prepare_tokens, train_step
 FAST = os.environ.get('TINYGRAD_LM_FAST') == '1'
 tg.manual_seed(0)
 

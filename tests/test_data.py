@@ -302,3 +302,26 @@ def test_a_malformed_tokenizer_file_is_refused_naming_it(tmp_path, content, mess
     (tmp_path / "tokenizer.json").write_bytes(content)
     with pytest.raises(ValueError, match="tokenizer.json: " + message):
         ByteLevelBPETokenizer.load(tmp_path / "tokenizer.json")
+
+
+def test_bad_samples_indices_and_sizes_are_refused_clearly():
+    from tinygrad_lm.data import CharTokenizer, pad_sequences, vision
+
+    with pytest.raises(IndexError, match="TensorDataset: index 5 out of range for 3 samples"):
+        TensorDataset(np.zeros((3, 2)))[5]
+    assert TensorDataset(np.arange(3))[-1][0].item() == 2
+    tok = CharTokenizer(["abc"])
+    assert tok.decode(tok.encode("cab")) == "cab"
+    for bad in ([99], [-1]):  # -1 used to give the last character
+        with pytest.raises(ValueError, match=r"outside the vocabulary 0..3"):
+            tok.decode(bad)
+    with pytest.raises(ValueError, match="sequence 0 does not fit a row of int32 ids"):
+        pad_sequences([[1, [2]], [3]])
+    with pytest.raises(TypeError, match="found int"):
+        pad_sequences([[1, 2], 3])
+    with pytest.raises(TypeError, match="one string"):
+        pad_sequences("abc")
+    np.testing.assert_array_equal(pad_sequences(iter([[1], [2, 3]])), [[0, 1], [2, 3]])
+    for kwargs, name in ((dict(n_train=0), "n_train"), (dict(n_test=-1), "n_test"), (dict(noise=-1.0), "noise")):
+        with pytest.raises(ValueError, match=f"shapes: {name} must be"):
+            vision.shapes(**{"n_train": 10, "n_test": 10, **kwargs})

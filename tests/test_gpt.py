@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import tinygrad_lm as tg
-from tinygrad_lm.models.gpt import (GPT, GPTConfig, LayerCache, evaluate, get_batch, make_optimizer,
-                                    prepare_tokens, sample_next_token, top_k_filter, top_p_filter, train_step)
+from tinygrad_lm.models.gpt import GPT, GPTConfig, LayerCache, sample_next_token, top_k_filter, top_p_filter
+from tinygrad_lm.recipes.gpt import evaluate, get_batch, make_optimizer, prepare_tokens, train_step
 
 SMALL = dict(vocab_size=40, block_size=12, n_layer=2, n_head=2, n_embd=16)
 

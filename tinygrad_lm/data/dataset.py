@@ -40,6 +40,8 @@ class TensorDataset(Dataset):
             raise ValueError(f"TensorDataset: every tensor needs the same first dimension, got shapes {shapes}")
 
     def __getitem__(self, index):
+        if isinstance(index, (int, np.integer)) and not -len(self) <= index < len(self):
+            raise IndexError(f"TensorDataset: index {index} out of range for {len(self)} samples")
         return tuple(Tensor._wrap(t.data[index]) for t in self.tensors)
 
     def get_batch(self, indices):

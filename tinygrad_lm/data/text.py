@@ -107,6 +107,12 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
         raise ValueError(f'pad_sequences: padding must be "pre" or "post", got {padding!r}')
     if truncating not in ("pre", "post"):
         raise ValueError(f'pad_sequences: truncating must be "pre" or "post", got {truncating!r}')
+    if isinstance(sequences, str):
+        raise TypeError("pad_sequences: expects a list of sequences of ids, got one string")
+    sequences = list(sequences)
+    odd = sorted({type(s).__name__ for s in sequences if not hasattr(s, "__len__")})
+    if odd:
+        raise TypeError(f"pad_sequences: expects a list of sequences of ids (lists or arrays), found {', '.join(odd)}")
     sequences = [list(s) for s in sequences]
     if maxlen is None:
         maxlen = max((len(s) for s in sequences), default=0)
@@ -117,10 +123,13 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
         if not s or maxlen == 0:
             continue
         s = s[-maxlen:] if truncating == "pre" else s[:maxlen]
-        if padding == "post":
-            x[i, :len(s)] = s
-        else:
-            x[i, -len(s):] = s
+        try:
+            if padding == "post":
+                x[i, :len(s)] = s
+            else:
+                x[i, -len(s):] = s
+        except (ValueError, TypeError, OverflowError) as e:  # nested lists, strings, values the dtype cannot hold
+            raise ValueError(f"pad_sequences: sequence {i} does not fit a row of {np.dtype(dtype).name} ids ({e})") from None
     return x
 
 
@@ -142,7 +151,11 @@ class CharTokenizer:
         return [self.stoi.get(c, 0) for c in text]
 
     def decode(self, ids):
-        return "".join(self.itos[int(i)] for i in ids)
+        ids = [int(i) for i in ids]
+        bad = [i for i in ids if not 0 <= i < len(self.itos)]
+        if bad:  # a negative id would silently index from the end
+            raise ValueError(f"CharTokenizer.decode: ids {bad[:5]} outside the vocabulary 0..{len(self.itos) - 1}")
+        return "".join(self.itos[i] for i in ids)
 
 
 # ------------------------------------------------------------------ corpora

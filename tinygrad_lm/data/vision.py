@@ -242,6 +242,11 @@ def shapes(n_train: int = 5000, n_test: int = 1000, seed: int = 0, noise: float 
     """GENERATED data, not photographs: ten classes of coloured shapes (``SHAPES_CLASSES``) on 3x32x32
     images, each at a random place and size, in a random colour on a random background, with pixel
     noise. A stand-in with CIFAR-10's shapes and label count for when CIFAR-10 is absent."""
+    for name, v in (("n_train", n_train), ("n_test", n_test)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"shapes: {name} must be a positive int, got {v!r}")
+    if not noise >= 0:
+        raise ValueError(f"shapes: noise must be >= 0, got {noise!r}")
     rng = np.random.default_rng(seed)
     n = n_train + n_test
     yy, xx = np.mgrid[0:32, 0:32].astype(np.float64)
