@@ -58,6 +58,8 @@ def test_history_validation_split_evaluate_predict(capsys):
 
 
 def test_sparse_categorical_and_learning():
+    """15 epochs of Adam(0.05), float64, on 200 points of three classes: final training accuracy > 85%.
+    Init and shuffling seeds 0-5 (the data fixed): 95.5-98.5%, the loss falling from 0.83-0.96 to 0.12-0.14."""
     tg.manual_seed(0)
     rng = np.random.default_rng(1)
     x = rng.standard_normal((200, 2))
@@ -66,8 +68,7 @@ def test_sparse_categorical_and_learning():
     model.compile(lambda ps: tg.optim.Adam(ps, lr=0.05), "sparse_categorical_crossentropy", ["accuracy"])
     hist = model.fit(x, y, epochs=15, batch_size=32, verbose=0)
     assert hist.history["loss"][-1] < hist.history["loss"][0] and hist.history["accuracy"][-1] > 0.85
-    assert isinstance(KerasModel(_model()).compile("adam", "mse").evaluate(x[:, :3] if False else _data()[0],
-                                                                         _data()[1]), float)
+    assert isinstance(KerasModel(_model()).compile("adam", "mse").evaluate(*_data()), float)
 
 
 def test_compile_errors():
