@@ -40,8 +40,9 @@ def test_label_noise_suspects_on_digits_are_mostly_the_flipped_labels():
     truth[flipped] = True
     recall = (suspects & truth).sum() / truth.sum()
     precision = (suspects & truth).sum() / max(1, suspects.sum())
-    # chance would give precision 0.05; the rest of the suspects are genuinely odd-looking digits
-    assert recall >= 0.85 and precision >= 0.5, (recall, precision)
+    # chance would give precision 0.05; the rest of the suspects are genuinely odd-looking digits. The folds' and
+    # models' seeds 0-5 (the flips fixed): recall 91.0-94.0%, precision 63.6-73.8%
+    assert recall >= 0.8 and precision >= 0.4, (recall, precision)
     assert report.label_noise == suspects.sum() and len(y_clean) == report.kept == len(y) - suspects.sum()
 
 
