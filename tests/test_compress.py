@@ -131,6 +131,8 @@ def test_quantize_dynamic_shrinks_model_4x_and_keeps_outputs():
 
 
 def test_qat_linear_trains_and_converts_to_the_same_weights():
+    """30 Adam steps on 32 random points with random labels (fake-quantized forward, straight-through backward)
+    bring the loss below 70% of the first: seeds 0-5 of init and data give 50-55%."""
     model = Q.prepare_qat(mlp([8, 16, 3]))
     assert isinstance(model[0], Q.QATLinear)
     x, y = tg.randn(32, 8), tg.randint(0, 3, (32,))
@@ -257,6 +259,9 @@ def test_distillation_refuses_bad_arguments():
 
 # ------------------------------------------------------------------ D0.T1 the four steps
 def test_pipeline_preprocess_train_optimize_infer():
+    """Seeds 0-5 (split, init, shuffling): teacher 95.8-96.7% (threshold 93%), pruned + fine-tuned 0.4 points above
+    to 1.8 below the teacher (threshold 5 below), teacher int8 within 0.2 points of the teacher (threshold 2 below),
+    distilled student 93.3-95.8% (threshold 88%); one test image is 0.22 points."""
     from tinygrad_lm.models.pipeline import run_pipeline
 
     result = run_pipeline(epochs=6, distill_epochs=6, prune_amount=0.8, verbose=False)
@@ -266,7 +271,7 @@ def test_pipeline_preprocess_train_optimize_infer():
     assert teacher["test_accuracy"] >= 0.93
     pruned = result["rows"][1]
     assert pruned["sparsity"] == pytest.approx(0.8, abs=0.01)
-    assert pruned["test_accuracy"] >= teacher["test_accuracy"] - 0.03
+    assert pruned["test_accuracy"] >= teacher["test_accuracy"] - 0.05
     assert rows["teacher int8"]["bytes"] < 0.3 * teacher["bytes"]
     assert rows["teacher int8"]["test_accuracy"] >= teacher["test_accuracy"] - 0.02
     student = result["rows"][4]
