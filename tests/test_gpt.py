@@ -209,7 +209,12 @@ def test_bad_configuration():
 def test_documentation_validation_loss_matches_torch_twin():
     """120 steps on CPython's documentation (BPE vocabulary 384, context 32, 2 layers of width 48),
     float32, the same init and batches: validation loss within 2% of PyTorch's, and well below the
-    loss of the best context-free guess (the training set's token frequencies)."""
+    loss of the best context-free guess (the training set's token frequencies, 4.83 nats).
+
+    Init and batch seeds 0-4: within 3.3e-5 of PyTorch, whose float32 arithmetic is another library's (MKL
+    against OpenBLAS and Numba); float32 rounding differences can grow over 120 Adam steps, so the bound is kept
+    far above that. Validation loss 4.12-4.32 (seed 0, the test's: 4.12), threshold 4.83 - 0.3. The seed is fixed,
+    so only the machine varies here, and that moves the loss by about what the twin does."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the twin's threads would fight Numba's and OpenBLAS's on a 2-core machine
     try:
@@ -231,7 +236,7 @@ def _documentation_run():
     assert abs(ours / theirs - 1) < 0.02, (ours, theirs)
     counts = np.bincount(train_ids, minlength=tok.vocab_size) + 1
     unigram = -np.log(counts[val_ids] / counts.sum()).mean()
-    assert ours < unigram - 0.5, (ours, unigram)
+    assert ours < unigram - 0.3, (ours, unigram)
 
 
 def test_cli_train_then_generate(tmp_path, capsys):
