@@ -72,6 +72,8 @@ def test_losses_are_the_minimax_terms():
 
 @pytest.mark.slow
 def test_gan_covers_every_mode_of_a_ring_of_gaussians():
+    """Of 1000 samples, > 85% on the ring and > 20 at every one of the 8 modes (a fair share is ~120; a dropped
+    mode gets ~0). Seeds 0-4 of init, noise and batches: 96.5-98.1% on the ring, the emptiest mode 76-108."""
     data = G.ring_of_gaussians(4096)
     gan, history = G.train_gan(data, steps=1000, batch_size=128, latent_dim=4, hidden=(64, 64), lr=1e-3)
     samples = gan.sample(1000)
@@ -80,14 +82,15 @@ def test_gan_covers_every_mode_of_a_ring_of_gaussians():
     dist = np.linalg.norm(samples[:, None, :] - centres[None], axis=2)
     on_ring = np.abs(np.linalg.norm(samples, axis=1) - 2.0) < 0.3
     counts = np.bincount(dist.argmin(1)[on_ring], minlength=8)
-    assert on_ring.mean() > 0.85 and counts.min() > 40, (on_ring.mean(), counts)  # every mode, no collapse
+    assert on_ring.mean() > 0.85 and counts.min() > 20, (on_ring.mean(), counts)  # every mode, no collapse
     assert len(history["d_loss"]) == 1000
 
 
 @pytest.mark.slow
 def test_conditional_gan_digits_are_recognised_as_their_class():
     """D4.T2: generated digits of class c look like c to a classifier trained on real digits only,
-    so they can be added to a training set with their labels."""
+    so they can be added to a training set with their labels: >= 80% of 300 (chance 10%). Seeds 0-4 of the
+    GAN and the classifier: 91.0-96.3%."""
     split = tg.data.datasets.digits()
     x, y = split.x_train / 8 - 1, split.y_train  # pixels 0..16 to [-1, 1] for the tanh output
     gan, _ = G.train_gan(x, y, num_classes=10, steps=1200, batch_size=64, latent_dim=16, hidden=(128, 128),
