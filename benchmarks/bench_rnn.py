@@ -95,7 +95,8 @@ def _lstm_lm_step(framework, batch=32, seq_len=35, vocab=10000):
             opt.step()
         return step
     import tinygrad_lm as tg
-    from tinygrad_lm.models.lstm_lm import LSTMLanguageModel, lm_loss
+    from tinygrad_lm.models.lstm_lm import LSTMLanguageModel
+    from tinygrad_lm.recipes.lstm_lm import lm_loss
 
     model = LSTMLanguageModel(vocab)
     opt = tg.optim.Adam(model.parameters(), lr=1e-3)

@@ -26,13 +26,14 @@ tg.manual_seed(0)
 
 # %%
 from tinygrad_lm.models import lstm_lm
-train_w, val_w, vocab = lstm_lm.corpus(vocab_size=10000, seq_len=35)
+from tinygrad_lm.recipes import lstm_lm as recipe
+train_w, val_w, vocab = recipe.corpus(vocab_size=10000, seq_len=35)
 print(train_w.shape, val_w.shape, len(vocab))
 
 # %%
 size = dict(embedding_dim=32, hidden_size=64) if FAST else dict(embedding_dim=128, hidden_size=256)
 model = lstm_lm.LSTMLanguageModel(len(vocab), num_layers=2, dropout=0.3, **size)
-history = lstm_lm.fit(model, train_w, val_w, epochs=1 if FAST else 4, batch_size=32, lr=2e-3, max_steps=15 if FAST else None)
+history = recipe.fit(model, train_w, val_w, epochs=1 if FAST else 4, batch_size=32, lr=2e-3, max_steps=15 if FAST else None)
 
 # %%
 fig, ax = plt.subplots(1, 2, figsize=(9, 3))

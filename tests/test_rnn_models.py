@@ -5,7 +5,9 @@ import pytest
 import torch
 
 import tinygrad_lm as tg
-from tinygrad_lm.models import lstm_classifier, lstm_lm, rnn
+from tinygrad_lm.models import lstm_classifier, rnn
+from tinygrad_lm.models.lstm_lm import LSTMLanguageModel
+from tinygrad_lm.recipes import lstm_lm
 
 
 def _load(twin, ours):
@@ -83,7 +85,7 @@ def _twin_loss(twin, batch):
 
 def test_d0m1_lockstep_with_torch():
     train_w, _, vocab = lstm_lm.corpus(vocab_size=300, seq_len=12)
-    model = lstm_lm.LSTMLanguageModel(len(vocab), 16, 24, 2, dropout=0.0).double()
+    model = LSTMLanguageModel(len(vocab), 16, 24, 2, dropout=0.0).double()
     twin = LMTwin(len(vocab), 16, 24, 2, 0.0).double()
     _load(twin, model)
     opt, topt = tg.optim.Adam(model.parameters(), lr=1e-3), torch.optim.Adam(twin.parameters(), lr=1e-3)
@@ -107,7 +109,7 @@ def test_d0m1_validation_loss_within_two_percent_of_torch():
     tg.manual_seed(0)
     torch.manual_seed(0)
     train_w, val_w, vocab = lstm_lm.corpus(vocab_size=500, seq_len=16)
-    model = lstm_lm.LSTMLanguageModel(len(vocab), 16, 32, 2, dropout=0.2)
+    model = LSTMLanguageModel(len(vocab), 16, 32, 2, dropout=0.2)
     twin = LMTwin(len(vocab), 16, 32, 2, 0.2)
     _load(twin, model)
     hist = lstm_lm.fit(model, train_w, val_w, epochs=1, batch_size=16, lr=3e-3, max_steps=60, log=None)

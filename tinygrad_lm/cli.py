@@ -17,7 +17,7 @@ MODELS = {
     "cnn-cifar": ("tinygrad_lm.models.cnn", "CIFAR-style CNN on generated shapes, or CIFAR-10 (D3.M1)"),
     "lstm-classifier": ("tinygrad_lm.models.lstm_classifier", "Keras-style LSTM text classifier (D1.M1)"),
     "rnn-classifier": ("tinygrad_lm.models.rnn", "two-layer RNN sequence classifier (D3.M2)"),
-    "lstm-lm": ("tinygrad_lm.models.lstm_lm", "LSTM language model on CPython's documentation (D0.M1)"),
+    "lstm-lm": ("tinygrad_lm.recipes.lstm_lm", "LSTM language model on CPython's documentation (D0.M1)"),
     "transformer": ("tinygrad_lm.models.transformer", "encoder-decoder Transformer on generated tasks (D2.M1-M3)"),
     "gpt": ("tinygrad_lm.recipes.gpt", "decoder-only GPT with byte-level BPE (D4.M2)"),
     "pipeline": ("tinygrad_lm.models.pipeline", "preprocess -> train -> prune/quantize/distill -> infer on digits (D0.T1)"),
