@@ -258,7 +258,7 @@ class DataParallel:
 
     def _fail(self, message: str):
         self.close()
-        raise RuntimeError(f"DataParallel: {message}; the run is stopped and its workers closed")
+        raise RuntimeError(f"DataParallel: {message}; the run is stopped and its workers closed") from None
 
     def _send(self, r: int, message, what: str) -> None:
         try:
