@@ -5,13 +5,15 @@
 
 Add the penalty to the loss before ``backward()``. Early stopping watches a validation metric and
 stops when it has not improved by ``min_delta`` for ``patience`` checks, putting back the weights of
-the best check (Keras's EarlyStopping).
+the best check (Keras's EarlyStopping); as a callback of ``train.loop.Trainer`` it checks ``monitor``
+in each new row of the history.
 """
 from __future__ import annotations
 
 import math
 
 from .. import ops
+from .loop import Callback
 
 
 def _weights(parameters):
@@ -35,21 +37,21 @@ def l1_penalty(parameters, weight: float):
     return sum(ops.abs(p).sum() for p in _weights(parameters)) * float(weight)
 
 
-class EarlyStopping:
+class EarlyStopping(Callback):
     """Call ``step(value, model)`` once per epoch with the validation metric; it returns True when
     training should stop. ``mode='min'`` for losses, 'max' for accuracies. With
     ``restore_best_weights`` the model gets the best epoch's weights back when it stops (and on
-    ``restore(model)``)."""
+    ``restore(model)``). A Trainer's callback reads ``monitor`` from each row of the history."""
 
     def __init__(self, patience: int = 5, min_delta: float = 0.0, mode: str = "min",
-                 restore_best_weights: bool = True):
+                 restore_best_weights: bool = True, monitor: str = "val_loss"):
         if not isinstance(patience, int) or patience < 0:
             raise ValueError(f"EarlyStopping: patience must be an int >= 0, got {patience!r}")
         if min_delta < 0:
             raise ValueError(f"EarlyStopping: min_delta must be >= 0, got {min_delta}")
         if mode not in ("min", "max"):
             raise ValueError(f"EarlyStopping: mode must be 'min' or 'max', got {mode!r}")
-        self.patience, self.min_delta, self.mode = patience, min_delta, mode
+        self.patience, self.min_delta, self.mode, self.monitor = patience, min_delta, mode, monitor
         self.restore_best_weights = restore_best_weights
         self.best = math.inf if mode == "min" else -math.inf
         self.best_epoch, self.epoch, self.wait = -1, -1, 0
@@ -75,6 +77,11 @@ class EarlyStopping:
                 self.restore(model)
             return True
         return False
+
+    def on_epoch_end(self, trainer, logs: dict) -> bool:
+        if self.monitor not in logs:
+            raise KeyError(f"EarlyStopping: monitor {self.monitor!r} is not in the history's row {sorted(logs)}")
+        return self.step(logs[self.monitor], trainer.model)
 
     def restore(self, model) -> None:
         if self.restore_best_weights and self.best_state is not None:

@@ -1,0 +1,173 @@
+"""The one training loop of the recipes and of the Keras-style ``fit``.
+
+    trainer = Trainer(model, optimizer, lambda model, batch: ops.cross_entropy(model(batch[0]), batch[1]),
+                      scheduler=CosineAnnealingLR(optimizer, T_max=10 * len(loader)), clip_grad_norm=1.0,
+                      callbacks=[EarlyStopping(monitor="val_loss", patience=3)],
+                      run=Run(args, "runs/mlp/checkpoint.npz"), curves="runs/mlp/loss.png")
+    history = trainer.fit(loader, epochs=10, evaluate=lambda: {"val_loss": test_loss(model)})
+
+A step: ``optimizer.zero_grad()``, ``loss_fn(model, batch)`` (a loss Tensor, or ``(loss, {"accuracy": ...})``
+with metrics that are means over the batch), ``backward()``, gradient clipping, ``optimizer.step()``,
+``scheduler.step()`` (schedules count steps). Training runs for ``epochs`` passes over ``data`` (an
+iterable of batches; a ``set_epoch`` method is called before each pass, so a seeded DataLoader resumes
+with the same order), cut short by ``max_steps``; or for ``steps`` steps, ``data`` being an iterable
+that is passed over again and again or a function returning the next batch.
+
+Every ``eval_every`` epochs (or steps, with ``steps``) and at the end, a row goes into the history: the
+running means of the loss and the batch metrics since the last row, updated by ``evaluate()`` (run in
+eval mode without a graph), then the run's checkpoint is written (``run``: a ``train.run_dir.Run``;
+``--resume`` continues from the last row, the scheduler fast-forwarded by the step count). At the end
+the curves are drawn (``curves``: a PNG path). In steps mode an "epoch" of the callbacks is the ``eval_every`` steps between rows.
+A callback hook that returns True stops training; the row of the steps taken so far is still written.
+"""
+from __future__ import annotations
+
+import itertools
+
+from tqdm import tqdm
+
+from ..autograd import no_grad
+from ..nn.utils import clip_grad_norm_
+from .history import plot_history
+
+
+class Callback:
+    """Hooks of ``Trainer.fit``; ``trainer`` has ``model``, ``optimizer``, ``epoch``, ``step`` and ``history``.
+    ``logs`` are the running means (``on_step_end``) or the history's new row (``on_epoch_end``).
+    Returning True from ``on_step_end`` or ``on_epoch_end`` stops training."""
+
+    def on_epoch_begin(self, trainer) -> None:
+        pass
+
+    def on_step_end(self, trainer, logs: dict):
+        return False
+
+    def on_epoch_end(self, trainer, logs: dict):
+        return False
+
+
+class Trainer:
+    """See the module docstring. ``average='batches'`` makes the running loss a mean over batches
+    instead of samples (a batch has ``len(batch[0])`` samples, or ``len(batch)`` if it is not a tuple);
+    ``meta`` goes into every checkpoint; ``log`` prints each row; ``desc`` names the progress bar."""
+
+    def __init__(self, model, optimizer, loss_fn, *, scheduler=None, clip_grad_norm=None, callbacks=(), run=None,
+                 meta=None, curves=None, title="", progress=True, desc="train", log=False, average="samples"):
+        if average not in ("samples", "batches"):
+            raise ValueError(f"Trainer: average must be 'samples' or 'batches', got {average!r}")
+        self.model, self.optimizer, self.loss_fn, self.scheduler = model, optimizer, loss_fn, scheduler
+        self.clip_grad_norm, self.callbacks, self.run, self.meta = clip_grad_norm, list(callbacks), run, meta or {}
+        self.curves, self.title, self.progress, self.desc, self.log = curves, title, progress, desc, log
+        self.average = average
+        self.epoch = self.step = 0
+        self.history: dict[str, list] = {}
+
+    def train_step(self, batch):
+        """One optimizer step on ``batch``: (loss as a float, the batch's metrics)."""
+        self.model.train()
+        self.optimizer.zero_grad()
+        out = self.loss_fn(self.model, batch)
+        loss, metrics = out if isinstance(out, tuple) else (out, {})
+        loss.backward()
+        if self.clip_grad_norm is not None:
+            clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.step += 1
+        return float(loss.item()), metrics
+
+    def fit(self, data, epochs=None, steps=None, *, max_steps=None, evaluate=None, eval_every=1, initial_epoch=0):
+        """Train (see the module docstring); returns the history {'loss': [...], 'val_loss': [...], ...}."""
+        if (epochs is None) == (steps is None):
+            raise ValueError("Trainer.fit: give epochs or steps (not both)")
+        if eval_every < 1 or (epochs or steps) < 1:
+            raise ValueError(f"Trainer.fit: epochs/steps and eval_every must be >= 1, got {epochs or steps}, "
+                             f"{eval_every}")
+        self._resume(data, epochs, initial_epoch)
+        by_steps = steps is not None
+        last = steps if by_steps else min(epochs * len(data), max_steps or epochs * len(data))
+        batches = self._batches(data) if by_steps else None
+        with tqdm(total=max(last - self.step, 0), desc=self.desc, unit="step", disable=not self.progress) as bar:
+            while self.step < last and (by_steps or self.epoch < epochs):
+                if by_steps:
+                    stop = self._period(bar, itertools.islice(batches, min(eval_every, last - self.step)))
+                    self.epoch += 1
+                else:
+                    passes = min(eval_every, epochs - self.epoch)
+                    stop = self._period(bar, itertools.islice(self._passes(data, passes), last - self.step))
+                    self.epoch += passes
+                if self._record(bar, evaluate, by_steps, steps or epochs) or stop:
+                    break
+        if self.curves is not None:
+            plot_history(self.history, self.curves, self.title)
+        return self.history
+
+    def _passes(self, data, passes):
+        """The batches of ``passes`` passes over ``data``, ``set_epoch`` before each."""
+        for k in range(passes):
+            if hasattr(data, "set_epoch"):
+                data.set_epoch(self.epoch + k)
+            yield from data
+
+    def _batches(self, data):
+        """Steps mode: ``data()`` forever, or ``data`` passed over again and again from where the step count is."""
+        if callable(data) and not hasattr(data, "__iter__"):
+            while True:
+                yield data()
+        epoch, skip = divmod(self.step, len(data))
+        while True:
+            if hasattr(data, "set_epoch"):
+                data.set_epoch(epoch)
+            yield from itertools.islice(data, skip, None)
+            epoch, skip = epoch + 1, 0
+
+    def _period(self, bar, batches) -> bool:
+        """Train on ``batches``, keeping running means in ``self._logs``; True when a callback stops training."""
+        for cb in self.callbacks:
+            cb.on_epoch_begin(self)
+        sums, count, self._logs = {}, 0, {}
+        for batch in batches:
+            loss, metrics = self.train_step(batch)
+            n = 1 if self.average == "batches" else len(batch[0] if isinstance(batch, (tuple, list)) else batch)
+            count += n
+            for k, v in {"loss": loss, **metrics}.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * n
+            self._logs = {k: s / count for k, s in sums.items()}
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+            if any([cb.on_step_end(self, dict(self._logs)) for cb in self.callbacks]):
+                return True
+        return False
+
+    def _record(self, bar, evaluate, by_steps, total) -> bool:
+        """A history row, the checkpoint and the curves; True when a callback stops training."""
+        logs = dict(self._logs)
+        if evaluate is not None:
+            self.model.eval()
+            with no_grad():
+                logs.update(evaluate())
+            self.model.train()
+        for k, v in logs.items():
+            self.history.setdefault(k, []).append(v)
+        if self.log:
+            where = f"step {self.step}/{total}" if by_steps else f"epoch {self.epoch}/{total}"
+            bar.write(f"{where}: " + "  ".join(f"{k} {v:.4f}" for k, v in logs.items()))
+        stop = any([cb.on_epoch_end(self, logs) for cb in self.callbacks])
+        if self.run is not None:
+            where = {"step": self.step} if by_steps else {"epoch": self.epoch, "step": self.step}
+            self.run.save(self.model, self.optimizer, **where, history=self.history, **self.meta)
+        return stop
+
+    def _resume(self, data, epochs, initial_epoch) -> None:
+        """Start from the run's checkpoint (if it resumes) or from ``initial_epoch``."""
+        saved = self.run.restore(self.model, self.optimizer) if self.run is not None else None
+        if saved:
+            self.history = saved["history"]
+            self.epoch = saved.get("epoch", 0)
+            self.step = saved.get("step", self.epoch * len(data) if epochs else 0)
+        else:
+            self.epoch, self.step = initial_epoch, initial_epoch * len(data) if epochs else 0
+        if self.scheduler is not None and self.step:  # schedules are closed forms of the step count
+            self.scheduler.last_epoch = self.step - 1
+            self.scheduler.step()
