@@ -26,7 +26,8 @@ from tinygrad_lm import nn
 from tinygrad_lm.nn import functional as F
 from tinygrad_lm.ops.attention import attention, attention_weights, self_attention
 from tinygrad_lm.data import synthetic
-from tinygrad_lm.models.transformer import Seq2SeqTransformer, exact_accuracy, fit, greedy_decode
+from tinygrad_lm.models.transformer import Seq2SeqTransformer, greedy_decode
+from tinygrad_lm.recipes.transformer import exact_accuracy, fit
 FAST = os.environ.get('TINYGRAD_LM_FAST') == '1'
 tg.manual_seed(0)
 rng = np.random.default_rng(0)

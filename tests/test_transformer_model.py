@@ -5,8 +5,8 @@ import torch
 
 import tinygrad_lm as tg
 from tinygrad_lm.data import synthetic
-from tinygrad_lm.models.transformer import (Seq2SeqTransformer, beam_search, exact_accuracy, fit, greedy_decode,
-                                          pipeline)
+from tinygrad_lm.models.transformer import Seq2SeqTransformer, beam_search, greedy_decode, pipeline
+from tinygrad_lm.recipes.transformer import exact_accuracy, fit
 
 
 class TorchTwin(torch.nn.Module):

@@ -18,7 +18,7 @@ MODELS = {
     "lstm-classifier": ("tinygrad_lm.models.lstm_classifier", "Keras-style LSTM text classifier (D1.M1)"),
     "rnn-classifier": ("tinygrad_lm.models.rnn", "two-layer RNN sequence classifier (D3.M2)"),
     "lstm-lm": ("tinygrad_lm.recipes.lstm_lm", "LSTM language model on CPython's documentation (D0.M1)"),
-    "transformer": ("tinygrad_lm.models.transformer", "encoder-decoder Transformer on generated tasks (D2.M1-M3)"),
+    "transformer": ("tinygrad_lm.recipes.transformer", "encoder-decoder Transformer on generated tasks (D2.M1-M3)"),
     "gpt": ("tinygrad_lm.recipes.gpt", "decoder-only GPT with byte-level BPE (D4.M2)"),
     "pipeline": ("tinygrad_lm.models.pipeline", "preprocess -> train -> prune/quantize/distill -> infer on digits (D0.T1)"),
     "seq2seq-attention": ("tinygrad_lm.models.seq2seq_attention", "RNN encoder-decoder with Luong attention (D1.T3)"),

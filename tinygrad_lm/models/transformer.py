@@ -1,21 +1,18 @@
-"""D2.M1-M4: the encoder-decoder Transformer on generated sequence tasks (copy, reverse, sort,
-addition), greedy decoding (D2.F7), beam search, and the generation pipeline shown step by step.
-
-The document trains d_model 512, 8 heads, 3 layers with Adam + cross-entropy on batches of 32; the
-defaults here are small so the tasks train in seconds on a CPU.
+"""D2.M1-M4: the encoder-decoder Transformer for generated sequence tasks (copy, reverse, sort, addition),
+greedy decoding (D2.F7), beam search, and the generation pipeline shown step by step. Its training is
+``tinygrad_lm.recipes.transformer``.
 """
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 
-import tinygrad_lm as tg
 from .. import nn
 from ..autograd import no_grad
 from ..data import synthetic
 from ..nn import functional as F
+from ..tensor import Tensor
 
 
 class Seq2SeqTransformer(nn.Module):
@@ -70,7 +67,7 @@ def beam_search(model, src, max_len: int, beam_size: int = 3):
             if not live:
                 break
             tokens = np.array([b[1] for b in live])
-            mem = tg.Tensor(np.repeat(memory.numpy(), len(live), axis=0))
+            mem = Tensor(np.repeat(memory.numpy(), len(live), axis=0))
             logp = F.log_softmax(model.decode(tokens, mem)[:, -1], dim=-1).numpy()
             cands = [b for b in beams if b[1][-1] == synthetic.EOS]
             for (score, seq), row in zip(live, logp):
@@ -98,82 +95,3 @@ def pipeline(model, text: str, max_len: int | None = None):
     answer = "".join(str(t - synthetic.OFFSET) for t in out[1:] if t >= synthetic.OFFSET)
     return dict(tokens=ids, embedded=embedded.numpy(), memory=memory.numpy(), steps=steps, output=answer)
 
-
-def exact_accuracy(model, src, tgt) -> float:
-    """Share of sequences whose greedy decoding equals the target exactly (EOS included)."""
-    model.eval()
-    pred = greedy_decode(model, src, tgt.shape[1] - 1)
-    model.train()
-    return float(np.mean(np.all(pred == tgt, axis=1)))
-
-
-def fit(model, src, tgt, steps: int, batch_size: int = 64, lr: float = 1e-3, seed: int = 0, log=None,
-        warmup: int = 0, val=None, target: float = 1.0, eval_every: int = 50):
-    """Adam + cross-entropy on shuffled batches, teacher forcing (decoder input = target shifted right).
-
-    ``warmup`` steps of linear learning-rate warm-up; with ``val = (src, tgt)`` the exact-sequence accuracy
-    is checked every ``eval_every`` steps and training stops once it reaches ``target``."""
-    opt = tg.optim.Adam(model.parameters(), lr=lr)
-    sched = tg.optim.lr_scheduler.linear_warmup(opt, warmup) if warmup else None
-    rng = np.random.default_rng(seed)
-    losses = []
-    for step in range(steps):
-        idx = rng.integers(0, len(src), batch_size)
-        logits = model(src[idx], tgt[idx, :-1])
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt[idx, 1:].reshape(-1))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if sched:
-            sched.step()
-        losses.append(loss.item())
-        if log and (step + 1) % 100 == 0:
-            log(f"step {step + 1}: loss {np.mean(losses[-100:]):.4f}")
-        if val is not None and (step + 1) % eval_every == 0:
-            acc = exact_accuracy(model, *val)
-            if log:
-                log(f"step {step + 1}: validation exact-sequence accuracy {acc:.4f}")
-            if acc >= target:
-                break
-    return losses
-
-
-def add_arguments(parser, command, model):
-    from ..train.run_dir import add_run_arguments
-
-    parser.add_argument("--task", choices=synthetic.TASKS, default="reverse")
-    parser.add_argument("--length", type=int, default=5)
-    parser.add_argument("--samples", type=int, default=20000)
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--warmup", type=int, default=50)
-    parser.add_argument("--d-model", type=int, default=64)
-    parser.add_argument("--heads", type=int, default=2)
-    parser.add_argument("--layers", type=int, default=1)
-    parser.add_argument("--dropout", type=float, default=0.0)
-    parser.add_argument("--beam-size", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="runs/transformer")
-    add_run_arguments(parser, resume=False)
-
-
-def train(args):
-    """``tinygrad-lm train transformer --task reverse``: train, report exact-sequence accuracy, checkpoint."""
-    from ..train.run_dir import Run
-
-    run = Run(args, Path(args.out) / "model.npz")
-    tg.manual_seed(args.seed)
-    src, tgt = synthetic.generate_task(args.task, args.samples, args.length, seed=args.seed)
-    test_src, test_tgt = synthetic.generate_task(args.task, 500, args.length, seed=args.seed + 1)
-    model = Seq2SeqTransformer(synthetic.vocab_size(), args.d_model, args.heads, args.layers, args.layers,
-                               2 * args.d_model, dropout=args.dropout)
-    val = synthetic.generate_task(args.task, 500, args.length, seed=args.seed + 2)
-    fit(model, src, tgt, args.steps, args.batch_size, args.lr, args.seed, log=print, warmup=args.warmup, val=val,
-        target=1.0)
-    acc = exact_accuracy(model, test_src, test_tgt)
-    model.eval()
-    beam = beam_search(model, test_src[:1], test_tgt.shape[1] - 1, args.beam_size)
-    print(f"{args.task}: exact-sequence accuracy {acc:.4f} on 500 generated test sequences")
-    print(f"beam search on {test_src[0] - synthetic.OFFSET}: {beam - synthetic.OFFSET}")
-    run.save(model, task=args.task, accuracy=acc)
