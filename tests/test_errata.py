@@ -285,3 +285,46 @@ def test_d0m1_unflattened_targets_are_refused_and_max_over_axis_1_is_over_time()
     wrong = logits.numpy().argmax(1)
     assert wrong.shape == (B, V) and wrong.max() < T
     assert logits.numpy().argmax(-1).shape == targets.shape
+
+
+# ------------------------------------------------------------------ D3.F2 (003 sec. 3.1.2)
+def test_d3f2_window_at_i_plus_n_is_a_stride_1_sliding_max_that_does_not_downsample():
+    """Z[i,j] = max_{n,m} Y[i+n, j+m]: with no stride the window moves one pixel at a time, so the output
+    is (nearly) as large as the input; ours starts window i at i*s."""
+    Y = rng(33).standard_normal((1, 1, 8, 8))
+    source = np.array([[Y[0, 0, i:i + 2, j:j + 2].max() for j in range(7)] for i in range(7)])
+    np.testing.assert_allclose(F.max_pool2d(t(Y), 2, stride=1).numpy()[0, 0], source, rtol=0)
+    ours = F.max_pool2d(t(Y), 2).numpy()[0, 0]
+    assert ours.shape == (4, 4) and source.shape == (7, 7)
+    np.testing.assert_allclose(ours, source[::2, ::2], rtol=0)
+
+
+# ------------------------------------------------------------------ 002 sec. 3.2: no positional encoding anywhere
+def test_002_without_positions_the_encoder_cannot_see_word_order():
+    """No positional encoding appears in 002: self-attention then treats the input as a set -- permuting
+    the tokens only permutes the outputs, so 'dog bites man' and 'man bites dog' encode alike. Adding
+    positions (the sinusoidal table of Vaswani et al.) breaks the symmetry."""
+    layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True).double().eval()
+    x = rng(34).standard_normal((1, 5, 8))
+    perm = np.array([3, 0, 4, 1, 2])
+    out, out_perm = layer(t(x)).numpy(), layer(t(x[:, perm])).numpy()
+    np.testing.assert_allclose(out_perm, out[:, perm], rtol=1e-10, atol=1e-12)
+    pe = nn.SinusoidalPositionalEncoding(8).double()
+    with_pos, with_pos_perm = layer(pe(t(x))).numpy(), layer(pe(t(x[:, perm]))).numpy()
+    assert np.abs(with_pos_perm - with_pos[:, perm]).max() > 1e-2
+
+
+# ------------------------------------------------------------------ D1.M1 (001 sec. 5.2, 5.4)
+def test_d1m1_an_unseen_chinese_sentence_becomes_all_padding():
+    """A whitespace word tokenizer (Keras's, and ours that follows it) keeps each Chinese sentence as one
+    'word'; the test sentence is not among the three training ones, is dropped, and the model is asked
+    about a row of padding zeros."""
+    from tinygrad_lm.data.text import CharTokenizer, Tokenizer, pad_sequences
+
+    train = ["今天天气很好。", "我喜欢这门课。", "这是机器学习。"]
+    tok = Tokenizer(num_words=1000)
+    tok.fit_on_texts(train)
+    assert len(tok.word_index) == len(train)
+    assert not pad_sequences(tok.texts_to_sequences(["这是新的句子。"]), maxlen=10).any()
+    ids = CharTokenizer(train).encode("这是新的句子。")          # characters: 这, 是, 。 are known
+    assert sum(i != 0 for i in ids) == 3
