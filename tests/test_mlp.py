@@ -141,7 +141,9 @@ def test_gradient_descent_update_equals_plain_sgd():
 
 
 def test_training_by_hand_in_numpy_learns_xor():
-    """D1.F3 + D1.F4 alone, no engine: the two-layer sigmoid network learns XOR."""
+    """D1.F3 + D1.F4 alone, no engine: the two-layer sigmoid network learns XOR. Float64 and a fixed seed:
+    only the machine varies, by rounding. Init seeds 0-5 end at 0.13-0.27% of the first loss (threshold 10%),
+    all four points right."""
     x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
     y = np.array([[0], [1], [1], [0]], dtype=np.float64)
     rng = np.random.default_rng(0)
@@ -203,12 +205,18 @@ def test_mlp_trains_in_lockstep_with_pytorch():
 
 
 @pytest.mark.slow
-def test_mlp_reaches_97_percent_on_digits():
+def test_mlp_reaches_96_percent_on_digits():
+    """20 epochs of Adam at 1e-3, then 5 at 1e-4 so that the result no longer moves with the trajectory:
+    >= 96% on the 450 test images (one image is 0.22%). Split of seed 0; init and shuffling seeds 0-5: 97.6-98.0%
+    (after the first 20 epochs alone 97.6-98.0%, and the split's seed moves it over 96.9-98.2%)."""
     model, optimizer, loader, (_, _, x_test, y_test) = recipe.digits_setup(batch_size=32, seed=0)
-    for _ in range(20):  # 97.8% here; the CLI's default 30 epochs reach 98.2%
+    for epoch in range(25):
+        if epoch == 20:
+            for group in optimizer.param_groups:
+                group["lr"] = 1e-4
         recipe.train_epoch(model, optimizer, loader)
     _, acc = recipe.evaluate(model, x_test, y_test)
-    assert acc >= 0.97, f"test accuracy {acc:.4f}"
+    assert acc >= 0.96, f"test accuracy {acc:.4f}"
 
 
 # ---------------------------------------------------------------- checkpoints and resuming
