@@ -20,7 +20,8 @@
 # %%
 import os, time
 import matplotlib.pyplot as plt
-from tinygrad_lm.models import seq2seq_attention as s2s
+from tinygrad_lm.data.translation import ReverseDictionaryTask
+from tinygrad_lm.recipes import seq2seq_attention as recipe
 FAST = os.environ.get('TINYGRAD_LM_FAST') == '1'
 
 # %% [markdown]
@@ -29,7 +30,7 @@ FAST = os.environ.get('TINYGRAD_LM_FAST') == '1'
 # Ids 0, 1, 2 are `<pad>`, `<bos>`, `<eos>`. Sentences have 3 to `max_len` words; the decoder reads `<bos> y` (teacher forcing) and predicts `y <eos>`.
 
 # %%
-task = s2s.ReverseDictionaryTask(vocab_size=12, min_len=3, max_len=6, seed=0)
+task = ReverseDictionaryTask(vocab_size=12, min_len=3, max_len=6, seed=0)
 b = task.sample(3, seed=1)
 for i in range(3):
     print(' '.join(task.decode(b.src[i], task.src_vocab)), ' -> ', ' '.join(task.decode(b.tgt_out[i])))
@@ -50,11 +51,11 @@ steps = 150 if FAST else 500
 held_out = task.sample(500, seed=10**6)
 models, curves = {}, {}
 for score in ('dot', 'general', 'concat'):
-    _, model, opt = s2s.setup(score)  # vocab 12, max_len 6, E 16, H 32, Adam lr 1e-2
+    _, model, opt = recipe.setup(score)  # vocab 12, max_len 6, E 16, H 32, Adam lr 1e-2
     t0 = time.time()
-    curves[score] = s2s.fit(model, opt, task, steps, 32)
+    curves[score] = recipe.fit(model, opt, task, steps, 32)
     models[score] = model
-    seq, tok = s2s.accuracy(model, held_out)
+    seq, tok = recipe.accuracy(model, held_out)
     print(f'{score:8s} {time.time() - t0:5.1f} s  exact-sequence {seq:.3f}  token {tok:.3f}')
 for score, c in curves.items():
     plt.plot(c, label=score)

@@ -10,6 +10,7 @@ import torch
 import tinygrad_lm as tg
 from tinygrad_lm.data.translation import PAD, ReverseDictionaryTask
 from tinygrad_lm.models import seq2seq_attention as s2s
+from tinygrad_lm.recipes import seq2seq_attention as recipe
 
 SCORES = ("dot", "general", "concat")
 
@@ -61,7 +62,7 @@ class Twin(torch.nn.Module):
 
 @pytest.mark.parametrize("score", SCORES)
 def test_lockstep_with_torch(score):
-    task, model, _ = s2s.setup(score, vocab_size=11, max_len=6, embedding_dim=6, hidden_size=7)
+    task, model, _ = recipe.setup(score, vocab_size=11, max_len=6, embedding_dim=6, hidden_size=7)
     model.double()
     twin = Twin(11, 6, 7, score).double()
     twin.load_state_dict({k: torch.tensor(v) for k, v in model.state_dict().items()})
@@ -69,7 +70,7 @@ def test_lockstep_with_torch(score):
     for step in range(20):
         batch = task.sample(5, seed=step)  # batch of 5, lengths 3..6: source padding in most batches
         opt.zero_grad()
-        loss = s2s.sequence_loss(model, batch)
+        loss = recipe.sequence_loss(model, batch)
         loss.backward()
         opt.step()
         topt.zero_grad()
@@ -125,12 +126,12 @@ def test_learns_generated_task(score):
     99.8-100%). Without the lower rate at the end the trajectory decides: after 250 steps at 2e-2 the same
     seeds gave 92-97% (dot), 77-96% (general), 73-97% (concat), and another CPU's rounding moved one seed
     from 94% to 89%."""
-    task, model, opt = s2s.setup(score, vocab_size=12, max_len=6, embedding_dim=16, hidden_size=32, lr=2e-2)
-    s2s.fit(model, opt, task, 400, 32)
+    task, model, opt = recipe.setup(score, vocab_size=12, max_len=6, embedding_dim=16, hidden_size=32, lr=2e-2)
+    recipe.fit(model, opt, task, 400, 32)
     for group in opt.param_groups:
         group["lr"] = 2e-3
-    s2s.fit(model, opt, task, 200, 32, seed=400)
-    seq_acc, tok_acc = s2s.accuracy(model, task.sample(300, seed=999))
+    recipe.fit(model, opt, task, 200, 32, seed=400)
+    seq_acc, tok_acc = recipe.accuracy(model, task.sample(300, seed=999))
     assert seq_acc >= 0.95 and tok_acc >= 0.97, (seq_acc, tok_acc)
     ids, maps = model.greedy_decode(*(lambda b: (b.src, b.src_lengths))(task.sample(4, seed=5)), 7)
     assert maps.shape[:2] == ids.shape and np.allclose(maps.sum(-1), 1)

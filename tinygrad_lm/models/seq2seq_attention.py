@@ -10,17 +10,15 @@ GRU runs over the whole target at once in training):
     htilde_t = tanh(W_c [c_t; h_t])
     p(y_t | y_<t, x) = softmax(W_s htilde_t)
 
-Trained on ``data.translation.ReverseDictionaryTask`` (GENERATED, not a real language pair).
+Its training on a generated task is ``tinygrad_lm.recipes.seq2seq_attention``.
 """
 from __future__ import annotations
-
-import os
 
 import numpy as np
 
 from .. import nn, ops
 from ..autograd import no_grad
-from ..data.translation import BOS, EOS, PAD, ReverseDictionaryTask  # noqa: F401 - ReverseDictionaryTask re-exported for notebooks
+from ..data.translation import BOS, EOS, PAD
 
 
 # ---------------------------------------------------------------- the three score functions
@@ -133,100 +131,3 @@ def src_mask(src_lengths, S):
     """(B, S) True on real source words."""
     return np.arange(S)[None, :] < np.asarray(src_lengths).reshape(-1, 1)
 
-
-def sequence_loss(model, batch):
-    """Mean cross-entropy over the real target words (<pad> ignored)."""
-    logits, _ = model(batch.src, batch.src_lengths, batch.tgt_in)
-    B, T, V = logits.shape
-    return ops.cross_entropy(ops.reshape(logits, (B * T, V)), batch.tgt_out.reshape(-1), ignore_index=PAD)
-
-
-def accuracy(model, batch):
-    """(exact-sequence accuracy, token accuracy) of greedy decoding against tgt_out (up to <eos>)."""
-    ids, _ = model.greedy_decode(batch.src, batch.src_lengths, batch.tgt_out.shape[1])
-    gold = batch.tgt_out
-    pred = np.full(gold.shape, PAD, np.int64)
-    pred[:, :ids.shape[1]] = ids
-    real = gold != PAD
-    correct = (pred == gold) | ~real
-    return float(correct.all(1).mean()), float((pred == gold)[real].mean())
-
-
-def setup(score="general", vocab_size=12, max_len=6, embedding_dim=16, hidden_size=32, lr=1e-2, seed=0):
-    """The task, a seeded model and Adam."""
-    from .. import manual_seed, optim
-
-    task = ReverseDictionaryTask(vocab_size, 3, max_len, seed=seed)
-    manual_seed(seed)
-    model = Seq2SeqAttention(vocab_size, vocab_size, embedding_dim, hidden_size, score)
-    return task, model, optim.Adam(model.parameters(), lr=lr)
-
-
-def fit(model, optimizer, task, steps, batch_size=32, seed=0, progress=None):
-    """``steps`` Adam steps on fresh batches (batch i drawn with seed + 1 + i). Returns the losses."""
-    model.train()
-    losses = []
-    for step in range(steps):
-        loss = sequence_loss(model, task.sample(batch_size, seed=seed + 1 + step))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-        if progress is not None:
-            progress.update(1)
-            progress.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
-    return losses
-
-
-# ---------------------------------------------------------------- the command line
-def add_arguments(parser, command, model):
-    from ..train.run_dir import add_run_arguments
-
-    parser.add_argument("--score", choices=tuple(SCORES), default="general", help="Luong score function")
-    parser.add_argument("--steps", type=int, default=500, help="Adam steps (default 500)")
-    parser.add_argument("--eval-every", type=int, default=50, help="steps between evaluations")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-2, help="Adam's learning rate")
-    parser.add_argument("--embedding-dim", type=int, default=16)
-    parser.add_argument("--hidden-size", type=int, default=32)
-    parser.add_argument("--vocab-size", type=int, default=12, help="words per generated language, specials included")
-    parser.add_argument("--max-len", type=int, default=6, help="longest source sentence")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="runs/seq2seq-attention", help="folder for checkpoint, curves, result")
-    add_run_arguments(parser, resume=False)
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def train(args):
-    """``tinygrad-lm train seq2seq-attention``: the generated reverse+dictionary task; loss/accuracy
-    curves, checkpoint and greedy-decoding accuracy on a held-out set."""
-    from tqdm import tqdm
-
-    from ..train import plot_history
-    from ..train.run_dir import Run
-
-    if min(args.steps, args.eval_every, args.batch_size, args.hidden_size, args.embedding_dim) < 1 or args.lr <= 0:
-        raise SystemExit("tinygrad-lm train seq2seq-attention: sizes and steps must be >= 1 and --lr > 0")
-    run = Run(args, os.path.join(args.out, "checkpoint.npz"))
-    task, model, optimizer = setup(args.score, args.vocab_size, args.max_len, args.embedding_dim,
-                                   args.hidden_size, args.lr, args.seed)
-    held_out = task.sample(500, seed=10**6 + args.seed)
-    history = {"loss": [], "accuracy": [], "val_accuracy": []}
-    done = 0
-    with tqdm(total=args.steps, desc=f"seq2seq-{args.score}", unit="step", disable=args.no_progress) as bar:
-        while done < args.steps:
-            n = min(args.eval_every, args.steps - done)
-            losses = fit(model, optimizer, task, n, args.batch_size, args.seed + done, bar)
-            done += n
-            history["loss"].append(float(np.mean(losses)))
-            history["accuracy"].append(accuracy(model, task.sample(200, seed=done))[0])
-            history["val_accuracy"].append(accuracy(model, held_out)[0])
-    run.save(model, optimizer, step=done, history=history)
-    plot_history(history, os.path.join(args.out, "loss.png"),
-                 title=f"Luong {args.score} attention, generated task (one point per {args.eval_every} steps)")
-    seq_acc, tok_acc = accuracy(model, held_out)
-    result = {"exact_sequence_accuracy": seq_acc, "token_accuracy": tok_acc, "final_loss": history["loss"][-1]}
-    run.write_result(result)
-    print(f"held-out exact-sequence accuracy {seq_acc:.4f}  token accuracy {tok_acc:.4f}  "
-          f"(checkpoint {run.path}, curve {os.path.join(args.out, 'loss.png')})")
-    return result
