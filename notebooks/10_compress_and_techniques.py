@@ -33,7 +33,7 @@ from tinygrad_lm import nn
 from tinygrad_lm.compress import magnitude_prune, quantize_dynamic, model_size_bytes
 from tinygrad_lm.models.mlp import MLP
 from tinygrad_lm.train.metrics import evaluate
-from tinygrad_lm.models.pipeline import preprocess, fit, distill_student, run_pipeline
+from tinygrad_lm.recipes.pipeline import preprocess, fit, distill_student, run_pipeline
 from tinygrad_lm.models import gan as G
 from tinygrad_lm.train import metrics
 from tinygrad_lm.train.profiler import profile

@@ -262,7 +262,7 @@ def test_pipeline_preprocess_train_optimize_infer():
     """Seeds 0-5 (split, init, shuffling): teacher 95.8-96.7% (threshold 93%), pruned + fine-tuned 0.4 points above
     to 1.8 below the teacher (threshold 5 below), teacher int8 within 0.2 points of the teacher (threshold 2 below),
     distilled student 93.3-95.8% (threshold 88%); one test image is 0.22 points."""
-    from tinygrad_lm.models.pipeline import run_pipeline
+    from tinygrad_lm.recipes.pipeline import run_pipeline
 
     result = run_pipeline(epochs=6, distill_epochs=6, prune_amount=0.8, verbose=False)
     rows = {r["model"].split(" ")[0] + (" int8" if "int8" in r["model"] else ""): r for r in result["rows"]}

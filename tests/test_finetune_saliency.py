@@ -6,8 +6,8 @@ import torch
 import tinygrad_lm as tg
 from tinygrad_lm import nn
 from tinygrad_lm.models.mlp import MLP
+from tinygrad_lm.recipes.pipeline import fit, preprocess
 from tinygrad_lm.train.metrics import evaluate
-from tinygrad_lm.models.pipeline import fit, preprocess
 from tinygrad_lm.train.saliency import saliency
 
 

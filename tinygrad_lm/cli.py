@@ -20,7 +20,7 @@ MODELS = {
     "lstm-lm": ("tinygrad_lm.recipes.lstm_lm", "LSTM language model on CPython's documentation (D0.M1)"),
     "transformer": ("tinygrad_lm.recipes.transformer", "encoder-decoder Transformer on generated tasks (D2.M1-M3)"),
     "gpt": ("tinygrad_lm.recipes.gpt", "decoder-only GPT with byte-level BPE (D4.M2)"),
-    "pipeline": ("tinygrad_lm.models.pipeline", "preprocess -> train -> prune/quantize/distill -> infer on digits (D0.T1)"),
+    "pipeline": ("tinygrad_lm.recipes.pipeline", "preprocess -> train -> prune/quantize/distill -> infer on digits (D0.T1)"),
     "seq2seq-attention": ("tinygrad_lm.recipes.seq2seq_attention", "RNN encoder-decoder with Luong attention (D1.T3)"),
 }
 

@@ -7,7 +7,7 @@ optimize (prune, quantize, distill) -> infer, reporting test accuracy against mo
        smaller student distilled from the teacher (D0.T4)
     4. infer: every variant on the test split
 
-``tinygrad-lm train pipeline`` runs it (when the CLI registry lists it) and prints the table.
+``tinygrad-lm train pipeline`` runs it and prints the table.
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from .. import data, manual_seed, ops, optim
 from ..autograd import no_grad
 from ..compress import distillation_loss, magnitude_prune, model_size_bytes, quantize_dynamic, sparsity
 from ..data.cleaning import clean
+from ..models.mlp import MLP
 from ..tensor import Tensor
 from ..train.metrics import evaluate
-from .mlp import MLP
 
 
 def preprocess(seed: int = 0):
