@@ -1,7 +1,8 @@
 """Fault test of DataParallel (issue 11, items 6-7): a small data-parallel training runs in a
-subprocess (its own session), and a worker or the parent is killed with SIGKILL at a random moment
-(seeded): the parent during its imports, while it starts the workers or while it trains; a worker
-inside a step or between two. Whatever dies, the run must end within
+subprocess (its own session), and a worker or the parent is killed with SIGKILL, or the parent is
+interrupted (SIGINT, Ctrl-C), at a random moment (seeded): the parent during its imports, while it
+starts the workers or while it trains; a worker inside a step or between two. Whatever dies, the
+run must end within
 the timeout, leave no process of its session behind (workers, resource tracker) and leave nothing
 new in /dev/shm. A killed worker must be named, with its exit code, in the parent's error."""
 import os
@@ -87,9 +88,9 @@ def read_pids(proc, seconds: float) -> list[int]:
 @pytest.mark.parametrize("trial", range(TRIALS))
 def test_killing_a_worker_or_the_parent_ends_the_run_cleanly(tmp_path, trial):
     rng = random.Random(trial)
-    victim = ("parent", "worker")[trial % 2]
+    victim = ("parent", "worker", "interrupt")[trial % 3]
     rank = rng.randrange(2)
-    delay = rng.uniform(0.0, 5.0) if victim == "parent" else rng.uniform(0.0, 1.0)  # start-up takes ~2-4 s
+    delay = rng.uniform(0.0, 1.0) if victim == "worker" else rng.uniform(0.0, 5.0)  # start-up takes ~2-4 s
     script = tmp_path / "train.py"
     script.write_text(TRAINING)
     shm_before = set(os.listdir("/dev/shm"))
@@ -97,9 +98,9 @@ def test_killing_a_worker_or_the_parent_ends_the_run_cleanly(tmp_path, trial):
         proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=stderr, text=True,
                                 start_new_session=True, cwd=tmp_path)
     try:
-        if victim == "parent":  # counted from the launch, to hit the start-up too
+        if victim != "worker":  # counted from the launch, to hit the start-up too
             time.sleep(delay)
-            os.kill(proc.pid, signal.SIGKILL)
+            os.kill(proc.pid, signal.SIGKILL if victim == "parent" else signal.SIGINT)
         else:
             workers = read_pids(proc, 60)
             time.sleep(delay)

@@ -18,7 +18,8 @@ processes started by ``mpirun`` across machines (used only when mpi4py is import
 Faults end a run, they never hang it or leave processes behind. The parent talks to each worker
 through a pipe and waits on the pipes *and* the workers' process sentinels, so a dead worker is
 seen at once and reported with its exit code; a worker that lives but stops answering is given up
-after ``timeout`` seconds. Each worker keeps a watchdog thread on its parent's sentinel and exits
+after ``timeout`` seconds. The all-reduce's barrier is kept by the parent too (no lock shared between
+workers that a dying one could leave held). Each worker keeps a watchdog thread on its parent's sentinel and exits
 the moment the parent is gone, even after a SIGKILL. Pipes have no feeder threads to block at exit,
 and the gradients travel through one anonymous shared array (its file is unlinked when made), so
 nothing is left in /dev/shm whoever dies.
