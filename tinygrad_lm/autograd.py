@@ -14,8 +14,10 @@ works on arrays only: it never calls the autograd engine, and never writes into 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import threading
+import traceback
 
 _state = threading.local()
 
@@ -102,7 +104,11 @@ class Function:
                     check_dtypes(cls, inputs, Tensor)
             arrays.append(x)
         fn = cls()
-        out = fn.forward(*arrays, **options)
+        try:
+            out = fn.forward(*arrays, **options)
+        except Exception as e:  # (free when nothing is raised)
+            raise_as_library_error(cls, "forward", e, inputs)
+            raise
         needs = tuple(isinstance(x, Tensor) and x.requires_grad for x in inputs)
         track = any(needs) and is_grad_enabled()
         result = Tensor._wrap(out, requires_grad=track)
@@ -183,6 +189,20 @@ def _dtype_error(cls, inputs, Tensor):
     raise TypeError(f"{op_name(cls)}: {a} has dtype {inputs[ref].dtype} (shape {inputs[ref].shape}) but {b} has "
                     f"dtype {inputs[i].dtype} (shape {inputs[i].shape}); float32 and float64 do not mix: convert "
                     "one with .float() or .double()")
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def raise_as_library_error(cls, phase: str, e: Exception, inputs=()) -> None:
+    """An error from inside NumPy or Numba, which the op's own checks did not foresee, is raised again as
+    tinygrad_lm's, naming the op and its operands; an error the library raised itself goes on as it is."""
+    last = traceback.extract_tb(e.__traceback__)[-1].filename
+    if last.startswith(_PACKAGE):
+        return
+    kind = next((k for k in (TypeError, IndexError, ValueError) if isinstance(e, k)), RuntimeError)
+    operands = ", ".join(f"{tuple(x.shape)} {x.dtype}" for x in inputs if hasattr(x, "shape") and hasattr(x, "dtype"))
+    raise kind(f"{op_name(cls)} ({phase}) failed on operands [{operands}]: {type(e).__name__}: {e}") from None
 
 
 def op_name(cls) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import backend
-from .autograd import _clock, bump_version, check_backward_finite, is_anomaly_enabled, is_grad_enabled
+from .autograd import (_clock, bump_version, check_backward_finite, is_anomaly_enabled, is_grad_enabled,
+                       raise_as_library_error)
 
 float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)
@@ -314,7 +315,11 @@ class Tensor:
                                    "freed by the first backward(); pass retain_graph=True to the first call")
             if ctx.clock != _clock[0]:  # something was changed in place since this node's forward
                 ctx.check_saved_versions()
-            in_grads = ctx.backward(g)
+            try:
+                in_grads = ctx.backward(g)
+            except Exception as e:
+                raise_as_library_error(type(ctx), "backward", e)
+                raise
             if not isinstance(in_grads, tuple):
                 in_grads = (in_grads,)
             if anomaly:

@@ -59,12 +59,23 @@ class Conv2d(Module):
         return s + ("" if self.bias is not None else ", bias=False")
 
 
+def _check_pool(layer, kernel_size, stride, padding, dilation=1):
+    """A pooling layer's geometry, refused when built: PyTorch's limits (padding at most half the window)."""
+    kernel = pair(kernel_size, "kernel_size", layer, 1)
+    if stride is not None:
+        pair(stride, "stride", layer, 1)
+    dil = pair(dilation, "dilation", layer, 1)
+    pad = pair(padding, "padding", layer, 0)
+    if any(p > (d * (k - 1) + 1) // 2 for p, k, d in zip(pad, kernel, dil)):
+        raise ValueError(f"{layer}: padding {padding} should be at most half of the kernel size {kernel_size}")
+
+
 class MaxPool2d(Module):
     """D3.F2: the maximum of each kernel_size window, moved by stride (default: kernel_size)."""
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
         super().__init__()
-        pair(kernel_size, "kernel_size", "MaxPool2d", 1)  # refuse bad values now, not at the first batch
+        _check_pool("MaxPool2d", kernel_size, stride, padding, dilation)  # now, not at the first batch
         self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
         self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
@@ -82,7 +93,7 @@ class AvgPool2d(Module):
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
         super().__init__()
-        pair(kernel_size, "kernel_size", "AvgPool2d", 1)
+        _check_pool("AvgPool2d", kernel_size, stride, padding)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
 
@@ -98,6 +109,8 @@ class AdaptiveAvgPool2d(Module):
 
     def __init__(self, output_size):
         super().__init__()
+        pair(tuple(1 if s is None else s for s in output_size) if isinstance(output_size, (tuple, list)) else output_size,
+             "output_size", "AdaptiveAvgPool2d", 1)  # (None keeps the input's size)
         self.output_size = output_size
 
     def forward(self, x):

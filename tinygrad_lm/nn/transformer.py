@@ -27,7 +27,8 @@ class LayerNorm(Module):
 
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True):
         super().__init__()
-        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        shape = ((normalized_shape,) if isinstance(normalized_shape, int) else
+                 tuple(normalized_shape) if isinstance(normalized_shape, (tuple, list)) else ())
         if not shape or any(not isinstance(n, int) or n <= 0 for n in shape):
             raise ValueError(f"LayerNorm: normalized_shape must be positive ints, got {normalized_shape!r}")
         if not (isinstance(eps, (int, float)) and eps > 0):  # (a nan eps fails eps > 0 too)
@@ -261,7 +262,12 @@ class _TransformerLayer(Module):
     def __init__(self, n_sublayers, d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps,
                  batch_first, norm_first, bias):
         super().__init__()
-        check_size(type(self).__name__, "dim_feedforward", dim_feedforward)
+        name = type(self).__name__
+        for what, v in (("d_model", d_model), ("nhead", nhead), ("dim_feedforward", dim_feedforward)):
+            check_size(name, what, v)
+        if d_model % nhead:
+            raise ValueError(f"{name}: d_model {d_model} must be a multiple of nhead {nhead}")
+        check_probability(name, "dropout", dropout)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first)
         if n_sublayers == 3:
             self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,

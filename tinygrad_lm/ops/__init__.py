@@ -112,8 +112,22 @@ def sigmoid(x): return _act.Sigmoid.apply(x)
 def relu(x): return _act.ReLU.apply(x)
 def leaky_relu(x, negative_slope=0.01): return _act.LeakyReLU.apply(x, negative_slope=negative_slope)
 def gelu(x, approximate="none"): return _act.GELU.apply(x, approximate=approximate)
-def softmax(x, dim=-1): return _act.Softmax.apply(x, dim=_red.check_dim(dim, x.ndim, "softmax"))
-def log_softmax(x, dim=-1): return _act.LogSoftmax.apply(x, dim=_red.check_dim(dim, x.ndim, "log_softmax"))
+def _check_float(op, *tensors):
+    """Ops defined on real numbers only (softmax, the losses) refuse integer and bool tensors, as PyTorch."""
+    for t in tensors:
+        if isinstance(t, Tensor) and t.dtype.kind != "f":
+            raise TypeError(f"{op}: expected a floating-point tensor, got dtype {t.dtype} (shape {t.shape}); "
+                            "convert it with .float()")
+
+
+def softmax(x, dim=-1):
+    _check_float("softmax", x)
+    return _act.Softmax.apply(x, dim=_red.check_dim(dim, x.ndim, "softmax"))
+
+
+def log_softmax(x, dim=-1):
+    _check_float("log_softmax", x)
+    return _act.LogSoftmax.apply(x, dim=_red.check_dim(dim, x.ndim, "log_softmax"))
 
 
 # ------------------------------------------------------------------ reductions
@@ -133,6 +147,7 @@ def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
 
 def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     dim, keepdim = _dim_args("mean", dim, keepdim, axis, keepdims)
+    _check_float("mean", x)  # as torch: the mean of integers has no integer dtype
     return _red.Mean.apply(x, dim=dim, keepdim=keepdim)
 
 
@@ -162,9 +177,11 @@ def _max_min(x, dim, keepdim, mode):
     if isinstance(dim, (tuple, list)):
         raise TypeError(f"{mode}(dim=...) takes one int dimension; use amax/amin for several")
     dim = _red.check_dim(dim, x.ndim, mode)
-    _red.check_nonempty(x.data, (dim,) if x.ndim else (), mode, False)
+    if x.ndim == 0:  # the value itself, at index 0, as torch.max(scalar, 0)
+        return MaxResult((_ew.Identity.apply(x), Tensor._wrap(backend.xp(x.data).asarray(0))))
+    _red.check_nonempty(x.data, (dim,), mode, False)
     m = backend.xp(x.data)
-    idx = (m.argmax if mode == "max" else m.argmin)(x.data, axis=dim if x.ndim else None)
+    idx = (m.argmax if mode == "max" else m.argmin)(x.data, axis=dim)
     values = _red.MaxAlong.apply(x, dim, idx, keepdim=keepdim)
     return MaxResult((values, Tensor._wrap(m.expand_dims(idx, dim) if keepdim else idx)))
 
@@ -203,12 +220,14 @@ def argmin(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
 
 def var(x, dim=None, unbiased=True, keepdim=False, correction=None, *, axis=None, keepdims=None):
     dim, keepdim = _dim_args("var", dim, keepdim, axis, keepdims)
+    _check_float("var", x)
     correction = (1 if unbiased else 0) if correction is None else correction
     return _red.Var.apply(x, dim=dim, correction=correction, keepdim=keepdim)
 
 
 def std(x, dim=None, unbiased=True, keepdim=False, correction=None, *, axis=None, keepdims=None):
     dim, keepdim = _dim_args("std", dim, keepdim, axis, keepdims)
+    _check_float("std", x)
     correction = (1 if unbiased else 0) if correction is None else correction
     return _red.Std.apply(x, dim=dim, correction=correction, keepdim=keepdim)
 
@@ -317,6 +336,8 @@ def split(x, split_size_or_sections, dim=0):
 def chunk(x, chunks, dim=0):
     if isinstance(chunks, bool) or not isinstance(chunks, int) or chunks <= 0:
         raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
+    if x.ndim == 0:
+        raise ValueError("chunk: expects at least a 1-dimensional tensor")
     n = x.shape[_red.check_dim(dim, x.ndim, "chunk")]
     return split(x, builtins.max(-(-n // chunks), 1), dim)
 
@@ -420,9 +441,13 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     """Softmax cross-entropy from logits (D1.F2). Class-index targets use the fused kernel; a float
     target of the input's shape is read as class probabilities (composite)."""
     _loss.check_reduction(reduction)
+    _check_float("cross_entropy", input)
     if not 0 <= label_smoothing <= 1:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     t = _target_array(target)
+    if input.ndim == 0 or input.shape[1 if input.ndim > 1 else 0] == 0:
+        raise ValueError(f"cross_entropy: input must be (C,) or (N, C, ...) scores with C > 0 classes, got shape "
+                         f"{input.shape}")
     if t.dtype.kind == "f":
         if t.shape != input.shape:
             raise ValueError(f"cross_entropy: probability targets need the input's shape {input.shape}, "
@@ -443,6 +468,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):  # noqa: A002
     _loss.check_reduction(reduction)
+    _check_float("nll_loss", input)
     w = weight.data if isinstance(weight, Tensor) else weight
     return _loss.NLLLoss.apply(input, _target_array(target), weight=w, ignore_index=ignore_index,
                                reduction=reduction)
@@ -452,6 +478,10 @@ def _check_same_shape(input, target, name):
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(f"{name}: input shape {tuple(input.shape)} and target shape {tuple(target.shape)} "
                          "must be equal")
+    _check_float(name, input, target)
+    if input.dtype != target.dtype:
+        raise TypeError(f"{name}: input has dtype {input.dtype} but target has dtype {target.dtype}; convert one "
+                        "with .float() or .double()")
 
 
 def mse_loss(input, target, reduction="mean"):  # noqa: A002
@@ -483,6 +513,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):  # noqa:
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):  # noqa: A002
     _loss.check_reduction(reduction)
+    _check_float("binary_cross_entropy_with_logits", input)
     y = _target_array(target).astype(input.dtype, copy=False)
     pw = pos_weight.data if isinstance(pos_weight, Tensor) else pos_weight
     loss = _loss.BCEWithLogits.apply(input, y, pos_weight=pw)

@@ -95,6 +95,8 @@ class GELU(Function):
 def softmax_array(x, axis):
     """softmax(x)_i = e^{x_i - max x} / sum_j e^{x_j - max x} (shifting by the max avoids overflow)."""
     m = xp(x)
+    if x.size == 0:  # nothing to normalise (and max of nothing has no value)
+        return x.copy()
     e = m.exp(x - x.max(axis=axis, keepdims=True))
     e /= e.sum(axis=axis, keepdims=True)
     return e
@@ -103,6 +105,8 @@ def softmax_array(x, axis):
 def log_softmax_array(x, axis):
     """log softmax(x)_i = (x_i - max x) - log sum_j e^{x_j - max x}."""
     m = xp(x)
+    if x.size == 0:
+        return x.copy()
     shifted = x - x.max(axis=axis, keepdims=True)
     return shifted - m.log(m.exp(shifted).sum(axis=axis, keepdims=True))
 

@@ -109,6 +109,13 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal=True, not both")
     if not 0.0 <= dropout_p <= 1.0:
         raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1], got {dropout_p}")
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        if not isinstance(t, Tensor) or t.ndim < 2 or t.dtype.kind != "f":
+            raise ValueError(f"scaled_dot_product_attention: {name} must be a floating-point tensor of shape "
+                             f"(..., length, features), got {getattr(t, 'shape', type(t).__name__)} "
+                             f"{getattr(t, 'dtype', '')}")
+    if query.shape[-1] == 0 and scale is None:
+        raise ValueError(f"scaled_dot_product_attention: query of shape {query.shape} has no features to scale by")
     m = xp(query.data)
     if attn_mask is not None and not isinstance(attn_mask, Tensor):
         attn_mask = m.asarray(attn_mask)

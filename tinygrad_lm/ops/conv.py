@@ -8,7 +8,7 @@ from ..autograd import Function
 
 def pair(value, name: str, op: str, minimum: int):
     """An int or a pair of ints as a pair, each at least ``minimum``."""
-    t = (value, value) if isinstance(value, int) else tuple(value)
+    t = (value, value) if isinstance(value, int) else tuple(value) if isinstance(value, (tuple, list)) else ()
     if len(t) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in t):
         raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
     if min(t) < minimum:
@@ -35,6 +35,9 @@ def check_conv(x, w, b, geom, groups):
     if not isinstance(groups, int) or groups < 1 or x.shape[1] % groups or w.shape[0] % groups:
         raise ValueError(f"conv2d: groups={groups!r} must be a positive int dividing the input channels "
                          f"({x.shape[1]}) and the output channels ({w.shape[0]})")
+    if 0 in w.shape or 0 in x.shape[1:]:  # (an empty batch, N = 0, is fine)
+        raise ValueError(f"conv2d: input {tuple(x.shape)} and weight {tuple(w.shape)} need non-zero channels, "
+                         "kernel and image sizes")
     if x.shape[1] != w.shape[1] * groups:
         raise ValueError(f"conv2d: input of shape {tuple(x.shape)} has {x.shape[1]} channels but the weight of shape "
                          f"{tuple(w.shape)} with groups={groups} expects {w.shape[1] * groups}")

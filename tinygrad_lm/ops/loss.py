@@ -27,6 +27,8 @@ def _check_target(x, target, name, weight=None):
     if x.ndim == 0:
         raise ValueError(f"{name}: input must be (C,) or (N, C, ...) scores, got a 0-d tensor")
     C = x.shape[1] if x.ndim > 1 else x.shape[0]
+    if C == 0:
+        raise ValueError(f"{name}: input of shape {tuple(x.shape)} has no classes (C = 0)")
     if weight is not None and tuple(weight.shape) != (C,):
         raise ValueError(f"{name}: weight must have shape ({C},), one per class, got {tuple(weight.shape)}")
     expected = (x.shape[0],) + x.shape[2:] if x.ndim > 1 else ()

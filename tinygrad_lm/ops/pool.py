@@ -117,6 +117,9 @@ def adaptive_avg_pool2d(input, output_size):  # noqa: A002
     def run(x):
         if x.ndim != 4:
             raise ValueError(f"adaptive_avg_pool2d: input must be (N, C, H, W), got shape {x.shape}")
+        if 0 in x.shape[1:]:  # a window over nothing would average to nan
+            raise ValueError(f"adaptive_avg_pool2d: expected input to have non-zero size for non-batch "
+                             f"dimensions, got shape {x.shape}")
         size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
         size = tuple(x.shape[2 + i] if s is None else s for i, s in enumerate(size))
         pair(size, "output_size", "adaptive_avg_pool2d", 1)

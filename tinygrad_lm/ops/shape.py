@@ -1,6 +1,8 @@
 """Shape ops (reshape, permute, expand, cat, stack) and indexing (getitem, gather)."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..autograd import Function
 from ..backend import xp
 
@@ -55,6 +57,9 @@ class Expand(Function):
         lead = len(shape) - x.ndim
         if lead < 0:
             raise ValueError(f"expand: target {tuple(shape)} has fewer dimensions than shape {tuple(x.shape)}")
+        if any(n == -1 for n in shape[:lead]) or any(not isinstance(n, (int, np.integer)) or n < -1 for n in shape):
+            raise ValueError(f"expand: cannot expand shape {tuple(x.shape)} to {tuple(shape)} (-1 keeps an existing "
+                             "size; new leading sizes must be given)")
         target = tuple(x.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
         try:
             return xp(x).broadcast_to(x, target)
