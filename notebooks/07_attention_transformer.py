@@ -56,18 +56,27 @@ print('rows of A sum to', A.sum(1)); print('step-by-step == fused: max |diff| ='
 # %% [markdown]
 # ## 2. The errata, numerically
 #
-# **D0.F3** — the source writes $O = \mathrm{softmax}(Q)\,X W_V$: no $K^\top$, no scale. Then the 'map' is a softmax over the *feature* axis of $Q$ (shape $T\times d_k$, not $T\times T$); it only multiplies $XW_V$ when $d_k = T$, and it never compares a query with a key.
+# **D0.F3** — the source (000 §4.2) writes the weights as the softmax of a fraction whose numerator is $W_Q X W_K$ and whose denominator is missing, then $O = A\,X\,W_V$. The key weight is there, but it multiplies the query projection $W_Q X$ instead of the input: the keys $W_K X$ are never formed, so no query meets a key. With columns as tokens (as in the source) the product exists only when the length $T$ happens to equal $d_k$, and is then $d_k \times d$, not a $T \times T$ map over positions; it holds $X$ once, so it is *linear* in $X$, where the query–key scores $(W_Q X)^\top (W_K X)$ are quadratic. The empty denominator is the scale $\sqrt{d_k}$: without it the scores have variance $d_k$ and the softmax saturates to nearly one-hot rows. (`tests/test_errata.py` checks the same; `docs/errata.md` lists every erratum.)
 
 # %%
-Xs = rng.standard_normal((4, 4)); Wq, Wk, Wv = (rng.standard_normal((4, 4)) / 2 for _ in range(3))  # d_k = T
-Qs = Xs @ Wq
 sm = lambda z: np.exp(z - z.max(-1, keepdims=True)) / np.exp(z - z.max(-1, keepdims=True)).sum(-1, keepdims=True)
-wrong = sm(Qs) @ Xs @ Wv
-right = self_attention(t(Xs), t(Wq), t(Wk), t(Wv)).numpy()
-print('max |wrong - right| =', np.abs(wrong - right).max())
-Wk2 = rng.standard_normal((4, 4))  # change the keys: the wrong formula does not even notice
-print('wrong formula ignores W_K:', np.allclose(sm(Qs) @ Xs @ Wv, wrong),
-      '| right one changes by', np.abs(self_attention(t(Xs), t(Wq), t(Wk2), t(Wv)).numpy() - right).max())
+d0, dk0 = 6, 3
+Wq0, Wk0, Wv0 = (rng.standard_normal((dk0, d0)) for _ in range(3))   # column form: Q = W_Q X
+source_scores = lambda X: Wq0 @ X @ Wk0                                # the source's numerator
+query_key = lambda X: (Wq0 @ X).T @ (Wk0 @ X) / np.sqrt(dk0)           # q_i . k_j / sqrt(d_k)
+try:
+    source_scores(rng.standard_normal((d0, 5)))
+except ValueError as e:
+    print('T = 5 tokens, d_k = 3: the source product does not exist --', e)
+Xc = rng.standard_normal((d0, dk0))                                    # T = d_k = 3: it exists by accident
+print('shapes: source', source_scores(Xc).shape, '| query-key map', query_key(Xc).shape)
+assert np.allclose(source_scores(2 * Xc), 2 * source_scores(Xc))      # linear in X: X appears once
+assert np.allclose(query_key(2 * Xc), 4 * query_key(Xc))              # quadratic: queries meet keys
+np.testing.assert_allclose(sm(query_key(Xc)) @ (Wv0 @ Xc).T,           # ours, rows as tokens
+                           self_attention(t(Xc.T), t(Wq0.T), t(Wk0.T), t(Wv0.T)).numpy(), rtol=1e-10)
+qs, ks = rng.standard_normal((16, 256)), rng.standard_normal((16, 256))
+print('d_k = 256, mean largest weight in a row: unscaled', sm(qs @ ks.T).max(1).mean().round(3),
+      '| scaled', sm(qs @ ks.T / np.sqrt(256)).max(1).mean().round(3))
 
 # %% [markdown]
 # **D2.F3** — the source writes $\exp(\mathrm{softmax}(QK))/\sqrt{d_k}\,V$: the exponential is applied twice and the scale after the softmax, so the weights no longer sum to one and all lie in $[1, e]/\sqrt{d_k}$ — almost uniform, whatever the scores.
@@ -90,24 +99,28 @@ print('share of negative outputs the wrong FFN clips to 0:', (right < 0).mean().
 print('max |wrong - right| =', np.abs(wrong - right).max())
 
 # %% [markdown]
-# **D2.M2** — the source's decoder layer runs cross-attention *before* masked self-attention, and its residual adds a tensor to itself ($x + x$ instead of $x + \mathrm{Sublayer}(x)$). The right order is self-attention (causal) → cross-attention → FFN, each $\mathrm{LN}(x + \mathrm{Sublayer}(x))$ (`nn.TransformerDecoderLayer`, as PyTorch).
+# **D2.M2** — the source's decoder layer (002 §3.1.3) runs cross-attention first, $h = \mathrm{LN}(x + \mathrm{CA}(x, m))$, then self-attention on $h$ with no causal mask, and its residual adds the self-attention output to itself: $\mathrm{LN}(\mathrm{SA}(h) + \mathrm{SA}(h)) = \mathrm{LN}(2\,\mathrm{SA}(h))$. Both operands are the sublayer's output, so what is lost is the *skip path*, not the sublayer: LayerNorm is invariant to scale up to its $\epsilon$, $\mathrm{LN}_\epsilon(2s) = \mathrm{LN}_{\epsilon/4}(s)$ exactly, so the block is $\mathrm{LN}(\mathrm{SA}(h))$ — far from the residual $\mathrm{LN}(h + \mathrm{SA}(h))$, and still dependent on the encoder's memory through $h$. The right order is self-attention (causal) → cross-attention → FFN, each $\mathrm{LN}(x + \mathrm{Sublayer}(x))$ (`nn.TransformerDecoderLayer`, as PyTorch).
 
 # %%
-layer = nn.TransformerDecoderLayer(16, 2, 32, dropout=0.0, batch_first=True).eval()
-y = tg.Tensor(rng.standard_normal((1, 5, 16)).astype(np.float32))
-mem = tg.Tensor(rng.standard_normal((1, 7, 16)).astype(np.float32))
-mask = nn.Transformer.generate_square_subsequent_mask(5)
+layer = nn.TransformerDecoderLayer(16, 2, 32, dropout=0.0, batch_first=True).double().eval()
+y = tg.tensor(rng.standard_normal((1, 5, 16)))
+mem = tg.tensor(rng.standard_normal((1, 7, 16)))
+mask = nn.Transformer.generate_square_subsequent_mask(5, dtype=y.dtype)
 right = layer(y, mem, tgt_mask=mask).numpy()
-def wrong_order(x):
-    x = layer.norm1(x + layer._mha_block(x, mem, None, None))
-    x = layer.norm2(x + layer._sa_block(x, mask, None))
-    return layer.norm3(x + layer._ff_block(x))
-def self_residual(x):
-    x = layer.norm1(x + x); x = layer.norm2(x + x)        # the sublayers are lost altogether
-    return layer.norm3(x + x)
-print('cross-attention first: max |diff| =', np.abs(wrong_order(y).numpy() - right).max())
-print('x + x residual: output is just LN(x), independent of the memory:',
-      np.allclose(self_residual(y).numpy(), F.layer_norm(y, (16,), layer.norm3.weight, layer.norm3.bias).numpy(), atol=1e-5))
+w2, b2 = layer.norm2.weight, layer.norm2.bias
+def source_layer(x, mem):
+    h = layer.norm1(x + layer._mha_block(x, mem, None, None))   # cross-attention first
+    s = layer._sa_block(h, None, None)                          # self-attention, no causal mask
+    a = F.layer_norm(s + s, (16,), w2, b2)                      # both operands are SA(h)
+    return h, s, layer.norm3(a + layer._ff_block(a))
+h, s, wrong = source_layer(y, mem)
+print("source's layer against ours: max |diff| =", np.abs(wrong.numpy() - right).max().round(3))
+two_s = F.layer_norm(s + s, (16,), w2, b2).numpy()
+np.testing.assert_allclose(two_s, F.layer_norm(s, (16,), w2, b2, eps=1e-5 / 4).numpy(), rtol=1e-12)
+print('LN(2 SA(h)) is LN(SA(h)) with eps/4; it differs from the residual LN(h + SA(h)) by',
+      np.abs(two_s - F.layer_norm(h + s, (16,), w2, b2).numpy()).max().round(3))
+other_mem = tg.tensor(rng.standard_normal((1, 7, 16)))
+print('another memory changes its output by', np.abs(source_layer(y, other_mem)[2].numpy() - wrong.numpy()).max().round(3))
 
 # %% [markdown]
 # ## 3. Attention maps and masks
