@@ -1,35 +1,27 @@
 """``tinygrad-lm train mlp``: the digits MLP (``models.mlp.MLP``) on scikit-learn's handwritten digits,
-standardised with the training split's statistics (D1.F6), Adam, cross-entropy; a checkpoint after every
-epoch, a loss curve and the test accuracy."""
+standardised with the training split's statistics (D1.F6), Adam, cross-entropy, on the training loop
+(``train.loop.Trainer``): a checkpoint after every epoch, a loss curve and the test accuracy."""
 from __future__ import annotations
 
 import os
 
-from tqdm import tqdm
-
 from .. import data, manual_seed, ops, optim
 from ..models.mlp import MLP
 from ..tensor import Tensor
-from ..train import plot_history
+from ..train.loop import Trainer
 from ..train.metrics import evaluate
 from ..train.run_dir import Run, add_run_arguments
 
 
-def train_epoch(model, optimizer, loader, progress=None):
-    """One pass over ``loader``: cross-entropy, backward, step. Returns the mean training loss."""
-    model.train()
-    total, count = 0.0, 0
-    for xb, yb in loader:
-        loss = ops.cross_entropy(model(xb), yb)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        total += loss.item() * len(yb)
-        count += len(yb)
-        if progress is not None:
-            progress.update(1)
-            progress.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
-    return total / count
+def classify(model, batch):
+    """The training loss of a batch (x, labels): cross-entropy of the logits."""
+    return ops.cross_entropy(model(batch[0]), batch[1])
+
+
+def train_epoch(model, optimizer, loader):
+    """One pass over ``loader`` (its next epoch) through the training loop; returns the mean training loss."""
+    trainer = Trainer(model, optimizer, classify, progress=False)
+    return trainer.fit(loader, epochs=loader.epoch + 1, initial_epoch=loader.epoch)["loss"][-1]
 
 
 def digits_setup(batch_size=32, seed=0, hidden=128, lr=1e-3):
@@ -65,22 +57,15 @@ def train(args):
     run = Run(args, os.path.join(args.out, "checkpoint.npz"), fixed=("hidden", "seed"))
     model, optimizer, loader, (x_train, y_train, x_test, y_test) = digits_setup(
         args.batch_size, args.seed, args.hidden, args.lr)
-    saved = run.restore(model, optimizer)
-    start, history = (saved["epoch"], saved["history"]) if saved else (
-        0, {"loss": [], "val_loss": [], "accuracy": [], "val_accuracy": []})
-    with tqdm(total=(args.epochs - start) * len(loader), desc="mlp", unit="step",
-              disable=args.no_progress) as bar:
-        for epoch in range(start, args.epochs):
-            loader.set_epoch(epoch)
-            train_epoch(model, optimizer, loader, bar)
-            for prefix, (x, y) in (("", (x_train, y_train)), ("val_", (x_test, y_test))):
-                loss, acc = evaluate(model, x, y)
-                history[prefix + "loss"].append(loss)
-                history[prefix + "accuracy"].append(acc)
-            run.save(model, optimizer, epoch=epoch + 1, history=history)
-    plot_history(history, os.path.join(args.out, "loss.png"), title="MLP on digits (validation = test split)")
+
+    def evaluate_both():  # the whole training split, then the test split
+        (loss, acc), (val_loss, val_acc) = evaluate(model, x_train, y_train), evaluate(model, x_test, y_test)
+        return {"loss": loss, "accuracy": acc, "val_loss": val_loss, "val_accuracy": val_acc}
+    curves = os.path.join(args.out, "loss.png")
+    history = Trainer(model, optimizer, classify, run=run, curves=curves, desc="mlp", progress=not args.no_progress,
+                      title="MLP on digits (validation = test split)").fit(loader, args.epochs, evaluate=evaluate_both)
     result = {"test_accuracy": history["val_accuracy"][-1], "test_loss": history["val_loss"][-1]}
     run.write_result(result)
     print(f"test accuracy {result['test_accuracy']:.4f}  test loss {result['test_loss']:.4f}  "
-          f"(checkpoint {run.path}, curve {os.path.join(args.out, 'loss.png')})")
+          f"(checkpoint {run.path}, curve {curves})")
     return result

@@ -155,19 +155,16 @@ class Trainer:
             bar.write(f"{where}: " + "  ".join(f"{k} {v:.4f}" for k, v in logs.items()))
         stop = any([cb.on_epoch_end(self, logs) for cb in self.callbacks])
         if self.run is not None:
-            where = {"step": self.step} if by_steps else {"epoch": self.epoch, "step": self.step}
+            where = {"step": self.step} if by_steps else {"epoch": self.epoch}  # epochs: the step count follows
             self.run.save(self.model, self.optimizer, **where, history=self.history, **self.meta)
         return stop
 
     def _resume(self, data, epochs, initial_epoch) -> None:
         """Start from the run's checkpoint (if it resumes) or from ``initial_epoch``."""
         saved = self.run.restore(self.model, self.optimizer) if self.run is not None else None
-        if saved:
-            self.history = saved["history"]
-            self.epoch = saved.get("epoch", 0)
-            self.step = saved.get("step", self.epoch * len(data) if epochs else 0)
-        else:
-            self.epoch, self.step = initial_epoch, initial_epoch * len(data) if epochs else 0
+        self.history = saved["history"] if saved else {}
+        self.epoch = saved.get("epoch", 0) if saved else initial_epoch
+        self.step = self.epoch * len(data) if epochs else (saved or {}).get("step", 0)
         if self.scheduler is not None and self.step:  # schedules are closed forms of the step count
             self.scheduler.last_epoch = self.step - 1
             self.scheduler.step()
