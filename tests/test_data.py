@@ -325,3 +325,20 @@ def test_bad_samples_indices_and_sizes_are_refused_clearly():
     for kwargs, name in ((dict(n_train=0), "n_train"), (dict(n_test=-1), "n_test"), (dict(noise=-1.0), "noise")):
         with pytest.raises(ValueError, match=f"shapes: {name} must be"):
             vision.shapes(**{"n_train": 10, "n_test": 10, **kwargs})
+
+
+def test_statistics_of_nothing_and_impossible_ranges_are_refused():
+    from tinygrad_lm.data import cleaning, translation
+
+    for fn, name in ((standardize, "standardize"), (min_max_scale, "min_max_scale")):
+        with pytest.raises(ValueError, match=f"{name}: cannot take per-column statistics .*shape \\(0, 3\\)"):
+            fn(np.zeros((0, 3), np.float32))  # NumPy would give NaN statistics
+    assert standardize(np.zeros((0, 3), np.float32), mean=np.zeros(3), std=np.ones(3)).shape == (0, 3)
+    with pytest.raises(ValueError, match="lo < hi"):
+        min_max_scale(np.ones((3, 2), np.float32), feature_range=(1, 0))
+    with pytest.raises(ValueError, match="num_classes must be a positive int"):
+        cleaning.clean(np.zeros((3, 2)), np.zeros(3, np.int64), 0)
+    x, y, report = cleaning.clean(np.zeros((3, 2)), np.array([5, 6, 7]), 3)  # every row dropped: reported
+    assert x.shape == (0, 2) and len(y) == 0 and report.bad_label == 3
+    with pytest.raises(ValueError, match="n must be a positive int"):
+        translation.ReverseDictionaryTask().sample(0)

@@ -21,7 +21,7 @@ import numpy as np
 
 def _features(x):
     x = np.asarray(x.numpy() if hasattr(x, "numpy") else x)
-    return x.reshape(len(x), -1)
+    return x.reshape(len(x), int(np.prod(x.shape[1:])))  # not -1: that cannot be inferred with no rows
 
 
 def non_finite_rows(x) -> np.ndarray:
@@ -116,6 +116,10 @@ def clean(x, y, num_classes: int, drop_duplicates: bool = True, label_noise: boo
     as int64. ``label_noise=True`` adds check 4 (options go to :func:`label_noise_rows`)."""
     x_arr = np.asarray(x.numpy() if hasattr(x, "numpy") else x)
     y_arr = np.asarray(y.numpy() if hasattr(y, "numpy") else y).reshape(-1)
+    if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ValueError(f"clean: num_classes must be a positive int, got {num_classes!r}")
+    if x_arr.ndim == 0:
+        raise ValueError("clean: x must hold one row per sample, got a scalar")
     if len(x_arr) != len(y_arr):
         raise ValueError(f"clean: x has {len(x_arr)} rows of shape {x_arr.shape[1:]} but y has {len(y_arr)} labels")
     report = CleaningReport(total=len(y_arr))

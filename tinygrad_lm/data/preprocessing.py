@@ -29,9 +29,17 @@ def _nonzero(scale):
     return xp(scale).where(scale == 0, scale.dtype.type(1), scale)
 
 
+def _statistics_from(a, name, given):
+    """Statistics of ``a`` are only taken from samples: an empty input has none (NumPy would give NaN)."""
+    if any(v is None for v in given) and (a.ndim == 0 or a.shape[0] == 0):
+        raise ValueError(f"{name}: cannot take per-column statistics of an input without samples (shape {tuple(a.shape)}); "
+                         "give them, or pass data")
+
+
 def standardize(x, mean=None, std=None):
     """z = (x - mu) / sigma per column; mu, sigma from ``x`` unless given (give the training split's)."""
     a, was_tensor = _raw(x)
+    _statistics_from(a, "standardize", (mean, std))
     mean = a.mean(axis=0) if mean is None else mean
     std = _nonzero(a.std(axis=0)) if std is None else std
     return _wrap(((a - mean) / std).astype(a.dtype, copy=False), was_tensor)
@@ -41,6 +49,9 @@ def min_max_scale(x, data_min=None, data_max=None, feature_range=(0.0, 1.0)):
     """x' = lo + (x - min) (hi - lo) / (max - min) per column; min, max from ``x`` unless given."""
     a, was_tensor = _raw(x)
     lo, hi = feature_range
+    if not lo < hi:
+        raise ValueError(f"min_max_scale: feature_range must be (lo, hi) with lo < hi, got {feature_range}")
+    _statistics_from(a, "min_max_scale", (data_min, data_max))
     data_min = a.min(axis=0) if data_min is None else data_min
     data_max = a.max(axis=0) if data_max is None else data_max
     out = lo + (a - data_min) * ((hi - lo) / _nonzero(data_max - data_min))

@@ -51,6 +51,8 @@ class ReverseDictionaryTask:
 
     def sample(self, n: int, seed: int = 0) -> TranslationBatch:
         """``n`` sentence pairs drawn with ``seed``."""
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"ReverseDictionaryTask.sample: n must be a positive int, got {n!r}")
         rng = np.random.default_rng(seed)
         S, T = self.max_len, self.max_len + 1
         src = np.full((n, S), PAD, np.int64)
