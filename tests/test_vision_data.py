@@ -2,6 +2,8 @@
 D2.T2 transforms. The loaders are tested on small files the tests write in the real formats."""
 import gzip
 import hashlib
+import http.client
+import io
 import pickle
 
 import numpy as np
@@ -169,6 +171,26 @@ def test_download_checks_the_checksum(tmp_path):
     assert not (tmp_path / "out" / "b.gz").exists()
     with pytest.raises(RuntimeError, match="could not download"):
         vision.download((tmp_path / "missing").as_uri(), tmp_path / "out" / "c.gz", good)
+
+
+class _BrokenResponse(io.BytesIO):
+    """A response whose body read fails with ``error``."""
+
+    def __init__(self, error):
+        super().__init__()
+        self.error = error
+
+    def read(self, n=-1):
+        raise self.error
+
+
+@pytest.mark.parametrize("error, raised", [(http.client.IncompleteRead(b"abc", 10), RuntimeError),
+                                           (KeyboardInterrupt(), KeyboardInterrupt)], ids=["cut short", "ctrl-c"])
+def test_an_interrupted_download_leaves_no_partial_file(tmp_path, monkeypatch, error, raised):
+    monkeypatch.setattr(vision.urllib.request, "urlopen", lambda url, timeout: _BrokenResponse(error))
+    with pytest.raises(raised):
+        vision.download("https://example.invalid/a.gz", tmp_path / "a.gz", "0" * 32)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_generated_shapes_are_balanced_and_reproducible():

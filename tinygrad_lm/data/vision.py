@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import math
 import os
 import pickle
@@ -61,10 +62,13 @@ def download(url: str, path: Path, checksum: str) -> Path:
         with urllib.request.urlopen(url, timeout=30) as r, open(tmp, "wb") as f:
             while block := r.read(1 << 20):
                 f.write(block)
-    except OSError as e:
+    except (OSError, http.client.HTTPException) as e:  # offline, refused, cut short
         tmp.unlink(missing_ok=True)
         raise RuntimeError(f"could not download {url} ({e}); put the file at {path} by hand, or train on the "
                            "offline data sets (digits28, shapes)") from None
+    except BaseException:  # Ctrl-C: no half file left behind
+        tmp.unlink(missing_ok=True)
+        raise
     if md5(tmp) != checksum:
         tmp.unlink()
         raise RuntimeError(f"{url}: MD5 mismatch (expected {checksum}); the download is corrupt or the file changed")
