@@ -163,3 +163,15 @@ def test_resume_ends_where_an_unbroken_run_ends(tmp_path):
     np.testing.assert_allclose(resumed_history["loss"], history["loss"], rtol=1e-6)
     meta = tg.train.checkpoint.read_checkpoint(tmp_path / "broken" / "checkpoint.npz")[1]
     assert (meta["epoch"], meta["note"], len(meta["history"]["loss"])) == (4, "toy", 4)
+
+
+def test_keras_fit_runs_on_the_loop_and_takes_its_callbacks():
+    model, _, _ = _setup()
+    keras = tg.train.KerasModel(model).compile("sgd", "mse")
+    x, y = _data()
+
+    class StopAfterTwo(Callback):
+        def on_epoch_end(self, trainer, logs):
+            return trainer.epoch == 2
+    history = keras.fit(x, y, epochs=5, batch_size=10, validation_split=0.2, verbose=0, callbacks=[StopAfterTwo()])
+    assert history.epoch == [0, 1] and set(history.history) == {"loss", "val_loss"}

@@ -3,7 +3,7 @@ a ``History``, ``evaluate`` and ``predict`` (as D1.M1 uses them).
 
     model = KerasModel(my_module)
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
-    history = model.fit(x, y, epochs=10, batch_size=32, validation_split=0.2)
+    history = model.fit(x, y, epochs=10, batch_size=32, validation_split=0.2)   # on train.loop.Trainer
     model.predict(x_new)                      # NumPy array of the module's outputs
 
 Keras's defaults: 'adam' is Adam(lr=1e-3, eps=1e-7), 'sgd' is SGD(lr=0.01); ``validation_split`` takes
@@ -22,6 +22,7 @@ from .. import ops, optim
 from ..autograd import no_grad
 from ..data.dataset import DataLoader, TensorDataset
 from ..tensor import Tensor
+from .loop import Callback, Trainer
 
 LOSSES = ("binary_crossentropy", "sparse_categorical_crossentropy", "categorical_crossentropy", "mse",
           "mean_squared_error")
@@ -71,21 +72,28 @@ class History:
         return plot_history(self.history, path, title)
 
 
-class _Progress:
-    """A one-line progress bar per epoch on stderr (verbose=1), or one summary line (verbose=2)."""
+class _Progress(Callback):
+    """Keras's display on stderr: 'Epoch i/N', then a one-line bar per epoch (verbose=1) or a summary line
+    (verbose=2)."""
 
-    def __init__(self, total, verbose, width=28):
-        self.total, self.verbose, self.width, self.start = total, verbose, width, time.perf_counter()
+    def __init__(self, epochs, total, verbose, width=28):
+        self.epochs, self.total, self.verbose, self.width = epochs, total, verbose, width
 
-    def update(self, done, logs):
+    def on_epoch_begin(self, trainer):
+        if self.verbose:
+            sys.stderr.write(f"Epoch {trainer.epoch + 1}/{self.epochs}\n")
+        self.done, self.start = 0, time.perf_counter()
+
+    def on_step_end(self, trainer, logs):
+        self.done += 1
         if self.verbose != 1:
             return
-        filled = int(self.width * done / self.total)
-        bar = "=" * max(filled - 1, 0) + (">" if done < self.total else "=") + "." * (self.width - filled)
-        sys.stderr.write(f"\r{done}/{self.total} [{bar}] - {_fmt(logs)}")
+        filled = int(self.width * self.done / self.total)
+        bar = "=" * max(filled - 1, 0) + (">" if self.done < self.total else "=") + "." * (self.width - filled)
+        sys.stderr.write(f"\r{self.done}/{self.total} [{bar}] - {_fmt(logs)}")
         sys.stderr.flush()
 
-    def end(self, logs):
+    def on_epoch_end(self, trainer, logs):
         if self.verbose == 0:
             return
         took = time.perf_counter() - self.start
@@ -141,23 +149,28 @@ class KerasModel:
         if self.optimizer is None:
             raise RuntimeError("call compile(optimizer, loss, metrics) before fit/evaluate")
 
-    def train_step(self, xb, yb):
-        """One optimizer step on a batch; returns (loss, correct predictions or None)."""
-        self.module.train()
-        self.optimizer.zero_grad()
-        out = self.module(xb)
+    def _step_loss(self, module, batch):
+        """The training loop's loss of a batch, with its accuracy when compiled with metrics."""
+        xb, yb = batch
+        out = module(xb)
         loss = self.loss(out, yb)
-        loss.backward()
-        self.optimizer.step()
-        return float(loss.item()), self._correct(out, yb)
+        return (loss, {"accuracy": self._correct(out, yb) / len(xb)}) if self.metrics else loss
+
+    def _trainer(self, callbacks=()):
+        return Trainer(self.module, self.optimizer, self._step_loss, callbacks=callbacks, progress=False)
+
+    def train_step(self, xb, yb):
+        """One optimizer step on a batch (the training loop's step); returns (loss, correct predictions or None)."""
+        loss, metrics = self._trainer().train_step((xb, yb))
+        return loss, (metrics["accuracy"] * len(xb) if self.metrics else None)
 
     def _correct(self, out, yb):
-        if not self.metrics:
-            return None
         return float(_accuracy(self.loss_name)(out.numpy(), yb.numpy()).sum())
 
     def fit(self, x, y, epochs=1, batch_size=32, validation_data=None, validation_split=0.0, shuffle=True,
-            verbose=1, initial_epoch=0):
+            verbose=1, initial_epoch=0, callbacks=()):
+        """Train on (x, y) on the training loop (``train.loop.Trainer``); ``callbacks`` are its callbacks
+        (``train.EarlyStopping(monitor='val_loss')``...). Returns a ``History``."""
         self._check_compiled()
         x, y = np.asarray(x), np.asarray(y)
         if len(x) != len(y):
@@ -168,27 +181,16 @@ class KerasModel:
             cut = int(len(x) * (1 - validation_split))
             x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
         loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle)
+
+        def validate():
+            values = self.evaluate(*validation_data, batch_size=batch_size, verbose=0)
+            return dict(zip(["val_loss", "val_accuracy"], values if isinstance(values, list) else [values]))
+        trainer = self._trainer([_Progress(epochs, len(loader), verbose), *callbacks])
+        rows = trainer.fit(loader, epochs, evaluate=None if validation_data is None else validate,
+                           initial_epoch=initial_epoch)
         history = History()
-        for epoch in range(initial_epoch, epochs):
-            if verbose:
-                sys.stderr.write(f"Epoch {epoch + 1}/{epochs}\n")
-            bar = _Progress(len(loader), verbose)
-            total = correct = seen = 0.0
-            for i, (xb, yb) in enumerate(loader, start=1):
-                loss, right = self.train_step(xb, yb)
-                n = len(xb)
-                total, seen = total + loss * n, seen + n
-                logs = {"loss": total / seen}
-                if right is not None:
-                    correct += right
-                    logs["accuracy"] = correct / seen
-                bar.update(i, logs)
-            if validation_data is not None:
-                values = self.evaluate(*validation_data, batch_size=batch_size, verbose=0)
-                values = values if isinstance(values, list) else [values]
-                logs.update(zip(["val_loss"] + ["val_accuracy"] * len(self.metrics), values))
-            bar.end(logs)
-            history.append(epoch, logs)
+        for epoch in range(initial_epoch, trainer.epoch):
+            history.append(epoch, {k: v[epoch - initial_epoch] for k, v in rows.items()})
         return history
 
     def evaluate(self, x, y, batch_size=32, verbose=0):
