@@ -10,7 +10,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from .. import backend, nn
+from .. import backend
 from ..autograd import no_grad
 from ..data.bpe import ByteLevelBPETokenizer
 from ..data.text import pydoc_corpus
@@ -18,7 +18,7 @@ from ..models.gpt import GPT, GPTConfig
 from ..nn import functional as F
 from ..optim import AdamW
 from ..optim.lr_scheduler import LambdaLR
-from ..train import plot_history
+from ..train import Callback, Trainer
 from ..train.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, write_json_atomic
 from ..train.run_dir import Run, add_run_arguments
 
@@ -77,14 +77,28 @@ def warmup_cosine(step: int, steps: int, warmup_fraction: float = 0.05, floor: f
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))
 
 
+def batch_loss(model, batch):
+    """The loss of one (inputs, targets) batch, for the Trainer."""
+    x, y = batch
+    return lm_loss(model(x), y)
+
+
 def train_step(model, optimizer, x, y, clip: float = 1.0) -> float:
-    """One step: loss, backward, gradient-norm clipping, AdamW. Returns the loss."""
-    loss = lm_loss(model(x), y)
-    optimizer.zero_grad()
-    loss.backward()
-    nn.utils.clip_grad_norm_(model.parameters(), clip)
-    optimizer.step()
-    return float(loss.item())
+    """One step of the recipe's loop: loss, backward, gradient-norm clipping, AdamW. Returns the loss."""
+    return Trainer(model, optimizer, batch_loss, clip_grad_norm=clip, progress=False).train_step((x, y))[0]
+
+
+class _Report(Callback):
+    """At each evaluation: the losses on stdout and the tokenizer beside the checkpoint (a copy for other
+    readers; the one inside the checkpoint is the one that counts)."""
+
+    def __init__(self, tok, out):
+        self.tok, self.out = tok, out
+
+    def on_epoch_end(self, trainer, logs):
+        print(f"step {trainer.step}: train loss {logs['loss']:.3f}, validation loss {logs['val_loss']:.3f}",
+              flush=True)
+        write_json_atomic(os.path.join(self.out, "tokenizer.json"), self.tok.to_dict())
 
 
 def prepare_tokens(vocab_size: int, tokenizer=None):
@@ -139,31 +153,17 @@ def train(args):
                     n_head=args.n_head, n_embd=args.n_embd, dropout=args.dropout, tie_word_embeddings=not args.no_tie)
     model = GPT(cfg)
     optimizer = make_optimizer(model, args.lr)
-    schedule = LambdaLR(optimizer, lambda s: warmup_cosine(s, args.steps))
-    history, start = {"loss": [], "val_loss": []}, 0
-    saved = run.restore(model, optimizer)
-    if saved:
-        start, history = saved["step"], saved["history"]
-        schedule.last_epoch = start - 1
-        schedule.step()
     print(f"GPT: {model.num_parameters():,} parameters, {len(train_ids):,} training tokens, "
           f"vocabulary {tok.vocab_size}")
-    running = []
-    for step in range(start, args.steps):
-        x, y = get_batch(train_ids, args.batch_size, args.block_size)
-        running.append(train_step(model, optimizer, x, y))
-        schedule.step()
-        if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
-            history["loss"].append(float(np.mean(running)))
-            history["val_loss"].append(evaluate(model, val_ids, args.block_size))
-            running = []
-            print(f"step {step + 1}: train loss {history['loss'][-1]:.3f}, validation loss "
-                  f"{history['val_loss'][-1]:.3f}", flush=True)
-            # the tokenizer inside the checkpoint (both or neither); tokenizer.json is a copy for other readers
-            run.save(model, optimizer, step=step + 1, history=history, config=asdict(cfg), tokenizer=tok.to_dict())
-            write_json_atomic(os.path.join(args.out, "tokenizer.json"), tok.to_dict())
-    plot_history(history, os.path.join(args.out, "loss.png"), title=f"GPT on CPython's documentation "
-                 f"(one point per {args.eval_every} steps)")
+    schedule = LambdaLR(optimizer, lambda s: warmup_cosine(s, args.steps))
+    meta = {"config": asdict(cfg), "tokenizer": tok.to_dict()}  # the tokenizer inside every checkpoint: both or neither
+    trainer = Trainer(model, optimizer, batch_loss, scheduler=schedule, clip_grad_norm=1.0,
+                      callbacks=[_Report(tok, args.out)], run=run, meta=meta, curves=os.path.join(args.out, "loss.png"),
+                      title=f"GPT on CPython's documentation (one point per {args.eval_every} steps)",
+                      progress=False, average="batches")
+    history = trainer.fit(lambda: get_batch(train_ids, args.batch_size, args.block_size), steps=args.steps,
+                          evaluate=lambda: {"val_loss": evaluate(model, val_ids, args.block_size)},
+                          eval_every=args.eval_every)
     prompt = np.array([tok.encode("The ")])
     sample = tok.decode(model.generate(prompt, max_length=60, do_sample=True, temperature=0.8, top_k=40).numpy()[0])
     result = {"val_loss": history["val_loss"][-1], "sample": sample}
