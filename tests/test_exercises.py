@@ -305,7 +305,7 @@ WRONG = [  # (id, make(R) -> {entry: wrong object}, what the FAIL line must cont
                                                  (b - b.mean(0)) / np.where(b.std(0) == 0, 1, b.std(0)))), "test split"),
     ("2.5", _bad(sgd_l2_step=lambda w, g, lr, wd: w - lr * (g + wd / 2 * w)), "SGD step"),
     ("3.1", lambda R: {"conv2d_loops": lambda x, w, b, s=1, p=0, d=1: R["conv2d_loops"](x, w[:, :, ::-1, ::-1], b, s, p, d)},
-     "erratum D4.F1"),
+     "flipped the kernel"),
     ("3.1", lambda R: {"conv2d_loops": lambda x, w, b, s=1, p=0, d=1: R["conv2d_loops"](x, w, b, s, p, 1)}, "dilation"),
     ("3.2", lambda R: {"maxpool2d_backward": _maxpool_all_ties}, "with ties"),
     ("3.2", lambda R: {"maxpool2d": _maxpool_no_stride}, "erratum D3.F2"),

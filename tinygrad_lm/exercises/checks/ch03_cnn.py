@@ -25,8 +25,9 @@ def _(conv2d_loops):
         flipped = F.conv2d(tensor64(x, False), tensor64(w[:, :, ::-1, ::-1].copy(), False), tensor64(b, False),
                              s, p, d).numpy()
         if w.shape[2] * w.shape[3] > 1 and close(got, flipped):
-            raise CheckFailure(f"forward, {where}", "you flipped the kernel (a true convolution)",
-                               "deep-learning 'convolution' is cross-correlation", "D4.F1: flipped kernel k(i-x, j-y)")
+            raise CheckFailure(f"forward, {where}", "you flipped the kernel (the convolution of signal processing)",
+                               "deep-learning 'convolution' is cross-correlation: D3.F1 and D4.F1 index the kernel "
+                               "by the window offset, unflipped")
         assert_close(got, want, f"forward, {where}", hint="input index i*stride + n*dilation in the padded x")
     x, w = cases(1, 2)[0].standard_normal((1, 2, 4, 5)), np.ones((1, 2, 2, 2))
     assert_close(conv2d_loops(x, w, None), F.conv2d(tensor64(x, False), tensor64(w, False)).numpy(),
