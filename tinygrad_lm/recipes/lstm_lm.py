@@ -13,13 +13,13 @@ import os
 
 import numpy as np
 
-from .. import manual_seed, nn, ops, optim
+from .. import manual_seed, ops, optim
 from ..autograd import no_grad
 from ..data.dataset import DataLoader, TensorDataset
 from ..data.text import Vocabulary, pydoc_corpus, word_tokenize
 from ..models.lstm_lm import LSTMLanguageModel, sample
 from ..tensor import Tensor
-from ..train import plot_history
+from ..train import Callback, Trainer, plot_history
 from ..train.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
 from ..train.run_dir import Run, add_run_arguments
 
@@ -64,32 +64,25 @@ def evaluate(model, windows, batch_size=64):
 def fit(model, train_windows, val_windows, epochs, batch_size=32, lr=1e-3, max_steps=None, clip=None, seed=0,
         log=print):
     """Adam over shuffled windows; per epoch {loss, val_loss, val_perplexity, val_accuracy}."""
-    opt = optim.Adam(model.parameters(), lr=lr)
     loader = DataLoader(TensorDataset(train_windows), batch_size=batch_size, shuffle=True, seed=seed)
-    history = {"loss": [], "val_loss": [], "val_perplexity": [], "val_accuracy": []}
-    step = 0
-    for epoch in range(epochs):
-        total, n = 0.0, 0
-        model.train()
-        for (batch,) in loader:
-            opt.zero_grad()
-            loss, _ = lm_loss(model, batch.data)
-            loss.backward()
-            if clip:
-                nn.utils.clip_grad_norm_(model.parameters(), clip)
-            opt.step()
-            total, n, step = total + loss.item(), n + 1, step + 1
-            if max_steps and step >= max_steps:
-                break
-        val = evaluate(model, val_windows)
-        for k, v in zip(history, (total / max(n, 1),) + val):
-            history[k].append(v)
-        if log:
-            log(f"epoch {epoch + 1}/{epochs}  loss {history['loss'][-1]:.4f}  val_loss {val[0]:.4f}  "
-                f"val_perplexity {val[1]:.1f}  val_accuracy {val[2]:.4f}")
-        if max_steps and step >= max_steps:
-            break
-    return history
+    trainer = Trainer(model, optim.Adam(model.parameters(), lr=lr), _batch_loss, clip_grad_norm=clip or None,
+                      callbacks=[_EpochLog(log, epochs)] if log else [], progress=False, average="batches")
+    names = ("val_loss", "val_perplexity", "val_accuracy")
+    return trainer.fit(loader, epochs, max_steps=max_steps,
+                       evaluate=lambda: dict(zip(names, evaluate(model, val_windows))))
+
+
+def _batch_loss(model, batch):
+    return lm_loss(model, batch[0].data)[0]
+
+
+class _EpochLog(Callback):
+    def __init__(self, log, epochs):
+        self.log, self.epochs = log, epochs
+
+    def on_epoch_end(self, trainer, logs):
+        self.log(f"epoch {trainer.epoch}/{self.epochs}  loss {logs['loss']:.4f}  val_loss {logs['val_loss']:.4f}  "
+                 f"val_perplexity {logs['val_perplexity']:.1f}  val_accuracy {logs['val_accuracy']:.4f}")
 
 
 def add_arguments(parser, command, model):
