@@ -16,6 +16,7 @@ from .. import manual_seed, optim
 from ..data import synthetic
 from ..models.transformer import Seq2SeqTransformer, beam_search, greedy_decode
 from ..nn import functional as F
+from ..train import Callback, Trainer
 from ..train.run_dir import Run, add_run_arguments
 
 
@@ -30,32 +31,50 @@ def exact_accuracy(model, src, tgt) -> float:
 def fit(model, src, tgt, steps: int, batch_size: int = 64, lr: float = 1e-3, seed: int = 0, log=None,
         warmup: int = 0, val=None, target: float = 1.0, eval_every: int = 50):
     """Adam + cross-entropy on shuffled batches, teacher forcing (decoder input = target shifted right).
+    Returns the loss of every step.
 
     ``warmup`` steps of linear learning-rate warm-up; with ``val = (src, tgt)`` the exact-sequence accuracy
     is checked every ``eval_every`` steps and training stops once it reaches ``target``."""
-    opt = optim.Adam(model.parameters(), lr=lr)
-    sched = optim.lr_scheduler.linear_warmup(opt, warmup) if warmup else None
+    optimizer = optim.Adam(model.parameters(), lr=lr)
     rng = np.random.default_rng(seed)
     losses = []
-    for step in range(steps):
+
+    def batch():
         idx = rng.integers(0, len(src), batch_size)
-        logits = model(src[idx], tgt[idx, :-1])
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt[idx, 1:].reshape(-1))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if sched:
-            sched.step()
+        return src[idx], tgt[idx]
+
+    def batch_loss(model, batch):
+        s, t = batch
+        logits = model(s, t[:, :-1])
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), t[:, 1:].reshape(-1))
         losses.append(loss.item())
-        if log and (step + 1) % 100 == 0:
-            log(f"step {step + 1}: loss {np.mean(losses[-100:]):.4f}")
-        if val is not None and (step + 1) % eval_every == 0:
-            acc = exact_accuracy(model, *val)
-            if log:
-                log(f"step {step + 1}: validation exact-sequence accuracy {acc:.4f}")
-            if acc >= target:
-                break
+        return loss
+
+    trainer = Trainer(model, optimizer, batch_loss,
+                      scheduler=optim.lr_scheduler.linear_warmup(optimizer, warmup) if warmup else None,
+                      callbacks=[_Progress(log, losses, target)], progress=False, average="batches")
+    # checked at every eval_every-th step only (not after a last, shorter stretch)
+    trainer.fit(batch, steps=steps, eval_every=eval_every, evaluate=None if val is None else lambda: (
+        {} if trainer.step % eval_every else {"val_accuracy": exact_accuracy(model, *val)}))
     return losses
+
+
+class _Progress(Callback):
+    """The mean loss of every 100 steps and each validation accuracy to ``log``; stops at ``target``."""
+
+    def __init__(self, log, losses, target):
+        self.log, self.losses, self.target = log, losses, target
+
+    def on_step_end(self, trainer, logs):
+        if self.log and trainer.step % 100 == 0:
+            self.log(f"step {trainer.step}: loss {np.mean(self.losses[-100:]):.4f}")
+
+    def on_epoch_end(self, trainer, logs):
+        if "val_accuracy" not in logs:
+            return False
+        if self.log:
+            self.log(f"step {trainer.step}: validation exact-sequence accuracy {logs['val_accuracy']:.4f}")
+        return logs["val_accuracy"] >= self.target
 
 
 def add_arguments(parser, command, model):
