@@ -157,8 +157,8 @@ print(f"untrained: loss {nll:.3f} (log V = {np.log(len(vocab)):.3f}), perplexity
 #   maximum over *time*, which returns $(B, V)$ positions, not $(B, T)$ predicted words; and it counts
 #   `targets.size(0)`, the batch size, as the number of predictions.
 # * **The printed loss** is the last batch's, a noisy single number, not the epoch's mean.
-# * **A removed API.** `Field`, `TabularDataset` and `BucketIterator` come from `torchtext.legacy`, which
-#   was deprecated and then removed from torchtext; the code no longer runs.
+# * **A removed API.** It imports `Field`, `TabularDataset` and `BucketIterator` from `torchtext.data`;
+#   torchtext 0.9 moved them to `torchtext.legacy` and 0.12 removed them, so the code no longer runs.
 # * **The name.** GPT-3 (Brown et al., 2020) is a decoder-only Transformer with 175 billion parameters;
 #   this is a two-layer LSTM with about 11 million, counted below.
 
