@@ -205,8 +205,8 @@ plt.xlabel("t"); plt.ylabel("input gate unit"); plt.show()
 # matrix product that does not wait for $r_t$; Cho's form needs a second product after $r_t$ is known,
 # two dependent products per step on the sequential critical path (this is why cuDNN, and with it PyTorch
 # and Keras's `reset_after=True`, use it). Second, it keeps our parameters and numbers interchangeable
-# with PyTorch's, which our tests use as the independent reference. Both forms learn about equally well
-# in practice. The update convention is a separate, harmless choice: document 003 (like Chung et al.)
+# with PyTorch's, which our tests use as the independent reference. The two are reported to train about
+# equally well. The update convention is a separate, harmless choice: document 003 (like Chung et al.)
 # writes $h_t=(1-z_t)\odot h_{t-1}+z_t\odot\tilde h_t$, which is ours with $z_t$ renamed $1-z_t$.
 
 # %%
