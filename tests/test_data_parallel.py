@@ -129,7 +129,7 @@ def test_a_stopped_worker_times_out_and_is_killed():
 
 
 def test_workers_end_with_their_data_parallel_object():
-    dp = DataParallel(MLP(6, (4,), 3), nn.functional.cross_entropy, _sgd, world_size=2)
+    dp = DataParallel(MLP(6, (4,), 3), nn.functional.cross_entropy, _sgd, world_size=1)
     workers = dp.workers
     del dp
     gc.collect()
