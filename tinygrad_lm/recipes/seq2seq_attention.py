@@ -6,12 +6,11 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from tqdm import tqdm
 
 from .. import manual_seed, ops, optim
 from ..data.translation import PAD, ReverseDictionaryTask
 from ..models.seq2seq_attention import SCORES, Seq2SeqAttention
-from ..train import plot_history
+from ..train import Trainer
 from ..train.run_dir import Run, add_run_arguments
 
 
@@ -41,19 +40,17 @@ def setup(score="general", vocab_size=12, max_len=6, embedding_dim=16, hidden_si
     return task, model, optim.Adam(model.parameters(), lr=lr)
 
 
-def fit(model, optimizer, task, steps, batch_size=32, seed=0, progress=None):
+def fit(model, optimizer, task, steps, batch_size=32, seed=0):
     """``steps`` Adam steps on fresh batches (batch i drawn with seed + 1 + i). Returns the losses."""
-    model.train()
     losses = []
-    for step in range(steps):
-        loss = sequence_loss(model, task.sample(batch_size, seed=seed + 1 + step))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+
+    def batch_loss(model, batch):
+        loss = sequence_loss(model, batch)
         losses.append(loss.item())
-        if progress is not None:
-            progress.update(1)
-            progress.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
+        return loss
+
+    trainer = Trainer(model, optimizer, batch_loss, progress=False, average="batches")
+    trainer.fit(lambda: task.sample(batch_size, seed=seed + 1 + trainer.step), steps=steps, eval_every=steps)
     return losses
 
 
@@ -83,19 +80,13 @@ def train(args):
     task, model, optimizer = setup(args.score, args.vocab_size, args.max_len, args.embedding_dim,
                                    args.hidden_size, args.lr, args.seed)
     held_out = task.sample(500, seed=10**6 + args.seed)
-    history = {"loss": [], "accuracy": [], "val_accuracy": []}
-    done = 0
-    with tqdm(total=args.steps, desc=f"seq2seq-{args.score}", unit="step", disable=args.no_progress) as bar:
-        while done < args.steps:
-            n = min(args.eval_every, args.steps - done)
-            losses = fit(model, optimizer, task, n, args.batch_size, args.seed + done, bar)
-            done += n
-            history["loss"].append(float(np.mean(losses)))
-            history["accuracy"].append(accuracy(model, task.sample(200, seed=done))[0])
-            history["val_accuracy"].append(accuracy(model, held_out)[0])
-    run.save(model, optimizer, step=done, history=history)
-    plot_history(history, os.path.join(args.out, "loss.png"),
-                 title=f"Luong {args.score} attention, generated task (one point per {args.eval_every} steps)")
+    trainer = Trainer(model, optimizer, sequence_loss, run=run, curves=os.path.join(args.out, "loss.png"),
+                      title=f"Luong {args.score} attention, generated task (one point per {args.eval_every} steps)",
+                      progress=not args.no_progress, desc=f"seq2seq-{args.score}", average="batches")
+    history = trainer.fit(lambda: task.sample(args.batch_size, seed=args.seed + 1 + trainer.step), steps=args.steps,
+                          eval_every=args.eval_every,
+                          evaluate=lambda: {"accuracy": accuracy(model, task.sample(200, seed=trainer.step))[0],
+                                            "val_accuracy": accuracy(model, held_out)[0]})
     seq_acc, tok_acc = accuracy(model, held_out)
     result = {"exact_sequence_accuracy": seq_acc, "token_accuracy": tok_acc, "final_loss": history["loss"][-1]}
     run.write_result(result)
