@@ -21,6 +21,7 @@ from ..compress import distillation_loss, magnitude_prune, model_size_bytes, qua
 from ..data.cleaning import clean
 from ..models.mlp import MLP
 from ..tensor import Tensor
+from ..train import Callback, Trainer
 from ..train.metrics import evaluate
 
 
@@ -41,17 +42,22 @@ def fit(model, tensors, epochs: int, lr: float = 1e-3, batch_size: int = 32, see
     step (e.g. re-applying pruning masks). Frozen parameters (requires_grad False) are left alone."""
     opt = optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     loader = data.DataLoader(data.TensorDataset(*tensors), batch_size=batch_size, shuffle=True, seed=seed)
-    model.train()
-    for epoch in range(epochs):
-        loader.set_epoch(epoch)
-        for batch in loader:
-            loss = loss_fn(model, *batch) if loss_fn else ops.cross_entropy(model(batch[0]), batch[1])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            if after_step:
-                after_step()
+
+    def batch_loss(model, batch):
+        return loss_fn(model, *batch) if loss_fn else ops.cross_entropy(model(batch[0]), batch[1])
+
+    trainer = Trainer(model, opt, batch_loss, callbacks=[_AfterStep(after_step)] if after_step else [],
+                      progress=False, average="batches")
+    trainer.fit(loader, epochs, eval_every=epochs)
     return model.eval()
+
+
+class _AfterStep(Callback):
+    def __init__(self, fn):
+        self.fn = fn
+
+    def on_step_end(self, trainer, logs):
+        self.fn()
 
 
 def distill_student(teacher, x, y, hidden: int, epochs: int, T: float = 4.0, alpha: float = 0.7, seed: int = 0):
