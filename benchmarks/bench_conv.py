@@ -44,7 +44,7 @@ def pool_torch():
 def _step_tg(name):
     import tinygrad_lm as tg
     from tinygrad_lm import optim
-    from tinygrad_lm.models.cnn import SPECS
+    from tinygrad_lm.recipes.cnn import SPECS
 
     spec = SPECS[name]
     tg.manual_seed(0)

@@ -60,7 +60,7 @@ def _lstm_classifier_step(framework, batch=32, maxlen=100, vocab=1000):
             opt.step()
         return step
     import tinygrad_lm as tg
-    from tinygrad_lm.models.lstm_classifier import build
+    from tinygrad_lm.recipes.lstm_classifier import build
 
     model = build(vocab)
     xg, yg = tg.tensor(x), tg.tensor(y)
@@ -110,7 +110,8 @@ def _lstm_lm_step(framework, batch=32, seq_len=35, vocab=10000):
 
 def _rnn_classifier_step(framework, batch=32):
     """One D3.M2 training step (forward, backward, SGD) on a batch of the digit task."""
-    from tinygrad_lm.models.rnn import RNNClassifier, digit_mean_task
+    from tinygrad_lm.models.rnn import RNNClassifier
+    from tinygrad_lm.recipes.rnn import digit_mean_task
 
     x, y = digit_mean_task(batch)
     if framework == "torch":

@@ -10,8 +10,9 @@ import tinygrad_lm as tg
 from tinygrad_lm import optim
 from tinygrad_lm.cli import main
 from tinygrad_lm.data import vision
-from tinygrad_lm.models import cnn
-from tinygrad_lm.models.cnn import CifarCNN, MnistCNN, load_data, mnist_loss, cifar_loss
+from tinygrad_lm.models.cnn import CifarCNN, MnistCNN, mnist_loss, cifar_loss
+from tinygrad_lm.recipes import cnn
+from tinygrad_lm.recipes.cnn import load_data
 
 
 class TorchCifarCNN(torch.nn.Module):

@@ -5,7 +5,9 @@ import pytest
 import torch
 
 import tinygrad_lm as tg
-from tinygrad_lm.models import lstm_classifier, rnn
+from tinygrad_lm.models import rnn
+from tinygrad_lm.recipes import lstm_classifier
+from tinygrad_lm.recipes import rnn as rnn_recipe
 from tinygrad_lm.models.lstm_lm import LSTMLanguageModel
 from tinygrad_lm.recipes import lstm_lm
 
@@ -44,7 +46,7 @@ def test_d1m1_lockstep_with_torch():
 
 @pytest.mark.parametrize("per_step", [False, True])
 def test_d3m2_lockstep_with_torch(per_step):
-    x, y = rnn.digit_mean_task(160)
+    x, y = rnn_recipe.digit_mean_task(160)
     x = x.astype(np.float64)
     model = rnn.RNNClassifier(per_step=per_step).double()
     trnn, tfc = torch.nn.RNN(10, 8, 2, batch_first=True).double(), torch.nn.Linear(8, 2).double()
@@ -136,12 +138,12 @@ def test_d3m2_reaches_stated_accuracy():
     """SGD(0.01, momentum 0.9) for 11 epochs, then 4 at lr 1e-3: > 85% on 500 held-out sequences (chance 50%).
     Init and shuffling seeds 0-5: 92.4-95.0%. The former 10 epochs without the lower rate gave 86.8-95.0%."""
     tg.manual_seed(0)
-    x, y = rnn.digit_mean_task(2000)
-    xt, yt = rnn.digit_mean_task(500, seed=1)
+    x, y = rnn_recipe.digit_mean_task(2000)
+    xt, yt = rnn_recipe.digit_mean_task(500, seed=1)
     model = rnn.RNNClassifier()
-    rnn.fit(model, x, y, epochs=11, momentum=0.9, log=None)
-    rnn.fit(model, x, y, epochs=4, lr=1e-3, momentum=0.9, seed=1, log=None)
-    assert rnn.accuracy(model, xt, yt) > 0.85
+    rnn_recipe.fit(model, x, y, epochs=11, momentum=0.9, log=None)
+    rnn_recipe.fit(model, x, y, epochs=4, lr=1e-3, momentum=0.9, seed=1, log=None)
+    assert rnn_recipe.accuracy(model, xt, yt) > 0.85
 
 
 @pytest.mark.slow

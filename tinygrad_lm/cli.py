@@ -13,10 +13,10 @@ import sys
 
 MODELS = {
     "mlp": ("tinygrad_lm.recipes.mlp", "multilayer perceptron on scikit-learn's handwritten digits (D1.F1-F6)"),
-    "cnn-mnist": ("tinygrad_lm.models.cnn", "MNIST-style CNN on digits resized to 28x28, or MNIST (D4.M1)"),
-    "cnn-cifar": ("tinygrad_lm.models.cnn", "CIFAR-style CNN on generated shapes, or CIFAR-10 (D3.M1)"),
-    "lstm-classifier": ("tinygrad_lm.models.lstm_classifier", "Keras-style LSTM text classifier (D1.M1)"),
-    "rnn-classifier": ("tinygrad_lm.models.rnn", "two-layer RNN sequence classifier (D3.M2)"),
+    "cnn-mnist": ("tinygrad_lm.recipes.cnn", "MNIST-style CNN on digits resized to 28x28, or MNIST (D4.M1)"),
+    "cnn-cifar": ("tinygrad_lm.recipes.cnn", "CIFAR-style CNN on generated shapes, or CIFAR-10 (D3.M1)"),
+    "lstm-classifier": ("tinygrad_lm.recipes.lstm_classifier", "Keras-style LSTM text classifier (D1.M1)"),
+    "rnn-classifier": ("tinygrad_lm.recipes.rnn", "two-layer RNN sequence classifier (D3.M2)"),
     "lstm-lm": ("tinygrad_lm.recipes.lstm_lm", "LSTM language model on CPython's documentation (D0.M1)"),
     "transformer": ("tinygrad_lm.recipes.transformer", "encoder-decoder Transformer on generated tasks (D2.M1-M3)"),
     "gpt": ("tinygrad_lm.recipes.gpt", "decoder-only GPT with byte-level BPE (D4.M2)"),
