@@ -26,7 +26,8 @@ import tinygrad_lm as tg
 import tinygrad_lm.nn.functional as F
 from tinygrad_lm import backend, optim
 from tinygrad_lm.data import transforms, vision
-from tinygrad_lm.models.cnn import MnistCNN, evaluate, load_data, mnist_loss, train_epoch
+from tinygrad_lm.models.cnn import MnistCNN, mnist_loss
+from tinygrad_lm.recipes.cnn import evaluate, load_data, train_epoch
 
 FAST = os.environ.get("TINYGRAD_LM_FAST") == "1"
 rng = np.random.default_rng(0)
@@ -125,7 +126,7 @@ opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 epochs = 1 if FAST else 8
 history = []
 for epoch in range(epochs):
-    loss, acc = train_epoch(model, mnist_loss, opt, split.x_train, split.y_train, 64, backend.rng())
+    loss, acc = train_epoch(model, mnist_loss, opt, split.x_train, split.y_train, 64)
     test_loss, test_acc, preds = evaluate(model, mnist_loss, split.x_test, split.y_test)
     history.append((loss, test_loss, test_acc))
     print(f"epoch {epoch + 1}: train loss {loss:.4f}  test loss {test_loss:.4f}  test accuracy {test_acc:.4f}")

@@ -34,6 +34,7 @@ import tinygrad_lm as tg
 from tinygrad_lm import nn
 from tinygrad_lm.nn.recurrent import variational_mask
 from tinygrad_lm.models import rnn
+from tinygrad_lm.recipes import rnn as rnn_recipe
 from tinygrad_lm.models.mlp import squared_error
 FAST = os.environ.get("TINYGRAD_LM_FAST") == "1"  # tiny settings when the test suite runs this
 tg.manual_seed(0)
@@ -311,18 +312,18 @@ except ValueError as e:
     print("(1) per-step logits", tuple(logits.shape), "against one label:", e)
 
 # %% [markdown]
-# The task we give it (`rnn.digit_mean_task`): ten one-hot digits; the label is 1 when their mean is at
+# The task we give it (`rnn_recipe.digit_mean_task`): ten one-hot digits; the label is 1 when their mean is at
 # least 4.5. The network has to keep a running sum in its state. The many-to-one model, trained with the
 # document's SGD (learning rate 0.01, plus momentum 0.9 so that a few epochs are enough):
 
 # %%
 tg.manual_seed(0)
 n_train, epochs = (600, 3) if FAST else (2000, 15)
-xtr, ytr = rnn.digit_mean_task(n_train)
-xte, yte = rnn.digit_mean_task(500, seed=1)
+xtr, ytr = rnn_recipe.digit_mean_task(n_train)
+xte, yte = rnn_recipe.digit_mean_task(500, seed=1)
 model = rnn.RNNClassifier()
-history = rnn.fit(model, xtr, ytr, epochs=epochs, momentum=0.9, log=None)
-acc = rnn.accuracy(model, xte, yte)
+history = rnn_recipe.fit(model, xtr, ytr, epochs=epochs, momentum=0.9, log=None)
+acc = rnn_recipe.accuracy(model, xte, yte)
 fig, ax = plt.subplots(1, 2, figsize=(9, 3))
 ax[0].plot(history["loss"], "o-"); ax[0].set_ylabel("training cross-entropy")
 ax[1].plot(history["accuracy"], "o-"); ax[1].set_ylabel("training accuracy")

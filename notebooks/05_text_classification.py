@@ -38,7 +38,7 @@ import tinygrad_lm as tg
 from tinygrad_lm import nn
 from tinygrad_lm.data.text import KERAS_FILTERS, CharTokenizer, Tokenizer, pad_sequences, python_docs_classification
 from tinygrad_lm.data import cleaning
-from tinygrad_lm.models import lstm_classifier
+from tinygrad_lm.recipes import lstm_classifier
 FAST = os.environ.get("TINYGRAD_LM_FAST") == "1"  # tiny settings when the test suite runs this
 tg.manual_seed(0)
 rng = np.random.default_rng(0)
@@ -268,7 +268,7 @@ print("softmax(O) without W_out has", h_T.shape[1], "entries per text, not one p
 # Keras's `fit`: shuffled batches of 32, binary cross-entropy
 # $-[y\log p+(1-y)\log(1-p)]$, Adam. We use learning rate 3e-3 rather than Keras's default 1e-3, which
 # is still learning when the document's 10 epochs end (about 77% test accuracy instead of about 89%,
-# see `models/lstm_classifier.py`). The majority class is 59% of the test set.
+# see `recipes/lstm_classifier.py`). The majority class is 59% of the test set.
 
 # %%
 history = model.fit(x, y, epochs=2 if FAST else 10, batch_size=32, validation_data=(x_test, y_test), verbose=2)
