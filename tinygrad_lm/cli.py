@@ -1,9 +1,8 @@
 """``tinygrad-lm``: train and sample the inventory's models from the command line.
 
 Each model is trained by a module with ``add_arguments(parser)`` and ``train(args)`` (and
-``generate(args)`` for the language models): its recipe in ``tinygrad_lm.recipes`` (so far mlp's), or the
-model module itself for those not moved yet. The registry below maps a name to it, and the module is
-imported only when its name is asked for.
+``generate(args)`` for the language models): its recipe in ``tinygrad_lm.recipes``. The registry below
+maps a name to it, and the module is imported only when its name is asked for.
 """
 from __future__ import annotations
 
