@@ -17,8 +17,9 @@ Every ``eval_every`` epochs (or steps, with ``steps``) and at the end, a row goe
 running means of the loss and the batch metrics since the last row, updated by ``evaluate()`` (run in
 eval mode without a graph), then the run's checkpoint is written (``run``: a ``train.run_dir.Run``;
 ``--resume`` continues from the last row, the scheduler fast-forwarded by the step count). At the end
-the curves are drawn (``curves``: a PNG path). In steps mode an "epoch" of the callbacks is the ``eval_every`` steps between rows.
-A callback hook that returns True stops training; the row of the steps taken so far is still written.
+the curves are drawn (``curves``: a PNG path). In steps mode an "epoch" of the callbacks is the
+``eval_every`` steps between rows. A callback hook that returns True stops training; the row of the
+steps taken so far is still written. ``train_step(batch)`` is one step on its own.
 """
 from __future__ import annotations
 
