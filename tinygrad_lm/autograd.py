@@ -148,17 +148,13 @@ class Function:
 _clock = [0]
 
 
-def bump_version(counter: list) -> None:
-    """Record an in-place change of the memory that ``counter`` (a tensor's ``_version_counter``) tracks."""
+def increment_version(tensor) -> None:
+    """Record an in-place change of ``tensor``'s memory: its in-place methods call it, and so does code that
+    writes its ``.data`` directly (an optimizer step), as torch.autograd.graph.increment_version."""
+    counter = tensor._version_counter or tensor.version_counter()
     _clock[0] += 1
     counter[0] += 1
     counter[1] = _clock[0]
-
-
-def increment_version(tensor) -> None:
-    """Mark ``tensor`` as changed in place by code that writes its ``.data`` directly (an optimizer step),
-    as torch.autograd.graph.increment_version."""
-    bump_version(tensor.version_counter())
 
 
 def _modified(fn, what, counter):

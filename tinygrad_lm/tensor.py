@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import backend
-from .autograd import (_clock, bump_version, check_backward_finite, is_anomaly_enabled, is_grad_enabled,
+from .autograd import (_clock, check_backward_finite, increment_version, is_anomaly_enabled, is_grad_enabled,
                        raise_as_library_error)
 
 float32 = np.dtype(np.float32)
@@ -52,7 +52,7 @@ class Tensor:
 
     ``data`` is the raw ``numpy`` (or ``cupy``) array; ``grad`` is a Tensor or None;
     ``_ctx`` is the Function node that produced it (None for a leaf). ``_version_counter`` counts the
-    in-place changes of its memory (see autograd.bump_version), shared with its views, so backward
+    in-place changes of its memory (see autograd.increment_version), shared with its views, so backward
     can refuse a saved tensor changed since its forward (PyTorch's version counter).
     """
 
@@ -105,7 +105,7 @@ class Tensor:
         return self.version_counter()[0]
 
     def version_counter(self) -> list:
-        """[version, clock of the last change] (see autograd.bump_version), shared with the tensor's views."""
+        """[version, clock of the last change] (see autograd.increment_version), shared with the tensor's views."""
         if self._version_counter is None:
             self._version_counter = [0, 0]
         return self._version_counter
@@ -206,7 +206,7 @@ class Tensor:
         if self.requires_grad and is_grad_enabled():
             raise RuntimeError(f"{op}: in-place change of a tensor that requires grad (shape {self.shape}) would "
                                "corrupt its graph; do it under tg.no_grad() or build a new tensor")
-        bump_version(self.version_counter())
+        increment_version(self)
 
     def _operand(self, other, op: str):
         """``other`` as an array that can be written into this tensor: same float dtype, broadcastable."""
@@ -372,7 +372,7 @@ class Tensor:
         except ValueError as e:
             raise ValueError(f"__setitem__: cannot write a value of shape {getattr(value, 'shape', ())} into "
                              f"index {index!r} of a tensor of shape {self.shape}: {e}") from None
-        bump_version(self.version_counter())
+        increment_version(self)
 
     def __bool__(self):
         if self.data.size != 1:

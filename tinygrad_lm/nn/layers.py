@@ -13,6 +13,8 @@ from .module import Module, Parameter
 def check_input(layer: str, x, weight) -> None:
     """A layer's input must be a tensor of its parameters' dtype: float64 data into a float32 layer is
     refused (no silent promotion), as PyTorch's "mat1 and mat2 must have the same dtype"."""
+    if isinstance(x, Tensor) and x.data.dtype is weight.data.dtype:  # (this runs on every call)
+        return
     if not isinstance(x, Tensor):
         raise TypeError(f"{layer}: input must be a Tensor, got {type(x).__name__}")
     if x.dtype != weight.dtype:
@@ -66,7 +68,7 @@ class Linear(Module):
 
     def forward(self, x):
         check_input("Linear", x, self.weight)
-        if x.ndim == 0:
+        if x.data.ndim == 0:
             raise ValueError(f"Linear: input must have at least 1 dimension (..., {self.in_features}), got a 0-d tensor")
         return ops.linear(x, self.weight, self.bias)
 

@@ -115,7 +115,7 @@ def gelu(x, approximate="none"): return _act.GELU.apply(x, approximate=approxima
 def _check_float(op, *tensors):
     """Ops defined on real numbers only (softmax, the losses) refuse integer and bool tensors, as PyTorch."""
     for t in tensors:
-        if isinstance(t, Tensor) and t.dtype.kind != "f":
+        if isinstance(t, Tensor) and t.data.dtype.kind != "f":
             raise TypeError(f"{op}: expected a floating-point tensor, got dtype {t.dtype} (shape {t.shape}); "
                             "convert it with .float()")
 
@@ -397,11 +397,12 @@ def index_select(x, dim, index):
 
 # ------------------------------------------------------------------ layers and losses
 def linear(x, weight, bias=None):
-    if x.ndim == 0 or weight.ndim != 2 or (bias is not None and bias.shape != weight.shape[:1]):
+    xd, wd = x.data, weight.data
+    if xd.ndim == 0 or wd.ndim != 2 or (bias is not None and bias.data.shape != wd.shape[:1]):
         raise ValueError(f"linear: needs input (..., in_features) with at least 1 dimension, weight (out_features, "
                          f"in_features) and bias (out_features,); got input {x.shape}, weight {weight.shape}"
                          + (f", bias {bias.shape}" if bias is not None else ""))
-    if x.dtype != weight.dtype:  # an integer input would otherwise come out float64
+    if xd.dtype is not wd.dtype and xd.dtype != wd.dtype:  # an integer input would otherwise come out float64
         raise TypeError(f"linear: input is {x.dtype} (shape {x.shape}) but weight is {weight.dtype} (shape "
                         f"{weight.shape}); convert the input with .float() or .double()")
     return _mm.Linear.apply(x, weight, bias)
