@@ -238,3 +238,27 @@ def test_shape_errors_name_both_shapes():
         tg.ones(2, 3).reshape(4, 2)
     with pytest.raises(ValueError, match="Linear: input must have at least 1 dimension"):
         nn.Linear(3, 2)(tg.tensor(1.0))
+
+
+def test_an_error_from_inside_numpy_is_raised_again_naming_the_op():
+    class BadShape(tg.autograd.Function):  # a forward whose NumPy call fails in a way no check foresaw
+        def forward(self, x):
+            return x.reshape(x.size + 1)
+
+        def backward(self, g):
+            return g.reshape(3)
+
+    with pytest.raises(ValueError, match=r"^bad_shape \(forward\) failed on operands \[\(2,\) float32\]: ValueError"):
+        BadShape.apply(tg.ones(2))
+
+
+def test_detach_and_views_share_the_version_counter_as_torch():
+    x, tx = tg.ones(2, 3), torch.ones(2, 3)
+    d, td = x.detach(), tx.detach()
+    with tg.no_grad():
+        d.T[0].fill_(2.0)
+    td.T[0].fill_(2.0)
+    assert x._version == tx._version == 1
+    assert x.numpy()[0, 0] == 2.0
+    with pytest.raises(IndexError, match=r"__setitem__: index .* out of range for shape \(2, 3\)"):
+        x[5] = 1.0
