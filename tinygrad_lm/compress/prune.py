@@ -14,6 +14,7 @@ gradients may be masked before the step so the optimizer's state never sees them
 from __future__ import annotations
 
 
+from ..autograd import increment_version
 from ..backend import xp
 from ..nn.module import Module
 
@@ -45,6 +46,7 @@ class Pruning:
     def apply(self) -> None:
         for name, p in self.params.items():
             p.data *= self.masks[name]
+            increment_version(p)  # in place: a graph that saved p must not use it
 
     def mask_gradients(self) -> None:
         for name, p in self.params.items():
