@@ -1,6 +1,8 @@
-"""Function: one node of the graph, with a hand-written forward and backward on raw arrays.
+"""The autograd engine: Function, one node of the graph with a hand-written forward and backward on raw
+arrays; ``backward``, the walk that runs them; grad mode, the in-place version checks, the dtype rule
+and anomaly detection.
 
-A subclass writes
+A Function subclass writes
 
     forward(self, *arrays, **options) -> array      saves what backward needs on ``self``
     backward(self, grad) -> array or tuple          one gradient per positional input
@@ -18,6 +20,8 @@ import os
 import re
 import threading
 import traceback
+
+from . import backend
 
 _state = threading.local()
 
@@ -206,6 +210,100 @@ def op_name(cls) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", cls.__name__).lower()
 
 
+# ------------------------------------------------------------------ the engine
+def backward(root, gradient=None, retain_graph: bool = False) -> None:
+    """``root.backward()``: accumulate d(root)/d(leaf) into every leaf's ``.grad``, in reverse topological order.
+
+    The walk is iterative (no recursion limit), each node's backward runs once with the sum of the
+    gradients that reached it, and the graph is freed afterwards unless ``retain_graph=True``.
+    """
+    if not root.requires_grad:
+        raise RuntimeError("backward() on a tensor that does not require grad: no input of the "
+                           "computation had requires_grad=True (or it ran under no_grad())")
+    Tensor = _tensor_class()
+    if gradient is None:
+        if root.data.size != 1:
+            raise RuntimeError(f"backward() without a gradient needs a scalar output, but this tensor has "
+                               f"shape {root.shape}; pass gradient=<tensor of shape {root.shape}>")
+        grad = backend.xp(root.data).ones_like(root.data)
+    else:
+        grad = Tensor(gradient, dtype=root.dtype, device=root.device).data
+        if grad.shape != root.data.shape:
+            raise RuntimeError(f"backward(gradient=...) has shape {tuple(grad.shape)}, "
+                               f"but the tensor has shape {root.shape}")
+
+    anomaly = is_anomaly_enabled()
+    grads = {id(root): grad}
+    # ids of arrays a caller may still hold: a .grad must never alias them (see _accumulate)
+    shared = {id(grad)} if gradient is not None else set()
+    for node in _topological_order(root, Tensor):
+        g = grads.pop(id(node), None)
+        if g is None:
+            continue
+        ctx = node._ctx
+        if ctx is None or node._retains_grad:
+            _accumulate(node, g, shared, retain_graph, Tensor)
+        if ctx is None:
+            continue
+        if ctx.freed:
+            raise RuntimeError("trying to backward through the graph a second time: its saved arrays were "
+                               "freed by the first backward(); pass retain_graph=True to the first call")
+        if ctx.clock != _clock[0]:  # something was changed in place since this node's forward
+            ctx.check_saved_versions()
+        try:
+            in_grads = ctx.backward(g)
+        except Exception as e:
+            raise_as_library_error(type(ctx), "backward", e)
+            raise
+        if not isinstance(in_grads, tuple):
+            in_grads = (in_grads,)
+        if anomaly:
+            check_backward_finite(ctx, in_grads)
+        for inp, ig, need in zip(ctx.inputs, in_grads, ctx.needs_input_grad):
+            if need and ig is not None:
+                key = id(inp)
+                grads[key] = grads[key] + ig if key in grads else ig
+        if not retain_graph:
+            ctx.free()
+
+
+def _accumulate(node, g, shared: set, copy_all: bool, Tensor) -> None:
+    """Add ``g`` into ``node.grad``. A first gradient is stored without a copy when the array is the
+    backward's own: not a view, not handed to another tensor already, not the caller's (``shared``)
+    and not possibly saved for another backward (``copy_all`` under retain_graph). Else an in-place
+    update of one ``.grad`` (an optimizer's, clip_grad_norm_'s) would change another array too."""
+    if g.dtype != node.dtype:
+        g = g.astype(node.dtype)
+    if node.grad is None:
+        if copy_all or g.base is not None or id(g) in shared:
+            g = g.copy()
+        shared.add(id(g))
+        node.grad = Tensor._wrap(g)
+    else:
+        node.grad = Tensor._wrap(node.grad.data + g)
+
+
+def _topological_order(root, Tensor) -> list:
+    """Nodes reachable from ``root`` that need gradients, root first (iterative DFS)."""
+    order, visited, stack = [], set(), [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        ctx = node._ctx
+        if ctx is not None:
+            for inp in ctx.inputs:
+                if isinstance(inp, Tensor) and inp.requires_grad and id(inp) not in visited:
+                    stack.append((inp, False))
+    order.reverse()
+    return order
+
+
 # ------------------------------------------------------------------ anomaly detection
 _anomaly = threading.local()
 
@@ -215,8 +313,6 @@ def is_anomaly_enabled() -> bool:
 
 
 def _check_finite(array, cls, where: str) -> None:
-    from . import backend
-
     if array is None or getattr(array, "dtype", None) is None or array.dtype.kind not in "fc":
         return
     m = backend.xp(array)

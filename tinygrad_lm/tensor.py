@@ -1,11 +1,11 @@
-"""Tensor: an array, its gradient, and the Function that made it; the backward engine."""
+"""Tensor: an array, its gradient, and the Function that made it."""
 from __future__ import annotations
 
 import numpy as np
 
 from . import backend
-from .autograd import (_clock, check_backward_finite, increment_version, is_anomaly_enabled, is_grad_enabled,
-                       raise_as_library_error)
+from . import autograd
+from .autograd import increment_version, is_grad_enabled
 
 float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)
@@ -276,60 +276,9 @@ class Tensor:
 
     clip_ = clamp_
 
-    # ------------------------------------------------------------ the engine
+    # ------------------------------------------------------------ the engine (autograd.py)
     def backward(self, gradient=None, retain_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``, in reverse topological order.
-
-        The walk is iterative (no recursion limit), gradients of a reused node add up, and the
-        graph is freed afterwards unless ``retain_graph=True``.
-        """
-        if not self.requires_grad:
-            raise RuntimeError("backward() on a tensor that does not require grad: no input of the "
-                               "computation had requires_grad=True (or it ran under no_grad())")
-        if gradient is None:
-            if self.data.size != 1:
-                raise RuntimeError(f"backward() without a gradient needs a scalar output, but this tensor has "
-                                   f"shape {self.shape}; pass gradient=<tensor of shape {self.shape}>")
-            grad = backend.xp(self.data).ones_like(self.data)
-        else:
-            grad = _to_array(gradient, self.dtype, self.device)
-            if grad.shape != self.data.shape:
-                raise RuntimeError(f"backward(gradient=...) has shape {tuple(grad.shape)}, "
-                                   f"but the tensor has shape {self.shape}")
-
-        anomaly = is_anomaly_enabled()
-        grads = {id(self): grad}
-        # ids of arrays a caller may still hold: a .grad must never alias them (see _accumulate)
-        shared = {id(grad)} if gradient is not None else set()
-        for node in _topological_order(self):
-            g = grads.pop(id(node), None)
-            if g is None:
-                continue
-            ctx = node._ctx
-            if ctx is None or node._retains_grad:
-                _accumulate(node, g, shared, retain_graph)
-            if ctx is None:
-                continue
-            if ctx.freed:
-                raise RuntimeError("trying to backward through the graph a second time: its saved arrays were "
-                                   "freed by the first backward(); pass retain_graph=True to the first call")
-            if ctx.clock != _clock[0]:  # something was changed in place since this node's forward
-                ctx.check_saved_versions()
-            try:
-                in_grads = ctx.backward(g)
-            except Exception as e:
-                raise_as_library_error(type(ctx), "backward", e)
-                raise
-            if not isinstance(in_grads, tuple):
-                in_grads = (in_grads,)
-            if anomaly:
-                check_backward_finite(ctx, in_grads)
-            for inp, ig, need in zip(ctx.inputs, in_grads, ctx.needs_input_grad):
-                if need and ig is not None:
-                    key = id(inp)
-                    grads[key] = grads[key] + ig if key in grads else ig
-            if not retain_graph:
-                ctx.free()
+        autograd.backward(self, gradient, retain_graph)
 
     # ------------------------------------------------------------ operators
     def __add__(self, other): return _ops().add(self, other)
@@ -404,43 +353,6 @@ def _ops():
 
         _ops_module = ops
     return _ops_module
-
-
-def _accumulate(node: Tensor, g, shared: set, copy_all: bool) -> None:
-    """Add ``g`` into ``node.grad``. A first gradient is stored without a copy when the array is the
-    backward's own: not a view, not handed to another tensor already, not the caller's (``shared``)
-    and not possibly saved for another backward (``copy_all`` under retain_graph). Else an in-place
-    update of one ``.grad`` (an optimizer's, clip_grad_norm_'s) would change another array too."""
-    if g.dtype != node.dtype:
-        g = g.astype(node.dtype)
-    if node.grad is None:
-        if copy_all or g.base is not None or id(g) in shared:
-            g = g.copy()
-        shared.add(id(g))
-        node.grad = Tensor._wrap(g)
-    else:
-        node.grad = Tensor._wrap(node.grad.data + g)
-
-
-def _topological_order(root: Tensor) -> list:
-    """Nodes reachable from ``root`` that need gradients, root first (iterative DFS)."""
-    order, visited, stack = [], set(), [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        ctx = node._ctx
-        if ctx is not None:
-            for inp in ctx.inputs:
-                if isinstance(inp, Tensor) and inp.requires_grad and id(inp) not in visited:
-                    stack.append((inp, False))
-    order.reverse()
-    return order
 
 
 def tensor(data, requires_grad: bool = False, dtype=None, device=None) -> Tensor:
