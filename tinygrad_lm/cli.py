@@ -7,7 +7,9 @@ maps a name to it, and the module is imported only when its name is asked for.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 
 MODELS = {
@@ -70,12 +72,22 @@ def main(argv=None) -> int:
     handler = getattr(module, known.command, None)
     if handler is None:
         raise SystemExit(f"tinygrad-lm: error: model {known.model!r} has no {known.command!r} command")
-    try:
-        handler(args)
-    except (Exception, SystemExit) as e:  # Ctrl-C keeps Python's KeyboardInterrupt
-        if debug or (isinstance(e, SystemExit) and not isinstance(e.code, str)):
-            raise
-        raise SystemExit(_report(e)) from None  # as argparse does: callers and the shell see the status
+    from . import distributed
+
+    try:  # --distributed mpi: this process is one rank of `mpirun -n N`
+        comm = distributed.init(getattr(args, "distributed", "none"))
+    except (ValueError, RuntimeError) as e:
+        raise SystemExit(_report(e)) from None
+    if comm is not None and comm.rank != 0:
+        sys.stdout = open(os.devnull, "w")  # rank 0 alone prints progress and results; errors stay on stderr
+    # under MPI a rank that fails aborts the job: its peers would otherwise wait for it forever
+    with distributed.abort_on_exit(comm) if comm is not None else contextlib.nullcontext():
+        try:
+            handler(args)
+        except (Exception, SystemExit) as e:  # Ctrl-C keeps Python's KeyboardInterrupt
+            if debug or (isinstance(e, SystemExit) and not isinstance(e.code, str)):
+                raise
+            raise SystemExit(_report(e)) from None  # as argparse does: callers and the shell see the status
     return 0
 
 

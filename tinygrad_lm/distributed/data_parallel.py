@@ -11,9 +11,9 @@ so one data-parallel step is the same update as one process on the whole batch (
 order of floating-point additions). That is all "data-parallel" means: mini-batch SGD with the
 batch spread over several workers; it changes the speed, not the mathematics.
 
-Two communicators implement the all-reduce: ``SharedMemoryComm`` for worker processes on one
-machine (``DataParallel`` starts them with ``multiprocessing``), and ``MPIComm`` over mpi4py for
-processes started by ``mpirun`` across machines (used only when mpi4py is importable).
+Here ``SharedMemoryComm`` implements the all-reduce for worker processes on one machine
+(``DataParallel`` starts them with ``multiprocessing``); ``mpi.MPIComm`` does it for processes started
+by ``mpirun`` on several machines, and ``nccl.NCCLComm`` between GPUs (docs/architecture.md).
 
 Faults end a run, they never hang it or leave processes behind. The parent talks to each worker
 through a pipe and waits on the pipes *and* the workers' process sentinels, so a dead worker is
@@ -41,17 +41,10 @@ from multiprocessing.connection import wait
 import numpy as np
 
 from ..tensor import Tensor
+from .allreduce import allreduce_gradients, shard
 
 TIMEOUT_S = 300.0  # default: seconds the parent waits without a word from a living worker before it gives up
 GRACE_S = 2.0  # seconds close() gives the workers to leave by themselves before it kills them
-
-
-def mpi_available() -> bool:
-    try:
-        import mpi4py  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 class SharedMemoryComm:
@@ -73,33 +66,9 @@ class SharedMemoryComm:
         return total
 
 
-class MPIComm:
-    """All-reduce with MPI (mpi4py's COMM_WORLD unless given): ``mpirun -n 4 python train.py``."""
-
-    def __init__(self, comm=None):
-        from mpi4py import MPI
-
-        self.mpi = MPI
-        self.comm = comm or MPI.COMM_WORLD
-        self.rank, self.world_size = self.comm.Get_rank(), self.comm.Get_size()
-
-    def allreduce_sum(self, array: np.ndarray) -> np.ndarray:
-        out = np.empty_like(array)
-        self.comm.Allreduce(np.ascontiguousarray(array), out, op=self.mpi.SUM)
-        return out
-
-
-def shard(n: int, rank: int, world_size: int) -> slice:
-    """The contiguous slice of a batch of n samples that ``rank`` takes (sizes differ by at most 1)."""
-    bounds = np.linspace(0, n, world_size + 1).round().astype(int)
-    return slice(int(bounds[rank]), int(bounds[rank + 1]))
-
-
 def data_parallel_step(model, optimizer, loss_fn, x, y, weight: float, comm) -> float:
     """One step on this worker's slice: forward, backward, all-reduce the gradients weighted by
     ``weight`` = n_r / N (and the loss with them), then the optimizer step. Returns the full-batch loss."""
-    params = list(model.parameters())
-    dtype = params[0].dtype
     optimizer.zero_grad()
     if len(y):
         loss = loss_fn(model(x), y)
@@ -107,15 +76,9 @@ def data_parallel_step(model, optimizer, loss_fn, x, y, weight: float, comm) -> 
         local = float(loss.item())
     else:  # an empty slice still takes part in the all-reduce
         local = 0.0
-    flat = np.concatenate([(p.grad.numpy() if p.grad is not None else np.zeros(p.shape, dtype)).reshape(-1)
-                           for p in params] + [np.array([local], dtype=dtype)]) * dtype.type(weight)
-    total = comm.allreduce_sum(flat)
-    start = 0
-    for p in params:
-        p.grad = Tensor._wrap(total[start:start + p.numel()].reshape(p.shape).astype(p.dtype))
-        start += p.numel()
+    (total,) = allreduce_gradients(model.parameters(), comm, weight, [local])
     optimizer.step()
-    return float(total[-1])
+    return total
 
 
 class _ParentBarrier:
@@ -208,7 +171,7 @@ class DataParallel:
         ctx = mp.get_context(start_method)
         self.world_size, self.steps = world_size, 0
         dtype = params[0].dtype
-        size = sum(p.numel() for p in params) + 1
+        size = sum(p.numel() for p in params) + 1 + len(params)  # allreduce_gradients: grads, loss, a flag each
         self.buffer = ctx.RawArray("d" if dtype == np.float64 else "f", world_size * size)
         self._finalizer = weakref.finalize(self, _shutdown, self.workers, self.conns)
         try:

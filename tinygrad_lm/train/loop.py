@@ -17,7 +17,11 @@ Every ``eval_every`` epochs (or steps, with ``steps``) and at the end, a row goe
 running means of the loss and the batch metrics since the last row, updated by ``evaluate()`` (run in
 eval mode without a graph), then the run's checkpoint is written (``run``: a ``train.run_dir.Run``;
 ``--resume`` continues from the last row, the scheduler fast-forwarded by the step count). At the end
-the curves are drawn (``curves``: a PNG path). In steps mode an "epoch" of the callbacks is the
+the curves are drawn (``curves``: a PNG path). Under MPI (``comm``, by default the communicator the process
+was started with: ``--distributed mpi``) each rank takes its slice of every batch (each element split along
+its first dimension) and the gradients are all-reduced after ``backward`` with the weights n_r / N, the loss
+and metrics with them, so every rank takes the full batch's step; rank 0 alone shows progress and writes
+the checkpoint and the curves. In steps mode an "epoch" of the callbacks is the
 ``eval_every`` steps between rows. A callback hook that returns True stops training; the row of the
 steps taken so far is still written. ``train_step(batch)`` is one step on its own.
 """
@@ -28,6 +32,7 @@ import itertools
 from tqdm import tqdm
 
 from ..autograd import no_grad
+from ..distributed import allreduce_gradients, shard, world
 from ..nn.utils import clip_grad_norm_
 from .history import plot_history
 
@@ -50,16 +55,20 @@ class Callback:
 class Trainer:
     """See the module docstring. ``average='batches'`` makes the running loss a mean over batches
     instead of samples (a batch has ``len(batch[0])`` samples, or ``len(batch)`` if it is not a tuple);
-    ``meta`` goes into every checkpoint; ``log`` prints each row; ``desc`` names the progress bar."""
+    ``meta`` goes into every checkpoint; ``log`` prints each row; ``desc`` names the progress bar; ``comm`` is
+the data-parallel communicator (default: ``distributed.world()``, None on a process of its own)."""
 
     def __init__(self, model, optimizer, loss_fn, *, scheduler=None, clip_grad_norm=None, callbacks=(), run=None,
-                 meta=None, curves=None, title="", progress=True, desc="train", log=False, average="samples"):
+                 meta=None, curves=None, title="", progress=True, desc="train", log=False, average="samples",
+                 comm=None):
         if average not in ("samples", "batches"):
             raise ValueError(f"Trainer: average must be 'samples' or 'batches', got {average!r}")
         self.model, self.optimizer, self.loss_fn, self.scheduler = model, optimizer, loss_fn, scheduler
         self.clip_grad_norm, self.callbacks, self.run, self.meta = clip_grad_norm, list(callbacks), run, meta or {}
         self.curves, self.title, self.progress, self.desc, self.log = curves, title, progress, desc, log
         self.average = average
+        self.comm = comm if comm is not None else world()
+        self.is_main = self.comm is None or self.comm.rank == 0
         self.epoch = self.step = 0
         self.history: dict[str, list] = {}
 
@@ -67,16 +76,35 @@ class Trainer:
         """One optimizer step on ``batch``: (loss as a float, the batch's metrics)."""
         self.model.train()
         self.optimizer.zero_grad()
+        batch, weight = self._shard(batch)
         out = self.loss_fn(self.model, batch)
         loss, metrics = out if isinstance(out, tuple) else (out, {})
         loss.backward()
+        if self.comm is not None:  # every rank now holds the full batch's gradient, loss and metrics
+            params = [p for group in self.optimizer.param_groups for p in group["params"]]
+            loss, *values = allreduce_gradients(params, self.comm, weight, [loss.item(), *map(float, metrics.values())])
+            metrics = dict(zip(metrics, values))
         if self.clip_grad_norm is not None:
             clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
         self.optimizer.step()
         if self.scheduler is not None:
             self.scheduler.step()
         self.step += 1
-        return float(loss.item()), metrics
+        return float(loss if self.comm is not None else loss.item()), metrics
+
+    def _shard(self, batch):
+        """This rank's slice of ``batch`` and its share n_r / N of the samples (the whole batch, 1.0, alone)."""
+        if self.comm is None:
+            return batch, 1.0
+        parts = list(batch) if isinstance(batch, (tuple, list)) else [batch]
+        n = len(parts[0])
+        if n < self.comm.world_size or any(len(p) != n for p in parts):
+            raise ValueError(f"Trainer: a batch of {[tuple(getattr(p, 'shape', (len(p),))) for p in parts]} cannot "
+                             f"be split over {self.comm.world_size} ranks: every element needs the same first "
+                             f"dimension, at least one sample per rank")
+        part = shard(n, self.comm.rank, self.comm.world_size)
+        parts = [p[part] for p in parts]
+        return (type(batch)(parts) if isinstance(batch, (tuple, list)) else parts[0]), (part.stop - part.start) / n
 
     def fit(self, data, epochs=None, steps=None, *, max_steps=None, evaluate=None, eval_every=1, initial_epoch=0):
         """Train (see the module docstring); returns the history {'loss': [...], 'val_loss': [...], ...}."""
@@ -89,7 +117,7 @@ class Trainer:
         by_steps = steps is not None
         last = steps if by_steps else min(epochs * len(data), max_steps or epochs * len(data))
         batches = self._batches(data) if by_steps else None
-        with tqdm(total=max(last - self.step, 0), desc=self.desc, unit="step", disable=not self.progress) as bar:
+        with tqdm(total=max(last - self.step, 0), desc=self.desc, unit="step", disable=not (self.progress and self.is_main)) as bar:
             while self.step < last and (by_steps or self.epoch < epochs):
                 if by_steps:
                     stop = self._period(bar, itertools.islice(batches, min(eval_every, last - self.step)))
@@ -100,7 +128,7 @@ class Trainer:
                     self.epoch += passes
                 if self._record(bar, evaluate, by_steps, steps or epochs) or stop:
                     break
-        if self.curves is not None:
+        if self.curves is not None and self.is_main:
             plot_history(self.history, self.curves, self.title)
         return self.history
 
@@ -151,7 +179,7 @@ class Trainer:
             self.model.train()
         for k, v in logs.items():
             self.history.setdefault(k, []).append(v)
-        if self.log:
+        if self.log and self.is_main:
             where = f"step {self.step}/{total}" if by_steps else f"epoch {self.epoch}/{total}"
             bar.write(f"{where}: " + "  ".join(f"{k} {v:.4f}" for k, v in logs.items()))
         stop = any([cb.on_epoch_end(self, logs) for cb in self.callbacks])

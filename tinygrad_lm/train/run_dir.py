@@ -5,12 +5,18 @@ a folder that holds a checkpoint needs ``--resume`` or ``--overwrite``; ``--resu
 checkpoint, whole and of this model; a flag that shapes the model, the data or the random stream
 cannot change on ``--resume`` (refused, naming it), any other change (``--epochs``, ``--lr``,
 ``--batch-size``...) is applied from the resumed step on and recorded in the checkpoint and the result.
+
+``--distributed mpi`` (under ``mpirun -n N``) makes the run data-parallel over N ranks: the Trainer
+all-reduces every step, every rank reads the checkpoint on ``--resume`` (the folder must be on a file
+system that every machine sees), and rank 0 alone writes the checkpoint and the result.
 """
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+
+from .. import distributed
 
 from .checkpoint import load_checkpoint, read_checkpoint, save_checkpoint, write_json_atomic
 
@@ -20,7 +26,8 @@ class RunFolderError(ValueError):
 
 
 # flags that say where and how to show a run, not what it computes
-_NOT_HYPERPARAMETERS = {"out", "checkpoint", "resume", "overwrite", "no_progress", "verbose", "root", "download"}
+_NOT_HYPERPARAMETERS = {"out", "checkpoint", "resume", "overwrite", "no_progress", "verbose", "root", "download",
+                        "distributed"}
 
 
 def add_run_arguments(parser, resume: bool = True) -> None:
@@ -29,6 +36,9 @@ def add_run_arguments(parser, resume: bool = True) -> None:
     if resume:
         group.add_argument("--resume", action="store_true", help="continue from the checkpoint in the output folder")
     group.add_argument("--overwrite", action="store_true", help="start over in an output folder that holds a checkpoint")
+    parser.add_argument("--distributed", choices=["none", "mpi"], default="none",
+                        help="mpi: data-parallel over the processes of `mpirun -n N` (each takes a slice of every "
+                             "batch; rank 0 prints and writes); needs the extra tinygrad-lm[mpi]")
 
 
 class Run:
@@ -42,6 +52,11 @@ class Run:
         self.args, self.path = args, os.fspath(checkpoint)
         self.folder = os.path.dirname(os.path.abspath(self.path))
         self.resume = getattr(args, "resume", False)
+        launched = int(os.environ.get("PMI_SIZE", os.environ.get("OMPI_COMM_WORLD_SIZE", "1")))
+        if launched > 1 and getattr(args, "distributed", "none") == "none":
+            raise RunFolderError(f"started by mpirun as {launched} processes without --distributed mpi: each would "
+                                 f"train alone and write the same folder; pass --distributed mpi")
+        self.comm = distributed.init(getattr(args, "distributed", "none"))
         _check_writable(self.folder)
         exists = os.path.lexists(self.path)
         if self.resume and not exists:
@@ -92,12 +107,16 @@ class Run:
         return meta
 
     def save(self, model, optimizer=None, **meta) -> None:
-        """Checkpoint with this run's flags and the record of changes made on resuming."""
+        """Checkpoint with this run's flags and the record of changes made on resuming (rank 0 only)."""
+        if not distributed.is_main():
+            return
         save_checkpoint(self.path, model, optimizer, args=vars(self.args), changes=self.changes, **meta)
 
     def write_result(self, result: dict, name: str = "result.json") -> str:
-        """``result`` (plus the changes made on resuming, if any) as JSON in the folder, atomically."""
+        """``result`` (plus the changes made on resuming, if any) as JSON in the folder, atomically (rank 0 only)."""
         path = os.path.join(self.folder, name)
+        if not distributed.is_main():
+            return path
         write_json_atomic(path, {**result, "resumed_with_changes": self.changes} if self.changes else result)
         return path
 
