@@ -226,8 +226,9 @@ def main(argv=None) -> int:
     lines = [f"# GPU check, {datetime.date.today()}", "",
              f"{props['name'].decode()}, CuPy {cp.__version__}, Python {platform.python_version()}", ""]
     passed = True
-    for title, part in (("GPU tests", gpu_tests), ("Each model trained briefly on the GPU", lambda: trainings(args.steps)),
-                        ("Benchmarks beside PyTorch CUDA", benchmarks)):
+    parts = (("GPU tests", gpu_tests), ("Each model trained briefly on the GPU", lambda: trainings(args.steps)),
+             ("Benchmarks beside PyTorch CUDA", benchmarks))
+    for title, part in parts:
         t0 = time.perf_counter()
         ok, body = part()
         passed &= ok

@@ -52,8 +52,9 @@ def _mlp_job(device):
     rng = np.random.default_rng(1)
     batches = [(tg.tensor(rng.standard_normal((7, 6))).to(device), tg.tensor(rng.integers(0, 3, 7)).to(device))
                for _ in range(3)]  # 7 samples: slices of 4 and 3, unequal weights
-    return model, tg.optim.Adam(model.parameters(), lr=1e-2), lambda m, b: tg.nn.functional.cross_entropy(m(b[0]), b[1]), \
-        batches, None
+    def loss(model, batch):
+        return tg.nn.functional.cross_entropy(model(batch[0]), batch[1])
+    return model, tg.optim.Adam(model.parameters(), lr=1e-2), loss, batches, None
 
 
 def _gpt_job(device):

@@ -56,7 +56,7 @@ class Trainer:
     """See the module docstring. ``average='batches'`` makes the running loss a mean over batches
     instead of samples (a batch has ``len(batch[0])`` samples, or ``len(batch)`` if it is not a tuple);
     ``meta`` goes into every checkpoint; ``log`` prints each row; ``desc`` names the progress bar; ``comm`` is
-the data-parallel communicator (default: ``distributed.world()``, None on a process of its own)."""
+    the data-parallel communicator (default: ``distributed.world()``, None on a process of its own)."""
 
     def __init__(self, model, optimizer, loss_fn, *, scheduler=None, clip_grad_norm=None, callbacks=(), run=None,
                  meta=None, curves=None, title="", progress=True, desc="train", log=False, average="samples",
@@ -82,7 +82,8 @@ the data-parallel communicator (default: ``distributed.world()``, None on a proc
         loss.backward()
         if self.comm is not None:  # every rank now holds the full batch's gradient, loss and metrics
             params = [p for group in self.optimizer.param_groups for p in group["params"]]
-            loss, *values = allreduce_gradients(params, self.comm, weight, [loss.item(), *map(float, metrics.values())])
+            values = [loss.item(), *map(float, metrics.values())]
+            loss, *values = allreduce_gradients(params, self.comm, weight, values)
             metrics = dict(zip(metrics, values))
         if self.clip_grad_norm is not None:
             clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
@@ -117,7 +118,8 @@ the data-parallel communicator (default: ``distributed.world()``, None on a proc
         by_steps = steps is not None
         last = steps if by_steps else min(epochs * len(data), max_steps or epochs * len(data))
         batches = self._batches(data) if by_steps else None
-        with tqdm(total=max(last - self.step, 0), desc=self.desc, unit="step", disable=not (self.progress and self.is_main)) as bar:
+        with tqdm(total=max(last - self.step, 0), desc=self.desc, unit="step",
+                  disable=not (self.progress and self.is_main)) as bar:
             while self.step < last and (by_steps or self.epoch < epochs):
                 if by_steps:
                     stop = self._period(bar, itertools.islice(batches, min(eval_every, last - self.step)))
