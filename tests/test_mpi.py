@@ -162,7 +162,7 @@ def test_mpi_a_rank_that_dies_or_stops_ends_the_job(tmp_path, fail):
     rc, out, err, seconds = _mpirun(sys.executable, HERE, str(tmp_path), "--fail", fail)
     assert rc != 0 and seconds < TIMEOUT
     assert not (tmp_path / "mlp.npz").exists()  # rank 0 never got past the all-reduce of step 3
-    expected = {"exit": None, "kill": "BAD TERMINATION", "raise": "rank 1 failed with RuntimeError",
+    expected = {"exit": None, "kill": "BAD TERMINATION", "raise": "RuntimeError: rank 1 failed on purpose",
                 "stop": "MPI all-reduce 3 on rank 0 waited 5.0 s for the other ranks"}[fail]
     if expected:
         assert expected in out + err, out + err  # mpiexec's banner is on stdout
