@@ -14,6 +14,7 @@ from .. import backend
 from ..autograd import no_grad
 from ..data.bpe import ByteLevelBPETokenizer
 from ..data.text import pydoc_corpus
+from ..distributed import is_main
 from ..models.gpt import GPT, GPTConfig
 from ..nn import functional as F
 from ..optim import AdamW
@@ -96,6 +97,8 @@ class _Report(Callback):
         self.tok, self.out = tok, out
 
     def on_epoch_end(self, trainer, logs):
+        if not is_main():  # under MPI, rank 0 alone prints and writes files
+            return
         print(f"step {trainer.step}: train loss {logs['loss']:.3f}, validation loss {logs['val_loss']:.3f}",
               flush=True)
         write_json_atomic(os.path.join(self.out, "tokenizer.json"), self.tok.to_dict())

@@ -17,6 +17,7 @@ from .. import manual_seed, ops, optim
 from ..autograd import no_grad
 from ..data.dataset import DataLoader, TensorDataset
 from ..data.text import Vocabulary, pydoc_corpus, word_tokenize
+from ..distributed import is_main
 from ..models.lstm_lm import LSTMLanguageModel, sample
 from ..tensor import Tensor
 from ..train import Callback, Trainer, plot_history
@@ -69,7 +70,7 @@ def fit(model, train_windows, val_windows, epochs, batch_size=32, lr=1e-3, max_s
                       callbacks=[_EpochLog(log, epochs)] if log else [], progress=False, average="batches")
     names = ("val_loss", "val_perplexity", "val_accuracy")
     return trainer.fit(loader, epochs, max_steps=max_steps,
-                       evaluate=lambda: dict(zip(names, evaluate(model, val_windows))))
+                       evaluate=lambda: dict(zip(names, evaluate(model, val_windows), strict=True)))
 
 
 def _batch_loss(model, batch):
@@ -125,7 +126,8 @@ def train(args):
     model = LSTMLanguageModel(**hyper)
     history = fit(model, train_w, val_w, args.epochs, args.batch_size, args.lr, args.max_steps, args.clip, args.seed)
     run.save(model, history=history, itos=vocab.itos, **hyper)
-    plot_history(history, os.path.join(run.folder, "history.png"), "D0.M1 LSTM language model")
+    if is_main():  # under MPI, rank 0 alone writes files
+        plot_history(history, os.path.join(run.folder, "history.png"), "D0.M1 LSTM language model")
     print(sample(model, vocab, "the for statement", 30, 0.8))
     return history
 
