@@ -11,6 +11,7 @@ from .ops import (abs, amax, amin, argmax, argmin, cat, chunk, clamp, clip, conc
                   stack, std, sum, tanh, transpose, unsqueeze, var, where)
 from .factories import arange, empty, full, ones, ones_like, rand, randint, randn, zeros, zeros_like
 from .gradcheck import GradcheckError, gradcheck
+from .summary import summary
 from . import kernels  # noqa: F401  (registers the kernels with backend)
 from . import data, nn, optim  # noqa: F401
 

@@ -240,6 +240,8 @@ def backward(root, gradient=None, retain_graph: bool = False) -> None:
         g = grads.pop(id(node), None)
         if g is None:
             continue
+        if node._backward_hooks:  # Tensor.register_hook: None on a tensor that never had one
+            g = _run_tensor_hooks(node, g, Tensor)
         ctx = node._ctx
         if ctx is None or node._retains_grad:
             _accumulate(node, g, shared, retain_graph, Tensor)
@@ -265,6 +267,40 @@ def backward(root, gradient=None, retain_graph: bool = False) -> None:
                 grads[key] = grads[key] + ig if key in grads else ig
         if not retain_graph:
             ctx.free()
+
+
+def _run_tensor_hooks(node, g, Tensor):
+    """Call ``node``'s gradient hooks in registration order, each on the gradient the previous one returned
+    (as torch: a hook returning None keeps the gradient); before it is accumulated or flows on."""
+    for hook in list(node._backward_hooks.values()):
+        out = hook(Tensor._wrap(g))
+        if out is not None:
+            out = out.data if isinstance(out, Tensor) else out
+            if tuple(out.shape) != tuple(g.shape):
+                raise RuntimeError(f"hook {hook!r} on a tensor of shape {node.shape} returned a gradient of shape "
+                                   f"{tuple(out.shape)}; a gradient hook must keep the shape")
+            g = out
+    return g
+
+
+class RemovableHandle:
+    """What every ``register_*hook`` returns: ``remove()`` takes the hook out of ``hooks``, the dict it was put in."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict, hook):
+        RemovableHandle._next_id += 1
+        self.id, self.hooks_dict_ref = RemovableHandle._next_id, hooks
+        hooks[self.id] = hook
+
+    def remove(self) -> None:
+        self.hooks_dict_ref.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
 
 
 def _accumulate(node, g, shared: set, copy_all: bool, Tensor) -> None:

@@ -58,6 +58,7 @@ class Tensor:
 
     __array_priority__ = 1000  # so ndarray + Tensor defers to Tensor.__radd__
     _version_counter = None  # made on the first in-place change or view: most tensors never need one
+    _backward_hooks = None  # {handle id: hook} once register_hook is called: the engine skips tensors without
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, device=None):
         self.data = _to_array(data, dtype, device)
@@ -195,6 +196,16 @@ class Tensor:
                                "convert with .float() or .double() first")
         self.requires_grad = requires_grad
         return self
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` each time the gradient of this tensor is computed in backward, as torch's: it
+        may return a new gradient (same shape) that replaces it. Returns a handle whose ``remove()`` undoes it."""
+        if not self.requires_grad:
+            raise RuntimeError(f"register_hook: the tensor of shape {self.shape} does not require grad, so no "
+                               "gradient will reach the hook")
+        if self._backward_hooks is None:
+            self._backward_hooks = {}
+        return autograd.RemovableHandle(self._backward_hooks, hook)
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` on this non-leaf tensor after backward (e.g. to watch gradients vanish)."""

@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Tensor
+from . import hooks
 
 
 class Parameter(Tensor):
@@ -61,8 +62,32 @@ class Module:
     def forward(self, *args, **kwargs):  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
+    _hooks = None  # {'forward_pre'|'forward'|'backward': {handle id: hook}} once a hook is registered (nn/hooks.py)
+
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        if self._hooks is None:
+            return self.forward(*args, **kwargs)
+        return hooks.call_with_hooks(self, args, kwargs)
+
+    # ------------------------------------------------------------ hooks (PyTorch's names and semantics)
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False):
+        """``hook(module, args)`` before forward; a non-None result replaces the positional args."""
+        return hooks.add_hook(self, "forward_pre", hook, prepend)
+
+    def register_forward_hook(self, hook, *, prepend: bool = False):
+        """``hook(module, args, output)`` after forward; a non-None result replaces the output."""
+        return hooks.add_hook(self, "forward", hook, prepend)
+
+    def register_full_backward_hook(self, hook, prepend: bool = False):
+        """``hook(module, grad_input, grad_output)`` once the gradients of the module's tensor inputs are
+        computed (tuples, None where no gradient flows); a non-None result replaces grad_input."""
+        return hooks.add_hook(self, "backward", hook, prepend)
+
+    def summary(self, input_size=None, **kwargs):
+        """The Keras / torchinfo table of this model (see tinygrad_lm.summary)."""
+        from ..summary import summary
+
+        return summary(self, input_size, **kwargs)
 
     # ------------------------------------------------------------ traversal
     def named_modules(self, prefix: str = ""):
