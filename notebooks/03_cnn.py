@@ -107,7 +107,8 @@ img = vision.digits28().x_train[:1]
 pooled = F.max_pool2d(tg.tensor(img), 2).numpy()
 averaged = F.avg_pool2d(tg.tensor(img), 2).numpy()
 fig, axes = plt.subplots(1, 3, figsize=(8, 3))
-for ax, a, title in zip(axes, (img, pooled, averaged), ("input 28x28", "max-pool 2 -> 14x14", "avg-pool 2 -> 14x14")):
+titles = ("input 28x28", "max-pool 2 -> 14x14", "avg-pool 2 -> 14x14")
+for ax, a, title in zip(axes, (img, pooled, averaged), titles, strict=True):
     ax.imshow(a[0, 0], cmap="gray_r"); ax.set_title(title); ax.axis("off")
 plt.show()
 
@@ -139,13 +140,13 @@ plt.xlabel("epoch"); plt.legend(); plt.title(f"D4.M1 on {what}"); plt.show()
 # %%
 filters = model.conv1.weight.numpy()[:, 0]
 fig, axes = plt.subplots(2, 16, figsize=(12, 1.8))
-for ax, f in zip(axes.flat, filters):
+for ax, f in zip(axes.flat, filters, strict=True):
     ax.imshow(f, cmap="RdBu"); ax.axis("off")
 plt.suptitle("conv1 filters (3x3)"); plt.show()
 with tg.no_grad():
     maps = F.relu(model.conv1(tg.tensor(split.x_test[:1]))).numpy()[0]
 fig, axes = plt.subplots(2, 8, figsize=(12, 3.2))
-for ax, m in zip(axes.flat, maps):
+for ax, m in zip(axes.flat, maps, strict=False):  # the first 16 of conv1's 32 maps
     ax.imshow(m, cmap="viridis"); ax.axis("off")
 plt.suptitle("feature maps after conv1 + ReLU"); plt.show()
 
@@ -157,7 +158,7 @@ wrong = np.flatnonzero(preds != split.y_test)[:12]
 print(f"{len(np.flatnonzero(preds != split.y_test))} of {len(preds)} test digits are wrong")
 if len(wrong):
     fig, axes = plt.subplots(1, len(wrong), figsize=(1.4 * len(wrong), 1.8), squeeze=False)
-    for ax, i in zip(axes[0], wrong):
+    for ax, i in zip(axes[0], wrong, strict=True):
         ax.imshow(split.x_test[i, 0], cmap="gray_r"); ax.axis("off")
         ax.set_title(f"{split.y_test[i]} -> {preds[i]}", fontsize=9)
     plt.show()
@@ -173,9 +174,9 @@ if len(wrong):
 shapes = vision.shapes(8, 1, seed=0).x_train
 augment = transforms.Compose([transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()])
 fig, axes = plt.subplots(2, 8, figsize=(12, 3.2))
-for ax, a in zip(axes[0], shapes):
+for ax, a in zip(axes[0], shapes, strict=True):
     ax.imshow(a.transpose(1, 2, 0)); ax.axis("off")
-for ax, a in zip(axes[1], augment(shapes)):
+for ax, a in zip(axes[1], augment(shapes), strict=True):
     ax.imshow(a.transpose(1, 2, 0)); ax.axis("off")
 plt.suptitle("generated shapes (top) and augmented views (bottom)"); plt.show()
 

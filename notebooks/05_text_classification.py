@@ -285,7 +285,7 @@ print(f"test loss {loss:.3f}, test accuracy {acc:.3f} (majority class {max(y_tes
 new = ["Return a copy of the string with all the cased characters converted to uppercase.",
        "The while statement is used for repeated execution as long as an expression is true."]
 p = model.predict(pad_sequences(tokenizer.texts_to_sequences(new), maxlen=100).astype(np.int64))[:, 0]
-for text, p1 in zip(new, p):
+for text, p1 in zip(new, p, strict=True):
     print(f"P(built-in type) = {p1:.3f}, P(statement) = {1 - p1:.3f} -> class {int(p1 > 0.5)}: {text[:60]}")
 
 # %% [markdown]

@@ -56,7 +56,7 @@ train_w, val_w, vocab = recipe.corpus(vocab_size=10000, seq_len=35)
 print(train_w.shape, "training windows,", val_w.shape, "validation windows, vocabulary", len(vocab))
 window = train_w[3]
 inputs, targets = window[:-1], window[1:]                   # the shift, by hand
-for a, b_ in list(zip(vocab.decode(inputs), vocab.decode(targets)))[10:16]:
+for a, b_ in list(zip(vocab.decode(inputs), vocab.decode(targets), strict=True))[10:16]:
     print(f"input {a!r:>14} -> target {b_!r}")
 assert (targets[:-1] == inputs[1:]).all()
 

@@ -137,7 +137,7 @@ lengths = np.array([4]); pad = np.arange(T)[None, :] < lengths[:, None]   # keys
 maps = {'no mask': attention_weights(Qm, Km), 'causal': attention_weights(Qm, Km, causal),
         'key padding (length 4)': attention_weights(Qm, Km, pad[:, None, :])}
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.5))
-for ax, (name, a) in zip(axes, maps.items()):
+for ax, (name, a) in zip(axes, maps.items(), strict=True):
     ax.imshow(a.numpy()[0], cmap='viridis', vmin=0, vmax=1); ax.set_title(name)
     ax.set_xlabel('key'); ax.set_ylabel('query')
 plt.tight_layout(); plt.show()

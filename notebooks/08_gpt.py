@@ -75,7 +75,7 @@ merges = []
 for r in range(12):
     pairs = Counter()
     for w, f in words.items():
-        for a, b in zip(seqs[w], seqs[w][1:]):
+        for a, b in zip(seqs[w], seqs[w][1:], strict=False):
             pairs[a, b] += f
     best = min(pairs, key=lambda p: (-pairs[p], p))      # most frequent, ties to the smaller pair
     merges.append(best)
@@ -170,7 +170,7 @@ def causal_attention_loop(att, x, allowed):
             keys = [s for s in range(T) if allowed(t, s)]
             scores = np.array([q[t, sl] @ k[s, sl] / np.sqrt(d) for s in keys])
             w = np.exp(scores - scores.max()); w /= w.sum()
-            y[t, sl] = sum(wi * v[s, sl] for wi, s in zip(w, keys))
+            y[t, sl] = sum(wi * v[s, sl] for wi, s in zip(w, keys, strict=True))
     return y @ att.c_proj.weight.numpy().T + att.c_proj.bias.numpy()
 
 xin = model.h[0].ln_1(tg.Tensor(x[None])).numpy()[0]          # block 0's input, the last prefix of section 3
@@ -196,11 +196,11 @@ fig, axes = plt.subplots(1, 4, figsize=(14, 2.6))
 def probs(l):
     e = np.exp(l - l.max()); return (e / e.sum())[0]
 for ax, (name, l) in zip(axes, [('T = 1', z), ('T = 0.5', z / 0.5), ('top-k = 2', top_k_filter(z, 2)),
-                                 ('top-p = 0.8', top_p_filter(z, 0.8))]):
+                                 ('top-p = 0.8', top_p_filter(z, 0.8))], strict=True):
     ax.bar(range(5), probs(l)); ax.set_title(name); ax.set_ylim(0, 1)
 plt.show()
 zl = np.random.default_rng(0).standard_normal((3, 40))           # the two filters as loops over a sorted row
-for row, kept_k, kept_p in zip(zl, np.isfinite(top_k_filter(zl, 5)), np.isfinite(top_p_filter(zl, 0.8))):
+for row, kept_k, kept_p in zip(zl, np.isfinite(top_k_filter(zl, 5)), np.isfinite(top_p_filter(zl, 0.8)), strict=True):
     order = sorted(range(40), key=lambda v: -row[v])
     assert set(np.flatnonzero(kept_k)) == set(order[:5])
     pr = np.exp(row - row.max()) / np.exp(row - row.max()).sum()

@@ -136,7 +136,7 @@ print('greedy loop == greedy_decode:', ids.shape, f'| loss over {len(terms)} rea
 # %%
 src_words = task.decode(ex.src[0], task.src_vocab)
 fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-for ax, (score, model) in zip(axes, models.items()):
+for ax, (score, model) in zip(axes, models.items(), strict=True):
     ids, maps = model.greedy_decode(ex.src, ex.src_lengths, ex.tgt_out.shape[1])
     out_words = task.decode(ids[0]) + ['<eos>']
     n = min(len(out_words), maps.shape[1])

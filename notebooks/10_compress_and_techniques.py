@@ -68,7 +68,7 @@ found = np.isin(flipped, rep_.dropped['label_noise']).mean()
 print(f'label-noise check: {found:.0%} of the flipped labels found, '
       f'{np.isin(rep_.dropped["label_noise"], flipped, invert=True).sum()} clean rows flagged')
 drop, seen = [], set()                                     # rules 1-3 as a loop over the rows
-for i, (row, label) in enumerate(zip(xd, yd)):
+for i, (row, label) in enumerate(zip(xd, yd, strict=True)):
     if not all(np.isfinite(v) for v in row) or not (label == int(label) and 0 <= label < 10):
         drop.append(i); continue
     key = (tuple(row), label)
@@ -194,7 +194,8 @@ zs, zt, yb = r.standard_normal((5, 10)), r.standard_normal((5, 10)), r.integers(
 T_, alpha = 4.0, 0.7
 def softmax_row(v):
     e = [np.exp(x - max(v)) for x in v]; return [x / sum(e) for x in e]
-kl = sum(pt * np.log(pt / ps) for n in range(5) for pt, ps in zip(softmax_row(zt[n] / T_), softmax_row(zs[n] / T_))) / 5
+kl = sum(pt * np.log(pt / ps) for n in range(5)
+         for pt, ps in zip(softmax_row(zt[n] / T_), softmax_row(zs[n] / T_), strict=True)) / 5
 ce = -sum(np.log(softmax_row(zs[n])[yb[n]]) for n in range(5)) / 5
 loop = alpha * T_ ** 2 * kl + (1 - alpha) * ce
 ours = distillation_loss(tg.tensor(zs), tg.tensor(zt), tg.tensor(yb), T=T_, alpha=alpha).item()
@@ -347,7 +348,7 @@ def best_time(fn, args, repeat=5):
 timing = {}
 for name, args in cases.items():
     plain, fast = backend.kernel(name, impl='plain'), backend.kernel(name, impl='cpu')
-    for a, b in zip(plain(*args), fast(*args)):
+    for a, b in zip(plain(*args), fast(*args), strict=True):
         if a is not None:
             np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-4, atol=1e-6)
     timing[name] = (best_time(plain, args), best_time(fast, args))

@@ -26,7 +26,8 @@ def _objective(fn, inputs, upstream):
     """<u, fn(inputs)> as a float (no graph)."""
     with no_grad():
         outs = _as_outputs(fn(*inputs))
-        return float(sum(float((backend.to_device(o.data, "cpu") * u).sum()) for o, u in zip(outs, upstream)))
+        return float(sum(float((backend.to_device(o.data, "cpu") * u).sum())
+                         for o, u in zip(outs, upstream, strict=True)))
 
 
 def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
@@ -53,7 +54,7 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
         x.grad = None
     outs = _as_outputs(fn(*inputs))
     upstream = [rng.standard_normal(o.shape) for o in outs]
-    root = sum(((o * Tensor(u, device=o.device)).sum() for o, u in zip(outs, upstream) if o.requires_grad),
+    root = sum(((o * Tensor(u, device=o.device)).sum() for o, u in zip(outs, upstream, strict=True) if o.requires_grad),
                start=Tensor(0.0, dtype=np.float64))
     if not root.requires_grad:
         raise GradcheckError("gradcheck: the output does not depend on any input that requires grad")

@@ -27,7 +27,7 @@ ENDOFTEXT = "<|endoftext|>"
 
 
 def _pairs(word):
-    return zip(word, word[1:])
+    return zip(word, word[1:], strict=False)
 
 
 def _merge(word, pair, new_id):
@@ -95,7 +95,7 @@ class ByteLevelBPETokenizer:
         # pair -> total count, pair -> words containing it; a heap of (-count, pair) with lazy deletion
         pair_count: Counter = Counter()
         where: dict[tuple, set] = {}
-        for w, (word, f) in enumerate(zip(words, freqs)):
+        for w, (word, f) in enumerate(zip(words, freqs, strict=True)):
             for p in _pairs(word):
                 pair_count[p] += f
                 where.setdefault(p, set()).add(w)

@@ -63,7 +63,7 @@ def default_collate(samples):
         raise ValueError("default_collate: no samples to batch")
     first = samples[0]
     if isinstance(first, (tuple, list)):
-        return type(first)(default_collate(list(group)) for group in zip(*samples))
+        return type(first)(default_collate(list(group)) for group in zip(*samples, strict=True))
     if isinstance(first, dict):
         return {k: default_collate([s[k] for s in samples]) for k in first}
     if isinstance(first, Tensor):

@@ -42,7 +42,7 @@ class ReverseDictionaryTask:
         self.vocab_size, self.min_len, self.max_len = vocab_size, min_len, max_len
         rng = np.random.default_rng(seed)
         words = np.arange(len(SPECIALS), vocab_size)
-        self.dictionary = dict(zip(words.tolist(), rng.permutation(words).tolist()))
+        self.dictionary = dict(zip(words.tolist(), rng.permutation(words).tolist(), strict=True))
         self.src_vocab = list(SPECIALS) + [f"s{i}" for i in words]
         self.tgt_vocab = list(SPECIALS) + [f"t{i}" for i in words]
 

@@ -35,7 +35,7 @@ def shape(kernel: str, name: str, a, expected) -> None:
     if a is None:
         return
     got = tuple(a.shape)
-    if len(got) != len(expected) or any(e is not None and g != e for g, e in zip(got, expected)):
+    if len(got) != len(expected) or any(e is not None and g != e for g, e in zip(got, expected, strict=True)):
         want = tuple("*" if e is None else e for e in expected)
         raise ValueError(f"kernel {kernel}: {name} has shape {got}, expected {want}")
 

@@ -90,7 +90,7 @@ def adaptive_windows(x_shape, out_hw):
     """Adaptive average pooling's windows, as avg_windows gives them: PyTorch's bins, where bin i of
     ``out`` over ``size`` covers [floor(i size / out), ceil((i + 1) size / out)) (bins may overlap)."""
     (ra, rb), (ca, cb) = ((np.arange(out) * size // out, -(-(np.arange(out) + 1) * size // out))
-                          for size, out in zip(x_shape[2:], out_hw))
+                          for size, out in zip(x_shape[2:], out_hw, strict=True))
     return ra, rb, ca, cb, ((rb - ra)[:, None] * (cb - ca)[None, :]).astype(np.float64)
 
 
@@ -359,7 +359,7 @@ def _pool_contract(kernel, x_shape, geom, window, out_hw):
     checks.require(kernel, min(*window, sh, sw, dh, dw) >= 1 and 0 <= ph <= window[0] // 2 and
                    0 <= pw <= window[1] // 2 and min(out_hw) >= 1,
                    f"window {tuple(window)} with geometry {tuple(geom)} and output {tuple(out_hw)} is invalid")
-    for n, s, p, o in zip(x_shape[2:], (sh, sw), (ph, pw), out_hw):
+    for n, s, p, o in zip(x_shape[2:], (sh, sw), (ph, pw), out_hw, strict=True):
         # every window starts inside the input or its left padding (as ceil_mode's last window must)
         checks.require(kernel, (o - 1) * s < n + p, f"output {tuple(out_hw)} does not fit input {tuple(x_shape)}")
 

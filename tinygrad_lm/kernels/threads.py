@@ -33,7 +33,7 @@ def in_ranges(run, n: int, work: int) -> None:
     cuts = [n * i // count for i in range(count + 1)]
     if _pool is None:
         _pool = ThreadPoolExecutor(max(numba.get_num_threads() - 1, 1), thread_name_prefix="tinygrad_lm")
-    pending = [_pool.submit(run, a, b) for a, b in zip(cuts[1:-1], cuts[2:])]
+    pending = [_pool.submit(run, a, b) for a, b in zip(cuts[1:-1], cuts[2:], strict=True)]
     run(cuts[0], cuts[1])
     for f in pending:
         f.result()

@@ -41,7 +41,7 @@ class _ConditionalMLP(nn.Module):
         self.num_classes, self.output = num_classes, output
         sizes = [in_features + (num_classes or 0), *hidden]
         layers = []
-        for a, b in zip(sizes, sizes[1:]):
+        for a, b in zip(sizes, sizes[1:], strict=False):
             layers += [nn.Linear(a, b), nn.LeakyReLU(0.2)]
         self.net = nn.Sequential(*layers, nn.Linear(sizes[-1], out_features))
 

@@ -68,11 +68,11 @@ def extend_cache(past, k, v, capacity):
     if buffers is None or buffers[0].shape[2] < T + n:
         m = backend.xp(k.data)
         buffers = tuple(m.empty(t.shape[:2] + (max(capacity, T + n),) + t.shape[3:], t.dtype) for t in past)
-        for b, t in zip(buffers, past):
+        for b, t in zip(buffers, past, strict=True):
             b[:, :, :T] = t.data
     else:
         past.buffers = None
-    for b, t in zip(buffers, (k, v)):
+    for b, t in zip(buffers, (k, v), strict=True):
         b[:, :, T:T + n] = t.data
     return LayerCache(*(Tensor._wrap(b[:, :, :T + n]) for b in buffers), buffers)
 

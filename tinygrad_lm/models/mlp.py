@@ -165,6 +165,6 @@ class MLP(nn.Sequential):
         act = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}[activation]
         sizes = [in_features, *hidden_sizes]
         layers = []
-        for a, b in zip(sizes, sizes[1:]):
+        for a, b in zip(sizes, sizes[1:], strict=False):
             layers += [nn.Linear(a, b), act()]
         super().__init__(*layers, nn.Linear(sizes[-1], out_features))

@@ -70,7 +70,7 @@ def beam_search(model, src, max_len: int, beam_size: int = 3):
             mem = Tensor(np.repeat(memory.numpy(), len(live), axis=0))
             logp = F.log_softmax(model.decode(tokens, mem)[:, -1], dim=-1).numpy()
             cands = [b for b in beams if b[1][-1] == synthetic.EOS]
-            for (score, seq), row in zip(live, logp):
+            for (score, seq), row in zip(live, logp, strict=True):
                 for t in np.argsort(row)[-beam_size:]:
                     cands.append((score + float(row[t]), seq + [int(t)]))
             beams = sorted(cands, key=lambda c: -c[0])[:beam_size]

@@ -66,7 +66,7 @@ def _check_pool(layer, kernel_size, stride, padding, dilation=1):
         pair(stride, "stride", layer, 1)
     dil = pair(dilation, "dilation", layer, 1)
     pad = pair(padding, "padding", layer, 0)
-    if any(p > (d * (k - 1) + 1) // 2 for p, k, d in zip(pad, kernel, dil)):
+    if any(p > (d * (k - 1) + 1) // 2 for p, k, d in zip(pad, kernel, dil, strict=True)):
         raise ValueError(f"{layer}: padding {padding} should be at most half of the kernel size {kernel_size}")
 
 

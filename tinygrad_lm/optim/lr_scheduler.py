@@ -16,7 +16,7 @@ class LRScheduler:
 
     def step(self):
         self.last_epoch += 1
-        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr(), strict=True):
             group["lr"] = lr
 
     def get_last_lr(self):

@@ -71,7 +71,7 @@ def train(args):
     sample = ["Return a copy of the string with leading characters removed.",
               "The if statement is used for conditional execution."]
     probs = model.predict(pad_sequences(tokenizer.texts_to_sequences(sample), maxlen=args.maxlen).astype(np.int64))
-    for text, p in zip(sample, probs[:, 0]):
+    for text, p in zip(sample, probs[:, 0], strict=True):
         print(f"P(built-in type) = {p:.3f}  {text}")
     run.save(model.module, model.optimizer, history=history.history, num_words=args.num_words, maxlen=args.maxlen)
     history.plot(os.path.join(args.out, "history.png"), "D1.M1 LSTM classifier")

@@ -217,7 +217,7 @@ def load_checkpoint(path, model, optimizer=None, restore_rng: bool = True, optim
         raise CheckpointError(f"{path} belongs to another model or is damaged: {e}") from e
     model._assign_state(model_arrays)
     if opt is not None:
-        for group, saved in zip(optimizer.param_groups, opt[0]):
+        for group, saved in zip(optimizer.param_groups, opt[0], strict=True):
             group.update(saved)
         optimizer.state = opt[1]
     if restore_rng:

@@ -13,7 +13,7 @@ def plot_history(history: dict, path=None, title: str = ""):
 
     names = [k for k in history if not k.startswith("val_") and history[k]]
     fig, axes = plt.subplots(1, max(1, len(names)), figsize=(4.5 * max(1, len(names)), 3.4), squeeze=False)
-    for ax, name in zip(axes[0], names):
+    for ax, name in zip(axes[0], names, strict=False):  # one empty panel when there is nothing to plot
         ax.plot(range(1, len(history[name]) + 1), history[name], label=f"train {name}")
         if history.get(f"val_{name}"):
             ax.plot(range(1, len(history[f"val_{name}"]) + 1), history[f"val_{name}"], label=f"validation {name}")

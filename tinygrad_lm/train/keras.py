@@ -184,7 +184,9 @@ class KerasModel:
 
         def validate():
             values = self.evaluate(*validation_data, batch_size=batch_size, verbose=0)
-            return dict(zip(["val_loss", "val_accuracy"], values if isinstance(values, list) else [values]))
+            # no val_accuracy without metrics: evaluate gives the loss alone
+            return dict(zip(["val_loss", "val_accuracy"], values if isinstance(values, list) else [values],
+                            strict=False))
         trainer = self._trainer([_Progress(epochs, len(loader), verbose), *callbacks])
         rows = trainer.fit(loader, epochs, evaluate=None if validation_data is None else validate,
                            initial_epoch=initial_epoch)
@@ -208,7 +210,8 @@ class KerasModel:
         n = len(x)
         result = [total / n] + ([correct / n] if self.metrics else [])
         if verbose:
-            sys.stderr.write(_fmt(dict(zip(["loss", "accuracy"], result))) + "\n")
+            # result is [loss] alone without metrics
+            sys.stderr.write(_fmt(dict(zip(["loss", "accuracy"], result, strict=False))) + "\n")
         return result if self.metrics else result[0]
 
     def predict(self, x, batch_size=32):

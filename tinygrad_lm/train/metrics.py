@@ -118,7 +118,7 @@ def classification_report(y_true, y_pred, labels=None, digits: int = 3) -> str:
     names = np.unique(np.concatenate([_labels_of(y_true), _labels_of(y_pred)])) if labels is None else labels
     lines = [f"{'':>12} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8}"]
     lines += [f"{str(n):>12} {a:9.{digits}f} {b:9.{digits}f} {c:9.{digits}f} {d:8d}"
-              for n, a, b, c, d in zip(names, p, r, f, s)]
+              for n, a, b, c, d in zip(names, p, r, f, s, strict=True)]
     for avg in ("micro", "macro", "weighted"):
         a, b, c, _ = precision_recall_fscore_support(y_true, y_pred, labels, avg)
         lines.append(f"{avg + ' avg':>12} {a:9.{digits}f} {b:9.{digits}f} {c:9.{digits}f} {int(s.sum()):8d}")

@@ -22,19 +22,19 @@ def _op_check(name, cls, ref, arrays, rng, hint, **options):
     assert_close(out, want, f"{name} forward, inputs {shapes}", hint=hint)
     if len(grads) != len(arrays):
         raise CheckFailure(f"{name} backward", f"returned {len(grads)} gradient(s) for {len(arrays)} input(s)")
-    for i, (g, w) in enumerate(zip(grads, want_grads)):
+    for i, (g, w) in enumerate(zip(grads, want_grads, strict=True)):
         assert_close(g, w, f"{name} backward, gradient of input {i}, inputs {shapes}", hint=hint)
 
 
 @exercise("1.1", "Mul, Exp and Sum: forward and backward, with broadcasting", ids=("D2.F1",), kind="op",
           file="ch01_autograd", entry=("Mul", "Exp", "Sum"))
 def _(Mul, Exp, Sum):
-    for rng, (sa, sb) in zip(cases(len(_MUL_SHAPES), 11), _MUL_SHAPES):
+    for rng, (sa, sb) in zip(cases(len(_MUL_SHAPES), 11), _MUL_SHAPES, strict=True):
         a, b = rng.standard_normal(sa), rng.standard_normal(sb)
         _op_check("Mul", Mul, ops.mul, [a, b], rng, "each gradient is summed back to its own input's shape")
-    for rng, shape in zip(cases(3, 12), [(3, 4), (1,), (2, 1, 5)]):
+    for rng, shape in zip(cases(3, 12), [(3, 4), (1,), (2, 1, 5)], strict=True):
         _op_check("Exp", Exp, ops.exp, [rng.uniform(-3, 3, shape)], rng, "d exp(x)/dx = exp(x)")
-    for rng, (shape, dim, keepdim) in zip(cases(len(_SUM_CASES), 13), _SUM_CASES):
+    for rng, (shape, dim, keepdim) in zip(cases(len(_SUM_CASES), 13), _SUM_CASES, strict=True):
         _op_check(f"Sum(dim={dim}, keepdim={keepdim})", Sum, ops.sum, [rng.standard_normal(shape)], rng,
                   "the upstream gradient is copied to every summed element", dim=dim, keepdim=keepdim)
     assert_grad(lambda a, b: Sum.apply(Exp.apply(Mul.apply(a, b)), dim=1), [np.ones((2, 3)) * 0.3,
@@ -43,7 +43,7 @@ def _(Mul, Exp, Sum):
 
 @exercise("1.2", "MatMul: forward and backward", ids=("D2.F1",), kind="op", file="ch01_autograd", entry=("MatMul",))
 def _(MatMul):
-    for rng, (n, k, m) in zip(cases(5, 21), [(2, 3, 4), (1, 5, 1), (4, 1, 3), (3, 3, 3), (7, 2, 5)]):
+    for rng, (n, k, m) in zip(cases(5, 21), [(2, 3, 4), (1, 5, 1), (4, 1, 3), (3, 3, 3), (7, 2, 5)], strict=True):
         _op_check("MatMul", MatMul, ops.matmul, [rng.standard_normal((n, k)), rng.standard_normal((k, m))], rng,
                   "dL/dA = G B^T (n, k), dL/dB = A^T G (k, m)")
 
@@ -98,5 +98,5 @@ def _(chain_rule_numbers):
     loss = ops.exp(a * b + c) * a + b * b
     loss.backward()
     want = [t.grad.numpy() for t in (a, b, c)]
-    for name, got, w in zip(("dL/da", "dL/db", "dL/dc"), answer, want):
+    for name, got, w in zip(("dL/da", "dL/db", "dL/dc"), answer, want, strict=True):
         assert_close(got, w, name, hint="a reaches L by two paths: through u and directly" if name == "dL/da" else None)

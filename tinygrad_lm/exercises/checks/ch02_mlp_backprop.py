@@ -13,7 +13,7 @@ _SIZES = [(1, 2, 3, 2), (4, 3, 3, 3), (5, 1, 1, 1), (3, 7, 5, 4), (2, 4, 4, 4)]
 @exercise("2.1", "the two-layer network's forward", ids=("D1.F1", "D0.F1"), kind="build", file="ch02_mlp_backprop",
           entry=("two_layer_forward",))
 def _(two_layer_forward):
-    for rng, (n, d, h, o) in zip(cases(len(_SIZES), 1), _SIZES):
+    for rng, (n, d, h, o) in zip(cases(len(_SIZES), 1), _SIZES, strict=True):
         x, W1, b1 = rng.standard_normal((n, d)), rng.standard_normal((h, d)), rng.standard_normal(h)
         W2, b2 = rng.standard_normal((o, h)), rng.standard_normal(o)
         z2 = ops.linear(tensor64(x, False), tensor64(W1, False), tensor64(b1, False))
@@ -22,7 +22,7 @@ def _(two_layer_forward):
         got = two_layer_forward(x, W1, b1, W2, b2)
         if not isinstance(got, (tuple, list)) or len(got) != 4:
             raise CheckFailure("outputs", f"expected (z2, a2, z3, a3), got {type(got).__name__}")
-        for name, g, w in zip(("z2", "a2", "z3", "a3"), got, (z2, a2, z3, ops.sigmoid(z3))):
+        for name, g, w in zip(("z2", "a2", "z3", "a3"), got, (z2, a2, z3, ops.sigmoid(z3)), strict=True):
             assert_close(g, w, f"{name}, N={n} in={d} hidden={h} out={o}",
                          hint="z = x @ W.T + b with W of shape (out, in)")
 
@@ -30,7 +30,8 @@ def _(two_layer_forward):
 @exercise("2.2", "softmax cross-entropy with label smoothing, and its gradient", ids=("D1.F2", "D0.F4"), kind="op",
           file="ch02_mlp_backprop", entry=("softmax_cross_entropy",))
 def _(softmax_cross_entropy):
-    for rng, (n, c, eps) in zip(cases(5, 2), [(1, 3, 0.0), (4, 5, 0.1), (3, 2, 0.3), (6, 7, 0.0), (2, 4, 1.0)]):
+    sizes = [(1, 3, 0.0), (4, 5, 0.1), (3, 2, 0.3), (6, 7, 0.0), (2, 4, 1.0)]
+    for rng, (n, c, eps) in zip(cases(len(sizes), 2), sizes, strict=True):
         logits = rng.standard_normal((n, c)) * 3
         logits[0, 0] += 500.0  # a large logit: a naive exp overflows
         target = rng.integers(0, c, n)
@@ -82,7 +83,7 @@ def _(backprop_numbers):
 @exercise("2.4", "erratum hunt: the output and hidden errors", ids=("D1.F3",), kind="erratum",
           file="ch02_mlp_backprop", entry=("output_error", "hidden_error"))
 def _(output_error, hidden_error):
-    for rng, (n, h, o) in zip(cases(4, 4), [(1, 3, 2), (5, 4, 3), (3, 2, 1), (2, 3, 3)]):
+    for rng, (n, h, o) in zip(cases(4, 4), [(1, 3, 2), (5, 4, 3), (3, 2, 1), (2, 3, 3)], strict=True):
         a3, y = rng.uniform(0.05, 0.95, (n, o)), rng.integers(0, 2, (n, o)).astype(float)
         got = output_error(a3, y)
         if _is_source(got, a3, y):

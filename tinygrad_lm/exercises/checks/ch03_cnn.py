@@ -11,7 +11,7 @@ _CONV = [(1, 1, 5, 5, 1, 3, 3, 1, 0, 1), (2, 3, 7, 6, 4, 3, 2, 2, 1, 1), (1, 2, 
 
 
 def _conv_cases(seed):
-    for rng, (B, C, H, W, K, kh, kw, s, p, d) in zip(cases(len(_CONV), seed), _CONV):
+    for rng, (B, C, H, W, K, kh, kw, s, p, d) in zip(cases(len(_CONV), seed), _CONV, strict=True):
         x, w, b = rng.standard_normal((B, C, H, W)), rng.standard_normal((K, C, kh, kw)), rng.standard_normal(K)
         want = F.conv2d(tensor64(x, False), tensor64(w, False), tensor64(b, False), s, p, d).numpy()
         yield x, w, b, s, p, d, want, f"x {x.shape}, weight {w.shape}, stride {s}, padding {p}, dilation {d}"
@@ -39,7 +39,7 @@ def _(conv2d_loops):
 def _(maxpool2d, maxpool2d_backward):
     configs = [((1, 1, 4, 4), 2, 2), ((2, 3, 7, 5), 2, 2), ((1, 2, 7, 7), 3, 2), ((2, 1, 6, 9), 3, 3),
                ((1, 1, 5, 5), 2, 1)]
-    for rng, (shape, k, s) in zip(cases(len(configs), 3), configs):
+    for rng, (shape, k, s) in zip(cases(len(configs), 3), configs, strict=True):
         for ties in (False, True):
             # with ties: few distinct values, so most windows hold several maxima
             x = rng.integers(0, 3, shape).astype(float) if ties else rng.standard_normal(shape)

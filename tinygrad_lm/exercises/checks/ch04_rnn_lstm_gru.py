@@ -31,7 +31,7 @@ def _cell(cls, D, H, W_ih, W_hh, b_ih, b_hh):
 
 @exercise("4.1", "an LSTM cell step", ids=("D3.F4",), kind="op", file="ch04_rnn_lstm_gru", entry=("lstm_cell",))
 def _(lstm_cell):
-    for rng, (B, D, H) in zip(cases(len(_SIZES), 1), _SIZES):
+    for rng, (B, D, H) in zip(cases(len(_SIZES), 1), _SIZES, strict=True):
         x, h, *w = _params(rng, B, D, H, 4)
         c = rng.standard_normal((B, H))
         h_want, c_want = _cell(nn.LSTMCell, D, H, *w)(tensor64(x, False), (tensor64(h, False), tensor64(c, False)))
@@ -50,7 +50,7 @@ def _(lstm_cell):
 @exercise("4.2", "the LSTM cell's backward", ids=("D3.F4",), kind="op", file="ch04_rnn_lstm_gru",
           entry=("lstm_cell_backward",))
 def _(lstm_cell_backward):
-    for rng, (B, D, H) in zip(cases(len(_SIZES), 2), _SIZES):
+    for rng, (B, D, H) in zip(cases(len(_SIZES), 2), _SIZES, strict=True):
         x, h, *w = _params(rng, B, D, H, 4)
         c = rng.standard_normal((B, H))
         grad_h, grad_c = rng.standard_normal((B, H)), rng.standard_normal((B, H))
@@ -58,7 +58,7 @@ def _(lstm_cell_backward):
         got = lstm_cell_backward(x, h, c, *w, grad_h, grad_c)
         if not isinstance(got, dict):
             raise CheckFailure("outputs", f"expected a dict of gradients, got {type(got).__name__}")
-        for key, wanted in zip(_LSTM_KEYS, want):
+        for key, wanted in zip(_LSTM_KEYS, want, strict=True):
             if key not in got:
                 raise CheckFailure("outputs", f"no gradient {key!r}")
             assert_close(got[key], wanted, f"dL/d{key}, B={B} D={D} H={H}",
@@ -68,7 +68,7 @@ def _(lstm_cell_backward):
 @exercise("4.3", "a GRU cell step, PyTorch's reset-after form", ids=("D3.F5",), kind="op", file="ch04_rnn_lstm_gru",
           entry=("gru_cell",))
 def _(gru_cell):
-    for rng, (B, D, H) in zip(cases(len(_SIZES), 3), _SIZES):
+    for rng, (B, D, H) in zip(cases(len(_SIZES), 3), _SIZES, strict=True):
         x, h, *w = _params(rng, B, D, H, 3)
         want = _cell(nn.GRUCell, D, H, *w)(tensor64(x, False), tensor64(h, False))
         assert_close(gru_cell(x, h, *w), want, f"h', B={B} D={D} H={H}",
@@ -78,11 +78,11 @@ def _(gru_cell):
 @exercise("4.4", "a many-to-one RNN classifier", ids=("D3.M2", "D3.F3"), kind="build", file="ch04_rnn_lstm_gru",
           entry=("rnn_classifier",))
 def _(rnn_classifier):
-    for rng, (B, T, D, H, K) in zip(cases(3, 4), [(1, 1, 3, 2, 2), (4, 5, 2, 3, 3), (2, 7, 10, 8, 2)]):
+    for rng, (B, T, D, H, K) in zip(cases(3, 4), [(1, 1, 3, 2, 2), (4, 5, 2, 3, 3), (2, 7, 10, 8, 2)], strict=True):
         x, w = rng.standard_normal((B, T, D)), _params(rng, 1, D, H, 1)[2:]
         W_fc, b_fc = rng.standard_normal((K, H)), rng.standard_normal(K)
         rnn = nn.RNN(D, H, batch_first=True)
-        for name, value in zip(("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"), w):
+        for name, value in zip(("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"), w, strict=True):
             getattr(rnn, name).data = value
         out, _ = rnn(tensor64(x, False))
         per_step = ops.linear(out, tensor64(W_fc, False), tensor64(b_fc, False)).numpy()

@@ -57,7 +57,7 @@ def _(lm_inputs_targets, next_token_accuracy):
         expect_equal(np.asarray(got[0]).tolist(), windows[:, :-1].tolist(), f"inputs, {where}")
         expect_equal(np.asarray(got[1]).tolist(), windows[:, 1:].tolist(), f"targets, {where}",
                      hint="the target of each position is the next token")
-    for rng, (B, T, V) in zip(cases(3, 3), [(2, 5, 5), (3, 4, 7), (1, 6, 6)]):
+    for rng, (B, T, V) in zip(cases(3, 3), [(2, 5, 5), (3, 4, 7), (1, 6, 6)], strict=True):
         logits, targets = rng.standard_normal((B, T, V)), rng.integers(0, V, (B, T))
         targets[:, ::2] = logits.argmax(axis=-1)[:, ::2]  # about half right
         want = float((logits.argmax(axis=-1) == targets).mean())
@@ -71,7 +71,7 @@ def _(lm_inputs_targets, next_token_accuracy):
 @exercise("5.4", "perplexity over the real tokens", ids=("D0.M1", "D0.F4"), kind="build", file="ch05_text",
           entry=("perplexity",))
 def _(perplexity):
-    for rng, (B, T, V, pad) in zip(cases(4, 4), [(1, 3, 4, 0), (3, 5, 6, 0), (2, 4, 3, 2), (4, 2, 9, 0)]):
+    for rng, (B, T, V, pad) in zip(cases(4, 4), [(1, 3, 4, 0), (3, 5, 6, 0), (2, 4, 3, 2), (4, 2, 9, 0)], strict=True):
         logits, targets = rng.standard_normal((B, T, V)) * 2, rng.integers(0, V, (B, T))
         targets[0, 0] = pad if T > 1 else targets[0, 0]
         targets[-1, -1] = pad
@@ -85,7 +85,7 @@ def _(perplexity):
           entry=("embedding_backward",))
 def _(embedding_backward):
     configs = [((6,), 5, 3, None), ((2, 4), 4, 2, 0), ((1, 1), 3, 4, None), ((3, 5), 7, 3, 2)]
-    for rng, (shape, n, dim, pad) in zip(cases(len(configs), 5), configs):
+    for rng, (shape, n, dim, pad) in zip(cases(len(configs), 5), configs, strict=True):
         idx = rng.integers(0, n, shape)
         idx.reshape(-1)[:2] = 1  # a repeated index
         W = rng.standard_normal((n, dim))

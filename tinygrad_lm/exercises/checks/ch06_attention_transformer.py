@@ -92,7 +92,7 @@ def _(scaled_dot_product_attention_backward):
                                                     None if mask is None else mask.copy())
         if not isinstance(got, (tuple, list)) or len(got) != 3:
             raise CheckFailure("returns", f"expected a tuple (dq, dk, dv), got {type(got).__name__}")
-        for name, a, e in zip(("dq", "dk", "dv"), got, expected):
+        for name, a, e in zip(("dq", "dk", "dv"), got, expected, strict=True):
             assert_close(a, e, f"{name}, {_case(q, k, v, mask)}", hint=hints[name])
 
 

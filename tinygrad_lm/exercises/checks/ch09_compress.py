@@ -58,7 +58,7 @@ def _(magnitude_prune_mask, global_prune_masks):
             assert_close(np.concatenate([np.asarray(m, dtype=np.float64).reshape(-1) for m in got]), ref,
                          f"global masks, amount {amount}", hint="one ranking over all the arrays together")
         pruning = magnitude_prune(model, amount, scope=scope, names=["0.weight", "2.weight"])
-        for m, name in zip(got, ("0.weight", "2.weight")):
+        for m, name in zip(got, ("0.weight", "2.weight"), strict=True):
             assert_close(m, pruning.masks[name], f"{scope} pruning of {name} vs compress.prune.magnitude_prune, "
                                                   f"amount {amount}")
 
@@ -142,6 +142,6 @@ def _(compressed_footprint):
         if amount > 0 and got[0] == n - k:
             raise CheckFailure(check, f"{got[0]} parameters stored, expected {n}",
                                "unstructured pruning stored densely keeps the zeros: only the non-zero count falls")
-        for name, a, e in zip(("stored_parameters", "nonzero_parameters", "storage_bytes"), got, expected):
+        for name, a, e in zip(("stored_parameters", "nonzero_parameters", "storage_bytes"), got, expected, strict=True):
             assert_close(a, e, f"{check}: {name}", rtol=1e-12, atol=0.0,
                          hint="k = round(amount * n) zeros; bytes = stored * bits / 8")

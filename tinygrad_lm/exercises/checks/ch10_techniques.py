@@ -32,7 +32,7 @@ def _(precision_recall_f1):
         if not close(got[0], p) and close(got[0], r) and close(got[1], p):
             raise CheckFailure(case, "precision and recall are swapped",
                                "precision counts over the predictions of k, recall over the true members of k")
-        for name, a, e in zip(("precision", "recall", "F1"), got, (p, r, f)):
+        for name, a, e in zip(("precision", "recall", "F1"), got, (p, r, f), strict=True):
             assert_close(a, e, f"{name}, {case}", hint="a 0/0 is 0.0 (no NaN); F1 = 2PR / (P + R) per class")
 
 
@@ -49,7 +49,7 @@ def _(allreduce_gradients):
         N, d = sum(sizes), int(g.integers(1, 4))
         X, y, w = g.standard_normal((N, d)), g.standard_normal(N), g.standard_normal(d)
         bounds = np.cumsum([0] + sizes)
-        grads = [_mean_grad(X[a:b], y[a:b], w) for a, b in zip(bounds[:-1], bounds[1:])]
+        grads = [_mean_grad(X[a:b], y[a:b], w) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         got = allreduce_gradients([a.copy() for a in grads], list(sizes))
         full = _mean_grad(X, y, w)
         case = f"shards of {sizes} samples"

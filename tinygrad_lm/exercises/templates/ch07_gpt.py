@@ -19,7 +19,7 @@ def bpe_merge_step(word_freqs, new_id):
     ### BEGIN SOLUTION (7.1) hint: count pairs weighted by frequency, pick max by (count, then smallest pair), merge scanning left to right
     counts = {}
     for word, f in word_freqs.items():
-        for pair in zip(word, word[1:]):
+        for pair in zip(word, word[1:], strict=False):
             counts[pair] = counts.get(pair, 0) + f
     if not counts:
         return None, word_freqs

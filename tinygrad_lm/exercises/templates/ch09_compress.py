@@ -27,7 +27,7 @@ def global_prune_masks(weights, amount):
     flat = np.concatenate([w.reshape(-1) for w in weights])
     mask = magnitude_prune_mask(flat, amount)
     bounds = np.cumsum([0] + [w.size for w in weights])
-    return [mask[a:b].reshape(w.shape) for w, a, b in zip(weights, bounds[:-1], bounds[1:])]
+    return [mask[a:b].reshape(w.shape) for w, a, b in zip(weights, bounds[:-1], bounds[1:], strict=True)]
     ### END SOLUTION
 
 

@@ -35,7 +35,7 @@ def allreduce_gradients(grads, sizes):
     same array every worker steps with: sum_r (n_r / N) grads[r]."""
     ### BEGIN SOLUTION (10.2) hint: shards of unequal size: weight each worker's mean by its share n_r / N, not 1 / workers
     N = sum(sizes)
-    return sum((n / N) * np.asarray(g, dtype=np.float64) for g, n in zip(grads, sizes))
+    return sum((n / N) * np.asarray(g, dtype=np.float64) for g, n in zip(grads, sizes, strict=True))
     ### END SOLUTION
 
 
