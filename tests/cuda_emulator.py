@@ -59,7 +59,7 @@ class _Kernel:
         if len(args) != len(self.params):
             raise TypeError(f"kernel takes {len(self.params)} arguments, got {len(args)}")
         c_args = []
-        for (ctype, name), value in zip(self.params, args):
+        for (ctype, name), value in zip(self.params, args, strict=True):
             if "*" in ctype:
                 if not (isinstance(value, np.ndarray) and value.flags.c_contiguous):
                     raise TypeError(f"argument {name} must be a C-contiguous array")

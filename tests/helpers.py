@@ -29,22 +29,23 @@ def compare_with_torch(tg_fn, torch_fn, arrays, requires_grad=None, dtype=np.flo
     if requires_grad is None:
         requires_grad = [a.dtype.kind == "f" for a in arrays]
     cast = [a.astype(dtype) if a.dtype.kind == "f" else a for a in arrays]
-    tg_in = [tg.tensor(a, requires_grad=r) for a, r in zip(cast, requires_grad)]
-    th_in = [torch.tensor(a, requires_grad=bool(r)) for a, r in zip(cast, requires_grad)]
+    tg_in = [tg.tensor(a, requires_grad=r) for a, r in zip(cast, requires_grad, strict=True)]
+    th_in = [torch.tensor(a, requires_grad=bool(r)) for a, r in zip(cast, requires_grad, strict=True)]
     out, ref = tg_fn(*tg_in), torch_fn(*th_in)
     outs = out if isinstance(out, (tuple, list)) else (out,)
     refs = ref if isinstance(ref, (tuple, list)) else (ref,)
-    for i, (o, r) in enumerate(zip(outs, refs)):
+    for i, (o, r) in enumerate(zip(outs, refs, strict=True)):
         assert o.dtype == np.dtype(str(r.dtype).replace("torch.", "")), f"output {i}: dtype {o.dtype} vs {r.dtype}"
         assert_close(o, r, dtype, f"forward output {i}", rtol, atol)
     rng = np.random.default_rng(seed)
     ups = [rng.standard_normal(r.shape).astype(dtype) for r in refs]
     if any(requires_grad):
-        tg_root = sum(((o * tg.tensor(u)).sum() for o, u in zip(outs, ups) if o.requires_grad), tg.tensor(0.0, dtype=dtype))
-        th_root = sum((r * torch.tensor(u)).sum() for r, u in zip(refs, ups) if r.requires_grad)
+        tg_root = sum(((o * tg.tensor(u)).sum() for o, u in zip(outs, ups, strict=True) if o.requires_grad),
+                      tg.tensor(0.0, dtype=dtype))
+        th_root = sum((r * torch.tensor(u)).sum() for r, u in zip(refs, ups, strict=True) if r.requires_grad)
         tg_root.backward()
         th_root.backward()
-        for i, (a, b, r) in enumerate(zip(tg_in, th_in, requires_grad)):
+        for i, (a, b, r) in enumerate(zip(tg_in, th_in, requires_grad, strict=True)):
             if r:
                 assert a.grad is not None, f"input {i}: no gradient"
                 assert a.grad.dtype == np.dtype(dtype), f"input {i}: gradient dtype {a.grad.dtype}"

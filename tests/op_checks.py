@@ -34,7 +34,7 @@ def check_op(tg_fn, torch_fn, arrays, requires_grad=None, gradcheck=True, rtol32
     compare_with_torch(tg_fn, torch_fn, arrays, requires_grad, dtype=np.float32, rtol=rtol32, atol=atol32)
     if gradcheck and any(requires_grad):
         inputs = [tg.tensor(a.astype(np.float64) if a.dtype.kind == "f" else a, requires_grad=bool(r))
-                  for a, r in zip(arrays, requires_grad)]
+                  for a, r in zip(arrays, requires_grad, strict=True)]
         tg.gradcheck(tg_fn, inputs)
     return out
 

@@ -124,13 +124,13 @@ def test_fused_kernel_equals_plain(dtype, causal, shared_mask, L, S, parts, monk
     tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
     for kp in (None, keep):
         outs = [backend.kernel("attention_forward", impl=i)(q, k, v, mask, 0.4, causal, kp) for i in ("plain", "cpu")]
-        for a, b in zip(*outs):
+        for a, b in zip(*outs, strict=True):
             np.testing.assert_allclose(a, b, **tol)
         for mask_grad in (False, True):  # True: dS comes back too, and the scale goes on dQ and dK
             grads = [backend.kernel("attention_backward", impl=i)(q, k, v, outs[0][1], kp, 0.4, g, causal, mask_grad)
                      for i in ("plain", "cpu")]
             assert (grads[0][3] is None) == (grads[1][3] is None) == (not mask_grad)
-            for a, b in zip(*grads):
+            for a, b in zip(*grads, strict=True):
                 if a is not None:
                     assert a.dtype == dtype
                     np.testing.assert_allclose(a, b, **tol)
@@ -188,7 +188,7 @@ def test_formulas():
     assert_close(A.attention_weights(T[0] @ T[1], T[0] @ T[2]), Am)
     assert_close(A.self_attention(*T), Am @ V)
     assert_close(A.attention(*(tg.tensor(a) for a in (Q, K, V))), Am @ V)
-    for got, want in zip(A.projections(*T), (Q, K, V)):
+    for got, want in zip(A.projections(*T), (Q, K, V), strict=True):
         assert_close(got, want)
     assert_close(A.l2_normalize(T[0]), X / np.linalg.norm(X, axis=-1, keepdims=True))
     causal = np.tril(np.ones((5, 5), bool))

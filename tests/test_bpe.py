@@ -26,7 +26,7 @@ def naive_bpe(text, n_merges):
     for _ in range(n_merges):
         counts = Counter()
         for w, f in words.items():
-            for p in zip(w, w[1:]):
+            for p in zip(w, w[1:], strict=False):
                 counts[p] += f
         if not counts or max(counts.values()) < 2:
             break

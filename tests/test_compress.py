@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.filterwarnings("ignore:.*quantized tensor creation"),
 def mlp(sizes, seed=0):
     tg.manual_seed(seed)
     layers = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
+    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
         layers += [nn.Linear(a, b), nn.ReLU()]
     return nn.Sequential(*layers[:-1])
 

@@ -65,7 +65,7 @@ def assert_kernels_equal(impl, c, dtype):
         y, saved = backend.kernel("conv2d_forward", impl=name)(x, w, geom, c["groups"])
         g = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
         outs[name] = (y, *backend.kernel("conv2d_backward", impl=name)(g, x, w, saved, geom, c["groups"], True, True))
-    for a, b, what in zip(outs[impl], outs["plain"], ("y", "dx", "dw")):
+    for a, b, what in zip(outs[impl], outs["plain"], ("y", "dx", "dw"), strict=True):
         assert a.dtype == dtype, what
         assert_close(a, b, dtype, what)
 

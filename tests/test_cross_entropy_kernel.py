@@ -29,7 +29,7 @@ def test_float32_kernel_equals_plain_over_the_range_of_exp(scale, seed, eps):
     t, w = rng.integers(0, C, M), (rng.random(C) + 0.5).astype(np.float32)
     g = rng.standard_normal(M).astype(np.float32)
     out = _both(x, t, w, eps, g=g)
-    for a, b, name in zip(out["plain"], out["cpu"], ("loss", "lse", "grad")):
+    for a, b, name in zip(out["plain"], out["cpu"], ("loss", "lse", "grad"), strict=True):
         assert b.dtype == np.float32, name
         np.testing.assert_allclose(b, a, rtol=2e-5, atol=2e-6 * max(1.0, float(np.abs(a).max())), err_msg=name)
 
@@ -44,7 +44,7 @@ def test_float32_kernel_special_values_match_plain():
     t = np.arange(M)
     with np.errstate(invalid="ignore"):
         out = _both(x, t, np.ones(C, np.float32))
-    for a, b in zip(out["plain"], out["cpu"]):
+    for a, b in zip(out["plain"], out["cpu"], strict=True):
         np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
         ok = ~np.isnan(a)
         np.testing.assert_allclose(b[ok], a[ok], rtol=2e-5, atol=1e-6)

@@ -58,7 +58,7 @@ def test_unshuffled_batches_equal_torch(n, batch_size, drop_last):
     ours = [tuple(t.numpy() for t in b) for b in loader]
     theirs = _torch_batches(n, batch_size, drop_last)
     assert len(loader) == len(theirs) == len(ours)
-    for (a, b), (c, d) in zip(ours, theirs):
+    for (a, b), (c, d) in zip(ours, theirs, strict=True):
         np.testing.assert_array_equal(a, c)
         np.testing.assert_array_equal(b, d)
 
@@ -154,7 +154,7 @@ def test_fast_batch_path_equals_collating_rows():
     ds = TensorDataset(x, y)
     fast = list(DataLoader(ds, batch_size=4, shuffle=True, seed=1))
     slow = list(DataLoader(ds, batch_size=4, shuffle=True, seed=1, collate_fn=default_collate))
-    for (a, b), (c, d) in zip(fast, slow):
+    for (a, b), (c, d) in zip(fast, slow, strict=True):
         np.testing.assert_array_equal(a.numpy(), c.numpy())
         np.testing.assert_array_equal(b.numpy(), d.numpy())
 

@@ -59,7 +59,7 @@ def test_single_process_step_equals_plain_training():
         ob.zero_grad()
         loss.backward()
         ob.step()
-    for p, q in zip(a.parameters(), b.parameters()):
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
         np.testing.assert_array_equal(p.numpy(), q.numpy())
 
 
@@ -68,7 +68,7 @@ def test_shards_cover_the_batch_evenly():
         parts = [shard(n, r, world) for r in range(world)]
         sizes = [p.stop - p.start for p in parts]
         assert sum(sizes) == n and max(sizes) - min(sizes) <= 1
-        assert all(a.stop == b.start for a, b in zip(parts, parts[1:]))
+        assert all(a.stop == b.start for a, b in zip(parts, parts[1:], strict=False))
 
 
 def _failing_loss(out, y):
@@ -166,5 +166,5 @@ def test_mpi_allreduce_in_a_world_of_one_equals_plain_step():
     w = (part.stop - part.start) / len(x)
     data_parallel_step(a, oa, nn.functional.cross_entropy, tg.tensor(x[part]), tg.tensor(y[part]), w, comm)
     data_parallel_step(b, ob, nn.functional.cross_entropy, tg.tensor(x), tg.tensor(y), 1.0, _NoComm())
-    for p, q in zip(a.parameters(), b.parameters()):
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
         np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-12)

@@ -32,7 +32,7 @@ def test_list_has_one_line_per_exercise_starting_with_its_id(capsys):
     lines = capsys.readouterr().out.splitlines()
     exercises = list_exercises()
     assert len(lines) == len(exercises) and len(MINE) >= 15
-    for line, ex in zip(lines, exercises):
+    for line, ex in zip(lines, exercises, strict=True):
         assert line.split()[0] == ex.id and ex.title in line and all(i in line for i in ex.ids)
     assert len({i for e in exercises if e.key[0] <= 5 for i in e.ids}) >= 22
 
@@ -349,7 +349,7 @@ def test_reference_passes_and_stub_is_not_attempted(exercise_id, R, tmp_path):
 @pytest.mark.parametrize("exercise_id,make,expected", WRONG, ids=[f"{w[0]}-{i}" for i, w in enumerate(WRONG)])
 def test_wrong_variant_fails(exercise_id, make, expected, R):
     ex = discover()[exercise_id]
-    objects = dict(zip(ex.entry, (R[e] for e in ex.entry))) | make(R)
+    objects = dict(zip(ex.entry, (R[e] for e in ex.entry), strict=True)) | make(R)
     assert set(objects) == set(ex.entry)
     result = run_check(ex, [objects[e] for e in ex.entry])
     assert not result.passed

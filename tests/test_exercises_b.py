@@ -133,7 +133,7 @@ def decoder_swapped(x, memory, sa, ca, ffn, n1, n2, n3):
 def bpe_unweighted(word_freqs, new_id):
     counts = {}
     for w in word_freqs:
-        for p in zip(w, w[1:]):
+        for p in zip(w, w[1:], strict=False):
             counts[p] = counts.get(p, 0) + 1
     if not counts:
         return None, word_freqs
@@ -144,7 +144,7 @@ def bpe_unweighted(word_freqs, new_id):
 def bpe_largest_tie(word_freqs, new_id):
     counts = {}
     for w, f in word_freqs.items():
-        for p in zip(w, w[1:]):
+        for p in zip(w, w[1:], strict=False):
             counts[p] = counts.get(p, 0) + f
     if not counts:
         return None, word_freqs

@@ -58,7 +58,7 @@ def test_gan_trains_in_lockstep_with_a_torch_twin(conditional):
         opt_g.step()
         assert d_loss == pytest.approx(td.item(), abs=1e-8) and g_loss == pytest.approx(tgl.item(), abs=1e-8)
     for ours, theirs in ((gen, tgen), (disc, tdisc)):
-        for p, q in zip(ours.parameters(), theirs.parameters()):
+        for p, q in zip(ours.parameters(), theirs.parameters(), strict=True):
             np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-8, atol=1e-10)
 
 

@@ -76,7 +76,7 @@ def test_op_on_cuda_equals_cpu(name, dtype):
     cpu_out, cpu_grad = _run(fn, arrays, "cpu", dtype)
     gpu_out, gpu_grad = _run(fn, arrays, "cuda", dtype)
     assert [g is None for g in cpu_grad] == [g is None for g in gpu_grad]
-    for a, b in zip(cpu_out + cpu_grad, gpu_out + gpu_grad):
+    for a, b in zip(cpu_out + cpu_grad, gpu_out + gpu_grad, strict=True):
         if a is not None:
             np.testing.assert_allclose(b, a, **tol)
 

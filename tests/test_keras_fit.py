@@ -37,7 +37,7 @@ def test_fit_matches_a_plain_torch_loop_step_for_step():
             opt.step()
             losses.append(loss.item())
         assert abs(hist.history["loss"][epoch] - np.mean(losses)) < 1e-10
-    for p, q in zip(ours.parameters(), twin.parameters()):
+    for p, q in zip(ours.parameters(), twin.parameters(), strict=True):
         np.testing.assert_allclose(p.numpy(), q.detach().numpy(), atol=1e-10)
 
 

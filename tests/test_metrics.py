@@ -22,7 +22,7 @@ def test_precision_recall_f1_equal_sklearn(n, k, seed, average, subset):
         labels = sorted(set(rng.integers(0, k, max(1, k // 2)).tolist()) | {k + 3})
     ours = metrics.precision_recall_fscore_support(y_true, y_pred, labels=labels, average=average)
     ref = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, average=average, zero_division=0.0)
-    for a, b, what in zip(ours[:3], ref[:3], ("precision", "recall", "f1")):
+    for a, b, what in zip(ours[:3], ref[:3], ("precision", "recall", "f1"), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12, err_msg=f"{what} average={average}")
     if average is None:
         np.testing.assert_array_equal(ours[3], ref[3])

@@ -227,13 +227,13 @@ def test_clip_grad_norm_equals_torch(norm_type, max_norm):
     grads = [rng.standard_normal(s) for s in ((3, 4), (4,), (2, 2))]
     ours = [nn.Parameter(np.zeros(g.shape)) for g in grads]
     ref = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in grads]
-    for p, q, g in zip(ours, ref, grads):
+    for p, q, g in zip(ours, ref, grads, strict=True):
         p.grad = tg.tensor(g)
         q.grad = torch.tensor(g)
     total = nn.utils.clip_grad_norm_(ours, max_norm, norm_type)
     ref_total = torch.nn.utils.clip_grad_norm_(ref, max_norm, norm_type)
     assert float(total) == pytest.approx(float(ref_total), rel=1e-12)
-    for p, q in zip(ours, ref):
+    for p, q in zip(ours, ref, strict=True):
         np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-12)
 
 

@@ -22,7 +22,7 @@ def pair_mismatch(notebook):
     from_script = [(c.cell_type, c.source) for c in jupytext.read(script).cells]
     if len(cells) != len(from_script):
         return f"{notebook.name} has {len(cells)} cells, {script.name} {len(from_script)}"
-    for i, (a, b) in enumerate(zip(cells, from_script)):
+    for i, (a, b) in enumerate(zip(cells, from_script, strict=True)):
         if a != b:
             return f"cell {i} of {notebook.name} differs from {script.name}: {a[0]} {a[1][:60]!r} vs {b[0]} {b[1][:60]!r}"
     return None

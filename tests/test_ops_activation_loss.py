@@ -365,7 +365,7 @@ def test_cross_entropy_kernel_numba_equals_plain(dtype, seed, smoothing, ignore,
         grad = backend.kernel("cross_entropy_backward", impl=impl)(x, lse, t, w, ignore, smoothing, g)
         assert loss.dtype == dtype and grad.dtype == dtype
         outs[impl] = loss, lse, grad
-    for a, b in zip(outs["plain"], outs["cpu"]):
+    for a, b in zip(outs["plain"], outs["cpu"], strict=True):
         np.testing.assert_allclose(a, b, **tol)
     ref = TF.cross_entropy(torch.tensor(x.astype(np.float64)), torch.tensor(t), torch.tensor(w.astype(np.float64)),
                            ignore_index=ignore, reduction="none", label_smoothing=smoothing)

@@ -199,7 +199,7 @@ def test_split_and_chunk(shape, seed, data):
     size = data.draw(st.integers(1, n))
     check_op(lambda t: t.split(size, dim), lambda t: t.split(size, dim), [x])
     cuts = sorted(data.draw(st.lists(st.integers(0, n), max_size=3)))
-    sections = [b - a for a, b in zip([0] + cuts, cuts + [n])]
+    sections = [b - a for a, b in zip([0] + cuts, cuts + [n], strict=True)]
     check_op(lambda t: tg.split(t, sections, dim), lambda t: torch.split(t, sections, dim), [x])
     chunks = data.draw(st.integers(1, n))
     ours, ref = tg.chunk(tg.tensor(x), chunks, dim), torch.chunk(torch.tensor(x), chunks, dim)

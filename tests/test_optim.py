@@ -260,7 +260,7 @@ def test_fused_adam_kernel_equals_plain_twin(dtype, decoupled, wd, amsgrad):
         consts = constants(np.dtype(dtype), t, 0.01, 0.9, 0.999, 1e-8, wd, decoupled)
         for impl, (p, m, v, vmax) in states.items():
             backend.kernel("adam_step", impl=impl)(p, g, m, v, vmax, consts)
-    for a, b in zip(states["cpu"], states["plain"]):
+    for a, b in zip(states["cpu"], states["plain"], strict=True):
         if a is not None:
             assert a.dtype == dtype
             np.testing.assert_array_equal(a, b)

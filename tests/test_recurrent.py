@@ -50,16 +50,16 @@ def _check_layer(kind, T, B, D, H, layers, bidirectional, batch_first, given_sta
         ref, ht = theirs(packed, hx_t)
         ref = torch.nn.utils.rnn.pad_packed_sequence(ref, batch_first=batch_first, total_length=T)[0]
     outs, refs = (out,) + _states(h), (ref,) + _states(ht)
-    for i, (o, r) in enumerate(zip(outs, refs)):
+    for i, (o, r) in enumerate(zip(outs, refs, strict=True)):
         assert_close(o, r, dtype, f"{kind} output {i}")
     ups = [rng.standard_normal(r.shape).astype(dtype) for r in refs]
-    sum((o * tg.tensor(u)).sum() for o, u in zip(outs, ups)).backward()
-    sum((r * torch.tensor(u)).sum() for r, u in zip(refs, ups)).backward()
+    sum((o * tg.tensor(u)).sum() for o, u in zip(outs, ups, strict=True)).backward()
+    sum((r * torch.tensor(u)).sum() for r, u in zip(refs, ups, strict=True)).backward()
     assert_close(xg.grad, xt.grad, dtype, "input gradient")
     if given_state:
-        for a, b in zip(sg, st_):
+        for a, b in zip(sg, st_, strict=True):
             assert_close(a.grad, b.grad, dtype, "initial state gradient")
-    for (name, p), (name_t, q) in zip(ours.named_parameters(), theirs.named_parameters()):
+    for (name, p), (name_t, q) in zip(ours.named_parameters(), theirs.named_parameters(), strict=True):
         assert name == name_t
         assert_close(p.grad, q.grad, dtype, f"gradient of {name}")
 
@@ -118,14 +118,14 @@ def test_cells_match_torch(kind):
         ot = theirs(xt, t1)
     else:
         og, ot = (ours(xg, ours(xg, hg)),), (theirs(xt, theirs(xt, ht)),)
-    for a, b in zip(og, ot):
+    for a, b in zip(og, ot, strict=True):
         assert_close(a, b)
     u = rng.standard_normal((2, 5))
     sum((a * tg.tensor(u)).sum() for a in og).backward()
     sum((b * torch.tensor(u)).sum() for b in ot).backward()
     for a, b in ((xg, xt), (hg, ht)) + (((cg, ct),) if kind == "lstm" else ()):
         assert_close(a.grad, b.grad)
-    for (n, p), (_, q) in zip(ours.named_parameters(), theirs.named_parameters()):
+    for (n, p), (_, q) in zip(ours.named_parameters(), theirs.named_parameters(), strict=True):
         assert_close(p.grad, q.grad, what=n)
     unbatched = ours(tg.tensor(x[0]))
     assert (unbatched[0] if kind == "lstm" else unbatched).shape == (5,)
@@ -183,7 +183,7 @@ def test_fast_kernels_equal_plain(mode, dtype):
             g = rng.standard_normal(packed.shape).astype(dtype) if g is None else g
             grads = backend.kernel(f"{kind}_backward", impl=impl)(g, saved, w, mask, hmask, reverse, *extra)
             results.append((packed,) + tuple(saved) + tuple(grads))
-        for a, b_ in zip(*results):
+        for a, b_ in zip(*results, strict=True):
             assert a.dtype == np.dtype(dtype)
             np.testing.assert_allclose(a, b_, **tol)
 
@@ -220,7 +220,7 @@ def test_fast_gates_equal_plain_wide_and_saturated(mode, B, H, dtype):
         grads = backend.kernel(f"{kind}_backward", impl=impl)(g, saved, w, mask, hmask, False, *extra)
         results.append((packed,) + tuple(saved) + tuple(grads))
     assert np.abs(xw).max() > 40
-    for a, b_ in zip(*results):
+    for a, b_ in zip(*results, strict=True):
         assert np.isfinite(b_).all()
         np.testing.assert_allclose(b_, a, **(dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)))
 
@@ -314,7 +314,7 @@ def test_clip_grad_norm_matches_torch():
     n1 = nn.utils.clip_grad_norm_(ours.parameters(), 0.5)
     n2 = torch.nn.utils.clip_grad_norm_(theirs.parameters(), 0.5)
     assert abs(n1 - float(n2)) < 1e-10
-    for p, q in zip(ours.parameters(), theirs.parameters()):
+    for p, q in zip(ours.parameters(), theirs.parameters(), strict=True):
         assert_close(p.grad, q.grad)
 
 

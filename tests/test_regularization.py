@@ -35,7 +35,7 @@ def test_l2_penalty_gives_the_same_steps_as_sgd_weight_decay():
             opt.zero_grad()
             loss.backward()
             opt.step()
-    for p, q in zip(models[0].parameters(), models[1].parameters()):
+    for p, q in zip(models[0].parameters(), models[1].parameters(), strict=True):
         np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-12, atol=1e-12)
 
 

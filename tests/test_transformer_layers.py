@@ -17,7 +17,7 @@ def _grads_match(ours, ref, tg_inputs, th_inputs, out, ref_out):
     assert_close(out, ref_out, what="forward")
     for name, p in ref.named_parameters():
         assert_close(dict(ours.named_parameters())[name].grad, p.grad, what=f"grad {name}")
-    for a, b in zip(tg_inputs, th_inputs):
+    for a, b in zip(tg_inputs, th_inputs, strict=True):
         assert_close(a.grad, b.grad, what="input grad")
 
 

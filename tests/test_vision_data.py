@@ -252,8 +252,8 @@ def test_random_horizontal_flip_and_compose():
     np.testing.assert_array_equal(transforms.RandomHorizontalFlip(p=1.0)(x), x[..., ::-1])
     np.testing.assert_array_equal(transforms.RandomHorizontalFlip(p=0.0)(x), x)
     out = transforms.RandomHorizontalFlip(p=0.5, rng=np.random.default_rng(1))(x)
-    flipped = [np.array_equal(o, xi[..., ::-1]) for o, xi in zip(out, x)]
-    assert all(f or np.array_equal(o, xi) for f, o, xi in zip(flipped, out, x)) and 0 < sum(flipped) < 8
+    flipped = [np.array_equal(o, xi[..., ::-1]) for o, xi in zip(out, x, strict=True)]
+    assert all(f or np.array_equal(o, xi) for f, o, xi in zip(flipped, out, x, strict=True)) and 0 < sum(flipped) < 8
     chain = transforms.Compose([transforms.Resize(8), transforms.Normalize([0.5], [0.25])])
     np.testing.assert_allclose(chain(x), (transforms.Resize(8)(x) - 0.5) / 0.25)
     with pytest.raises(ValueError, match="p must be"):
