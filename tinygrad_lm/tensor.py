@@ -42,6 +42,8 @@ def _to_array(data, dtype=None, device=None):
             arr = arr.astype(_default_dtype)
         elif arr.dtype.kind in "iu":
             arr = arr.astype(np.int64)
+    if arr.dtype.kind not in "biuf":  # None, strings, objects: no op could compute on them
+        raise TypeError(f"tensor: data must be numbers or booleans, got {type(data).__name__} of dtype {arr.dtype}")
     if device is not None:
         arr = backend.to_device(arr, device)
     return arr
@@ -150,21 +152,11 @@ class Tensor:
         t._version_counter = self.version_counter()  # the same memory, as PyTorch's detach
         return t
 
-    def clone(self) -> "Tensor":
-        from .ops.elementwise import Identity
-
-        return Identity.apply(self)
+    def clone(self) -> "Tensor": return ops.clone(self)
 
     def to(self, device=None, dtype=None) -> "Tensor":
         """Move to ``device`` and/or cast to ``dtype``; differentiable (gradients flow back)."""
-        from .ops.elementwise import Cast, ToDevice
-
-        out = self
-        if dtype is not None and np.dtype(dtype) != self.dtype:
-            out = Cast.apply(out, dtype=np.dtype(dtype))
-        if device is not None and backend.check_device(device) != self.device:
-            out = ToDevice.apply(out, device=backend.check_device(device))
-        return out
+        return ops.to(self, device, dtype)
 
     def cpu(self):
         return self.to("cpu")
@@ -292,30 +284,103 @@ class Tensor:
         autograd.backward(self, gradient, retain_graph)
 
     # ------------------------------------------------------------ operators
-    def __add__(self, other): return _ops().add(self, other)
-    def __radd__(self, other): return _ops().add(other, self)
-    def __sub__(self, other): return _ops().sub(self, other)
-    def __rsub__(self, other): return _ops().sub(other, self)
-    def __mul__(self, other): return _ops().mul(self, other)
-    def __rmul__(self, other): return _ops().mul(other, self)
-    def __truediv__(self, other): return _ops().div(self, other)
-    def __rtruediv__(self, other): return _ops().div(other, self)
-    def __pow__(self, other): return _ops().pow(self, other)
-    def __rpow__(self, other): return _ops().pow(other, self)
-    def __neg__(self): return _ops().neg(self)
-    def __matmul__(self, other): return _ops().matmul(self, other)
-    def __rmatmul__(self, other): return _ops().matmul(other, self)
-    def __getitem__(self, index): return _ops().getitem(self, index)
-    def __lt__(self, other): return _ops().compare(self, other, "less")
-    def __le__(self, other): return _ops().compare(self, other, "less_equal")
-    def __gt__(self, other): return _ops().compare(self, other, "greater")
-    def __ge__(self, other): return _ops().compare(self, other, "greater_equal")
-    def __eq__(self, other): return _ops().compare(self, other, "equal")
-    def __ne__(self, other): return _ops().compare(self, other, "not_equal")
+    def __add__(self, other): return ops.add(self, other)
+    def __radd__(self, other): return ops.add(other, self)
+    def __sub__(self, other): return ops.sub(self, other)
+    def __rsub__(self, other): return ops.sub(other, self)
+    def __mul__(self, other): return ops.mul(self, other)
+    def __rmul__(self, other): return ops.mul(other, self)
+    def __truediv__(self, other): return ops.div(self, other)
+    def __rtruediv__(self, other): return ops.div(other, self)
+    def __pow__(self, other): return ops.pow(self, other)
+    def __rpow__(self, other): return ops.pow(other, self)
+    def __neg__(self): return ops.neg(self)
+    def __matmul__(self, other): return ops.matmul(self, other)
+    def __rmatmul__(self, other): return ops.matmul(other, self)
+    def __getitem__(self, index): return ops.getitem(self, index)
+    def __lt__(self, other): return ops.compare(self, other, "less")
+    def __le__(self, other): return ops.compare(self, other, "less_equal")
+    def __gt__(self, other): return ops.compare(self, other, "greater")
+    def __ge__(self, other): return ops.compare(self, other, "greater_equal")
+    def __eq__(self, other): return ops.compare(self, other, "equal")
+    def __ne__(self, other): return ops.compare(self, other, "not_equal")
     def __invert__(self): return Tensor._wrap(~self.data)
     def __and__(self, other): return Tensor._wrap(self.data & _raw(other))
     def __or__(self, other): return Tensor._wrap(self.data | _raw(other))
     __hash__ = object.__hash__
+
+    # ------------------------------------------------------------ ops (tinygrad_lm.ops), one line each
+    def add(self, other): return ops.add(self, other)
+    def sub(self, other): return ops.sub(self, other)
+    def mul(self, other): return ops.mul(self, other)
+    def div(self, other): return ops.div(self, other)
+    def pow(self, exponent): return ops.pow(self, exponent)
+    def matmul(self, other): return ops.matmul(self, other)
+    def eq(self, other): return ops.eq(self, other)
+    def neg(self): return ops.neg(self)
+    def exp(self): return ops.exp(self)
+    def log(self): return ops.log(self)
+    def sqrt(self): return ops.sqrt(self)
+    def abs(self): return ops.abs(self)
+    def clip(self, min=None, max=None): return ops.clip(self, min, max)  # noqa: A002 - torch's names
+    def clamp(self, min=None, max=None): return ops.clamp(self, min, max)  # noqa: A002
+    def masked_fill(self, mask, value): return ops.masked_fill(self, mask, value)
+    def tanh(self): return ops.tanh(self)
+    def sigmoid(self): return ops.sigmoid(self)
+    def relu(self): return ops.relu(self)
+    def softmax(self, dim=-1): return ops.softmax(self, dim)
+    def log_softmax(self, dim=-1): return ops.log_softmax(self, dim)
+
+    def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return ops.sum(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return ops.mean(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def amax(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return ops.amax(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def amin(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return ops.amin(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return ops.max(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return ops.min(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def argmax(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return ops.argmax(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def argmin(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return ops.argmin(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def var(self, dim=None, unbiased=True, keepdim=False, correction=None, *, axis=None, keepdims=None):
+        return ops.var(self, dim, unbiased, keepdim, correction, axis=axis, keepdims=keepdims)
+
+    def std(self, dim=None, unbiased=True, keepdim=False, correction=None, *, axis=None, keepdims=None):
+        return ops.std(self, dim, unbiased, keepdim, correction, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape): return ops.reshape(self, *shape)
+    def view(self, *shape): return ops.view(self, *shape)
+    def view_as(self, other): return ops.reshape(self, other.shape)
+    def expand(self, *shape): return ops.expand(self, *shape)
+    def expand_as(self, other): return ops.expand(self, other.shape)
+    def permute(self, *dims): return ops.permute(self, *dims)
+    def transpose(self, dim0, dim1): return ops.transpose(self, dim0, dim1)
+    def squeeze(self, dim=None): return ops.squeeze(self, dim)
+    def unsqueeze(self, dim): return ops.unsqueeze(self, dim)
+    def flatten(self, start_dim=0, end_dim=-1): return ops.flatten(self, start_dim, end_dim)
+    def split(self, split_size_or_sections, dim=0): return ops.split(self, split_size_or_sections, dim)
+    def chunk(self, chunks, dim=0): return ops.chunk(self, chunks, dim)
+    def gather(self, dim, index): return ops.gather(self, dim, index)
+    def index_select(self, dim, index): return ops.index_select(self, dim, index)
+
+    @property
+    def T(self): return ops.permute(self, tuple(range(self.ndim - 1, -1, -1)))
+
+    @property
+    def mT(self): return ops.transpose(self, -2, -1)
 
     def __setitem__(self, index, value):
         if self.requires_grad and is_grad_enabled():
@@ -324,7 +389,7 @@ class Tensor:
         if isinstance(value, Tensor) and value.dtype != self.dtype and value.dtype.kind == self.dtype.kind == "f":
             raise TypeError(f"__setitem__: cannot write a {value.dtype} tensor into a {self.dtype} tensor; "
                             "convert it with .float() or .double()")
-        index = _ops()._index_arrays(index)
+        index = ops.index_arrays(index)
         try:
             self.data[index] = _raw(value)
         except IndexError as e:
@@ -353,22 +418,13 @@ def _raw(x):
     return x.data if isinstance(x, Tensor) else x
 
 
-_ops_module = None
-
-
-def _ops():
-    """tinygrad_lm.ops, imported once on first use (it imports this module); every operator calls it."""
-    global _ops_module
-    if _ops_module is None:
-        from . import ops
-
-        _ops_module = ops
-    return _ops_module
-
-
 def tensor(data, requires_grad: bool = False, dtype=None, device=None) -> Tensor:
     """Make a tensor as ``torch.tensor``: float32 from Python floats, int64 from ints, dtype kept from arrays."""
     t = Tensor(data, dtype=dtype, device=device)
     if t.data is _raw(data):  # like torch.tensor, never alias the caller's array
         t.data = t.data.copy()
     return t.requires_grad_(requires_grad) if requires_grad else t
+
+
+# last: the ops build Tensors (they import this module), and the methods above call them
+from . import ops  # noqa: E402

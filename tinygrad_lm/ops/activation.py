@@ -7,6 +7,8 @@ from .. import backend
 from ..arraymath import sigmoid_array  # below ops and kernels: both use it
 from ..autograd import Function
 from ..backend import xp
+from .elementwise import check_float
+from .reduce import check_dim
 
 
 class Tanh(Function):
@@ -138,3 +140,21 @@ class LogSoftmax(Function):
 
     def backward(self, g):
         return g - xp(g).exp(self.y) * g.sum(axis=self.dim, keepdims=True)
+
+
+# ------------------------------------------------------------------ functional wrappers
+def tanh(x): return Tanh.apply(x)
+def sigmoid(x): return Sigmoid.apply(x)
+def relu(x): return ReLU.apply(x)
+def leaky_relu(x, negative_slope=0.01): return LeakyReLU.apply(x, negative_slope=negative_slope)
+def gelu(x, approximate="none"): return GELU.apply(x, approximate=approximate)
+
+
+def softmax(x, dim=-1):
+    check_float("softmax", x)
+    return Softmax.apply(x, dim=check_dim(dim, x.ndim, "softmax"))
+
+
+def log_softmax(x, dim=-1):
+    check_float("log_softmax", x)
+    return LogSoftmax.apply(x, dim=check_dim(dim, x.ndim, "log_softmax"))

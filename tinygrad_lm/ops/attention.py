@@ -134,9 +134,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 # ---------------------------------------------------------------- the formulas, by inventory ID
 def l2_normalize(v, dim=-1, eps=1e-12):
     """D2.F1  v / ||v||_2 along ``dim`` (the norm clamped at ``eps``, as F.normalize). Composite."""
-    from . import clip, sqrt, sum as _sum
-
-    return v / clip(sqrt(_sum(v * v, dim=dim, keepdim=True)), min=eps)
+    return v / (v * v).sum(dim=dim, keepdim=True).sqrt().clip(min=eps)
 
 
 def projections(X, W_Q, W_K, W_V):
@@ -146,14 +144,12 @@ def projections(X, W_Q, W_K, W_V):
 
 def attention_weights(Q, K, mask=None):
     """D2.F3  A = softmax(Q K^T / sqrt(d_k) + mask), the attention map (rows sum to 1). Composite."""
-    from . import softmax
-
     scores = (Q @ K.mT) * (1.0 / math.sqrt(Q.shape[-1]))
     if mask is not None:
         m = xp(scores.data)
         scores = scores + Tensor._wrap(additive_mask(mask.data if isinstance(mask, Tensor) else m.asarray(mask),
                                                      scores.dtype, m))
-    return softmax(scores, dim=-1)
+    return scores.softmax(dim=-1)
 
 
 def attention(Q, K, V, mask=None):

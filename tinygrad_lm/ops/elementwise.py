@@ -1,8 +1,12 @@
 """Element-wise arithmetic with broadcasting; each backward sums back to its input's shape."""
 from __future__ import annotations
 
+import numpy as np
+
+from .. import backend
 from ..autograd import Function
 from ..backend import to_device, xp
+from ..tensor import Tensor, _to_array, get_default_dtype
 
 
 def unbroadcast(grad, shape):
@@ -250,3 +254,125 @@ class Where(Function):
         ga = unbroadcast(m.where(self.cond, g, zero), self.shapes[0]) if self.needs_input_grad[1] else None
         gb = unbroadcast(m.where(self.cond, zero, g), self.shapes[1]) if self.needs_input_grad[2] else None
         return None, ga, gb
+
+
+# ------------------------------------------------------------------ functional wrappers
+_NUMBER = (int, float, bool, np.number, np.bool_)
+
+
+def _scalar_array(value, like: Tensor):
+    """A Python (or NumPy) number as a 0-d array of ``like``'s dtype (float for a float into an int tensor)."""
+    dtype = like.dtype
+    if isinstance(value, (float, np.floating)) and dtype.kind not in "fc":
+        dtype = get_default_dtype()
+    return backend.xp(like.data).asarray(value, dtype=dtype)
+
+
+def promote(a, b):
+    """Both operands as tensors; numbers take the tensor's dtype, so float32 stays float32."""
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError("expected at least one tensor")
+    if not isinstance(a, Tensor):
+        a = Tensor._wrap(_scalar_array(a, b) if isinstance(a, _NUMBER) else _operand_array(a, b))
+    if not isinstance(b, Tensor):
+        b = Tensor._wrap(_scalar_array(b, a) if isinstance(b, _NUMBER) else _operand_array(b, a))
+    if type(a.data) is not type(b.data) and a.device != b.device:
+        raise RuntimeError(f"operands are on different devices: {a.device} (shape {a.shape}) and "
+                           f"{b.device} (shape {b.shape}); move one with .to(...)")
+    # PyTorch's promotion: an integer or bool operand takes the float operand's dtype (NumPy would
+    # turn int64 with float32 into float64)
+    if a.dtype.kind in "biu" and b.dtype.kind == "f":
+        a = Tensor._wrap(a.data.astype(b.dtype))
+    elif b.dtype.kind in "biu" and a.dtype.kind == "f":
+        b = Tensor._wrap(b.data.astype(a.dtype))
+    return a, b
+
+
+def _operand_array(value, like: Tensor):
+    """A list or array operand as an array on ``like``'s device: a list of Python floats takes the default
+    float dtype (as torch.tensor), an array keeps its own (so the dtype rule sees a float64 array)."""
+    if isinstance(value, (list, tuple)):
+        value = _to_array(value)
+    return backend.xp(like.data).asarray(value)
+
+
+def add(a, b): return Add.apply(*promote(a, b))
+def sub(a, b): return Sub.apply(*promote(a, b))
+def mul(a, b): return Mul.apply(*promote(a, b))
+def pow(a, b): return Pow.apply(*promote(a, b))  # noqa: A001 - torch's name
+def neg(x): return Neg.apply(x)
+def exp(x): return Exp.apply(x)
+def log(x): return Log.apply(x)
+def sqrt(x): return Sqrt.apply(x)
+def abs(x): return Abs.apply(x)  # noqa: A001
+
+
+def div(a, b):
+    a, b = promote(a, b)
+    if a.dtype.kind != "f" and b.dtype.kind != "f":  # integer true division gives the default float, as PyTorch
+        a, b = (Tensor._wrap(t.data.astype(get_default_dtype())) for t in (a, b))
+    return Div.apply(a, b)
+
+
+def clip(x, min=None, max=None):  # noqa: A002 - torch's names
+    return Clip.apply(x, lo=min, hi=max)
+
+
+clamp = clip
+
+
+def where(condition, a, b):
+    """a where condition else b (condition is not differentiated)."""
+    a, b = promote(a, b)
+    cond = condition.data if isinstance(condition, Tensor) else backend.xp(a.data).asarray(condition)
+    return Where.apply(Tensor._wrap(cond), a, b)
+
+
+def masked_fill(x, mask, value):
+    """x with ``value`` wherever ``mask`` is True (mask broadcasts against x)."""
+    if getattr(mask, "dtype", None) != np.bool_:  # torch's rule: 0.5 or 2 as a mask says nothing clear
+        raise TypeError(f"masked_fill: mask must be a bool tensor, got {getattr(mask, 'dtype', type(mask).__name__)}")
+    return where(mask, _scalar_array(value, x) if not isinstance(value, Tensor) else value, x)
+
+
+def compare(a, b, op: str):
+    """Element-wise comparison (no gradient): op is a numpy ufunc name, e.g. 'less'."""
+    a, b = promote(a, b)
+    check_broadcast(a.data, b.data, op)
+    return Tensor._wrap(getattr(backend.xp(a.data), op)(a.data, b.data))
+
+
+def eq(a, b): return compare(a, b, "equal")
+
+
+def check_float(op, *tensors):
+    """Ops defined on real numbers only (softmax, the losses) refuse integer and bool tensors, as PyTorch."""
+    for t in tensors:
+        if isinstance(t, Tensor) and t.data.dtype.kind != "f":
+            raise TypeError(f"{op}: expected a floating-point tensor, got dtype {t.dtype} (shape {t.shape}); "
+                            "convert it with .float()")
+
+
+def dropout(x, p=0.5, training=True):
+    """Composite: x * mask / (1 - p), mask ~ Bernoulli(1 - p) (inverted dropout)."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0
+    keep = backend.random(x.shape, x.dtype, x.device) >= p
+    return x * Tensor._wrap((keep / (1 - p)).astype(x.dtype))
+
+
+def clone(x): return Identity.apply(x)
+
+
+def to(x, device=None, dtype=None):
+    """``x`` moved to ``device`` and/or cast to ``dtype``; differentiable (gradients flow back)."""
+    out = x
+    if dtype is not None and np.dtype(dtype) != x.dtype:
+        out = Cast.apply(out, dtype=np.dtype(dtype))
+    if device is not None and backend.check_device(device) != x.device:
+        out = ToDevice.apply(out, device=backend.check_device(device))
+    return out

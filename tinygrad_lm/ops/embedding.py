@@ -1,8 +1,11 @@
 """Embedding lookup (D3.F6): rows of a table picked by integer indices."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..autograd import Function
 from ..backend import xp
+from ..tensor import Tensor
 
 
 class Embedding(Function):
@@ -39,3 +42,9 @@ class Embedding(Function):
         if self.padding_idx is not None:
             grad[self.padding_idx] = 0
         return grad, None
+
+
+# ------------------------------------------------------------------ functional wrappers
+def embedding(input, weight, padding_idx=None):  # noqa: A002 - torch's name
+    idx = input.data if isinstance(input, Tensor) else np.asarray(input)
+    return Embedding.apply(weight, idx, padding_idx=padding_idx)

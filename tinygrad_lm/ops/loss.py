@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from ..autograd import Function
 from ..backend import device_of, kernel, xp
-from .activation import sigmoid_array
+from ..tensor import Tensor
+from .activation import log_softmax, sigmoid_array
+from .elementwise import check_float, clip, log, neg
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -161,3 +163,93 @@ class BCEWithLogits(Function):
         if self.pw is None:
             return g * (s - self.y), None
         return g * ((1 - self.y) * s - self.pw * self.y * (1 - s)), None
+
+
+# ------------------------------------------------------------------ functional wrappers
+def _target_array(target):
+    return target.data if isinstance(target, Tensor) else xp(target).asarray(target)
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):  # noqa: A002
+    """Softmax cross-entropy from logits (D1.F2). Class-index targets use the fused kernel; a float
+    target of the input's shape is read as class probabilities (composite)."""
+    check_reduction(reduction)
+    check_float("cross_entropy", input)
+    if not 0 <= label_smoothing <= 1:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    t = _target_array(target)
+    if input.ndim == 0 or input.shape[1 if input.ndim > 1 else 0] == 0:
+        raise ValueError(f"cross_entropy: input must be (C,) or (N, C, ...) scores with C > 0 classes, got shape "
+                         f"{input.shape}")
+    if t.dtype.kind == "f":
+        if t.shape != input.shape:
+            raise ValueError(f"cross_entropy: probability targets need the input's shape {input.shape}, "
+                             f"got {tuple(t.shape)}")
+        C = input.shape[1] if input.ndim > 1 else input.shape[0]
+        probs = Tensor._wrap(t * (1 - label_smoothing) + label_smoothing / C)
+        logp = log_softmax(input, dim=1 if input.ndim > 1 else 0)
+        if weight is not None:
+            shape = [1] * input.ndim
+            shape[1 if input.ndim > 1 else 0] = C
+            logp = logp * weight.reshape(shape)
+        per = -(logp * probs).sum(dim=1 if input.ndim > 1 else 0)
+        return per.mean() if reduction == "mean" else reduce_loss(per, reduction)
+    w = weight.data if isinstance(weight, Tensor) else weight
+    return CrossEntropy.apply(input, t, weight=w, ignore_index=ignore_index, reduction=reduction,
+                                    label_smoothing=label_smoothing)
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):  # noqa: A002
+    check_reduction(reduction)
+    check_float("nll_loss", input)
+    w = weight.data if isinstance(weight, Tensor) else weight
+    return NLLLoss.apply(input, _target_array(target), weight=w, ignore_index=ignore_index,
+                               reduction=reduction)
+
+
+def _check_same_shape(input, target, name):
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(f"{name}: input shape {tuple(input.shape)} and target shape {tuple(target.shape)} "
+                         "must be equal")
+    check_float(name, input, target)
+    if input.dtype != target.dtype:
+        raise TypeError(f"{name}: input has dtype {input.dtype} but target has dtype {target.dtype}; convert one "
+                        "with .float() or .double()")
+
+
+def mse_loss(input, target, reduction="mean"):  # noqa: A002
+    """Composite: (input - target)^2, reduced (D0.F2 is half its sum)."""
+    target = target if isinstance(target, Tensor) else Tensor._wrap(_target_array(target))
+    _check_same_shape(input, target, "mse_loss")
+    d = input - target
+    return reduce_loss(d * d, reduction)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):  # noqa: A002
+    """Composite: -[y log p + (1-y) log(1-p)], each log clamped at -100 as PyTorch does."""
+    target = target if isinstance(target, Tensor) else Tensor._wrap(_target_array(target))
+    _check_same_shape(input, target, "binary_cross_entropy")
+    check_reduction(reduction)
+    for name, t in (("input", input), ("target", target)):  # log(p) of p outside [0, 1] is nan: refuse
+        m = xp(t.data)
+        if t.data.size and not bool(m.all((t.data >= 0) & (t.data <= 1))):
+            raise RuntimeError(f"binary_cross_entropy: all elements of {name} should be between 0 and 1, got "
+                               f"values in [{float(m.nanmin(t.data))}, {float(m.nanmax(t.data))}]"
+                               + (" (nan present)" if bool(m.isnan(t.data).any()) else "")
+                               + ("; pass probabilities (sigmoid of the logits) or use binary_cross_entropy_with_logits"
+                                  if name == "input" else ""))
+    loss = neg(target * clip(log(input), min=-100) + (1 - target) * clip(log(1 - input), min=-100))
+    if weight is not None:
+        loss = loss * weight
+    return reduce_loss(loss, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):  # noqa: A002
+    check_reduction(reduction)
+    check_float("binary_cross_entropy_with_logits", input)
+    y = _target_array(target).astype(input.dtype, copy=False)
+    pw = pos_weight.data if isinstance(pos_weight, Tensor) else pos_weight
+    loss = BCEWithLogits.apply(input, y, pos_weight=pw)
+    if weight is not None:
+        loss = loss * weight
+    return reduce_loss(loss, reduction)

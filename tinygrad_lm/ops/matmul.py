@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..autograd import Function
-from .elementwise import unbroadcast
+from .elementwise import promote, unbroadcast
 
 
 def _swap(a):
@@ -72,3 +72,19 @@ class Linear(Function):
         gw = g2.T @ self.x.reshape(-1, self.x.shape[-1]) if self.needs_input_grad[1] else None
         gb = g2.sum(axis=0) if self.has_bias and self.needs_input_grad[2] else None
         return gx, gw, gb
+
+
+# ------------------------------------------------------------------ functional wrappers
+def matmul(a, b): return MatMul.apply(*promote(a, b))
+
+
+def linear(x, weight, bias=None):
+    xd, wd = x.data, weight.data
+    if xd.ndim == 0 or wd.ndim != 2 or (bias is not None and bias.data.shape != wd.shape[:1]):
+        raise ValueError(f"linear: needs input (..., in_features) with at least 1 dimension, weight (out_features, "
+                         f"in_features) and bias (out_features,); got input {x.shape}, weight {weight.shape}"
+                         + (f", bias {bias.shape}" if bias is not None else ""))
+    if xd.dtype is not wd.dtype and xd.dtype != wd.dtype:  # an integer input would otherwise come out float64
+        raise TypeError(f"linear: input is {x.dtype} (shape {x.shape}) but weight is {weight.dtype} (shape "
+                        f"{weight.shape}); convert the input with .float() or .double()")
+    return Linear.apply(x, weight, bias)

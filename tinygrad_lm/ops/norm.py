@@ -54,3 +54,11 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # no
         normalized_shape = (normalized_shape,)
     return LayerNorm.apply(input, weight, bias, normalized_shape=tuple(normalized_shape), eps=float(eps))
 
+
+def normalize(input, p=2.0, dim=1, eps=1e-12):  # noqa: A002 - torch's names
+    """D2.F1 L2 (or L^p) normalisation, composite: v / max(||v||_p, eps) along ``dim``.
+
+    The norm is taken as clip(sum |v|^p, eps^p)^(1/p): the same value as max(||v||_p, eps), and a
+    finite gradient (zero through the norm) for an all-zero v, as PyTorch's."""
+    s = (input.abs() ** float(p)).sum(dim=dim, keepdim=True)
+    return input / s.clip(min=float(eps) ** p) ** (1.0 / p)

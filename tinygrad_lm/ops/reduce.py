@@ -1,16 +1,20 @@
 """Reductions: sum, mean, max/min, var. ``dim`` may be None (all), an int, or a tuple."""
 from __future__ import annotations
 
-from ..autograd import Function
+import builtins
+
 import numpy as np
 
+from ..autograd import Function
 from ..backend import xp
+from ..tensor import Tensor
+from .elementwise import Identity, check_float
 
 
 def check_dim(dim, ndim, op):
     """``dim`` as a non-negative axis of an ``ndim``-dimensional tensor, with PyTorch's error (a 0-d tensor
     takes dim -1 or 0)."""
-    n = max(ndim, 1)
+    n = builtins.max(ndim, 1)
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
         raise TypeError(f"{op}: dim must be an int, got {dim!r}")
     if not -n <= dim < n:
@@ -134,7 +138,7 @@ class Var(Function):
         n = 1
         for d in self.dims:
             n *= x.shape[d] if x.ndim else 1
-        self.denom = max(n - correction, 0)
+        self.denom = builtins.max(n - correction, 0)
         self.centered = x - x.mean(axis=self.dims, keepdims=True)
         return (self.centered ** 2).sum(axis=self.dims, keepdims=keepdim) / self.denom
 
@@ -156,3 +160,105 @@ class Std(Var):
         m = xp(g)
         nonzero = self.y > 0
         return super().backward(m.where(nonzero, g / (2 * m.where(nonzero, self.y, 1)), 0).astype(g.dtype))
+
+
+# ------------------------------------------------------------------ functional wrappers
+def _dim_args(op, dim, keepdim, axis, keepdims):
+    """NumPy's ``axis`` / ``keepdims`` as aliases of ``dim`` / ``keepdim``, as PyTorch accepts them."""
+    if axis is not None:
+        if dim is not None:
+            raise TypeError(f"{op}: give dim or its alias axis, not both")
+        dim = axis
+    return dim, bool(keepdim if keepdims is None else keepdims)
+
+
+def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
+    dim, keepdim = _dim_args("sum", dim, keepdim, axis, keepdims)
+    return Sum.apply(x, dim=dim, keepdim=keepdim)
+
+
+def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    dim, keepdim = _dim_args("mean", dim, keepdim, axis, keepdims)
+    check_float("mean", x)  # as torch: the mean of integers has no integer dtype
+    return Mean.apply(x, dim=dim, keepdim=keepdim)
+
+
+def amax(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    dim, keepdim = _dim_args("amax", dim, keepdim, axis, keepdims)
+    return Max.apply(x, dim=dim, keepdim=keepdim, mode="max")
+
+
+def amin(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    dim, keepdim = _dim_args("amin", dim, keepdim, axis, keepdims)
+    return Max.apply(x, dim=dim, keepdim=keepdim, mode="min")
+
+
+class MaxResult(tuple):
+    """(values, indices), as torch.return_types.max."""
+
+    @property
+    def values(self): return self[0]
+
+    @property
+    def indices(self): return self[1]
+
+
+def _max_min(x, dim, keepdim, mode):
+    if dim is None:
+        return Max.apply(x, mode=mode, name=mode)
+    if isinstance(dim, (tuple, list)):
+        raise TypeError(f"{mode}(dim=...) takes one int dimension; use amax/amin for several")
+    dim = check_dim(dim, x.ndim, mode)
+    if x.ndim == 0:  # the value itself, at index 0, as torch.max(scalar, 0)
+        return MaxResult((Identity.apply(x), Tensor._wrap(xp(x.data).asarray(0))))
+    check_nonempty(x.data, (dim,), mode, False)
+    m = xp(x.data)
+    idx = (m.argmax if mode == "max" else m.argmin)(x.data, axis=dim)
+    values = MaxAlong.apply(x, dim, idx, keepdim=keepdim)
+    return MaxResult((values, Tensor._wrap(m.expand_dims(idx, dim) if keepdim else idx)))
+
+
+def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
+    """max of all elements, or (values, indices) along ``dim`` as torch.max."""
+    return _max_min(x, *_dim_args("max", dim, keepdim, axis, keepdims), "max")
+
+
+def min(x, dim=None, keepdim=False, *, axis=None, keepdims=None):  # noqa: A001
+    return _max_min(x, *_dim_args("min", dim, keepdim, axis, keepdims), "min")
+
+
+def _arg_extreme(x, dim, keepdim, which):
+    """Index of the max or min (``which``) over all elements, or along ``dim``; no gradient."""
+    m = xp(x.data)
+    find = getattr(m, which)
+    if dim is None:
+        check_nonempty(x.data, (), which, True, IndexError)
+        return Tensor._wrap(m.asarray(find(x.data)))
+    dim = check_dim(dim, x.ndim, which)
+    check_nonempty(x.data, (dim,) if x.ndim else (), which, False)
+    if x.ndim == 0:
+        return Tensor._wrap(m.asarray(0))
+    idx = find(x.data, axis=dim)
+    return Tensor._wrap(m.expand_dims(idx, dim) if keepdim else idx)
+
+
+def argmax(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    return _arg_extreme(x, *_dim_args("argmax", dim, keepdim, axis, keepdims), "argmax")
+
+
+def argmin(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    return _arg_extreme(x, *_dim_args("argmin", dim, keepdim, axis, keepdims), "argmin")
+
+
+def var(x, dim=None, unbiased=True, keepdim=False, correction=None, *, axis=None, keepdims=None):
+    dim, keepdim = _dim_args("var", dim, keepdim, axis, keepdims)
+    check_float("var", x)
+    correction = (1 if unbiased else 0) if correction is None else correction
+    return Var.apply(x, dim=dim, correction=correction, keepdim=keepdim)
+
+
+def std(x, dim=None, unbiased=True, keepdim=False, correction=None, *, axis=None, keepdims=None):
+    dim, keepdim = _dim_args("std", dim, keepdim, axis, keepdims)
+    check_float("std", x)
+    correction = (1 if unbiased else 0) if correction is None else correction
+    return Std.apply(x, dim=dim, correction=correction, keepdim=keepdim)

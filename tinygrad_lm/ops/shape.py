@@ -5,6 +5,8 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import xp
+from ..tensor import Tensor
+from .reduce import check_dim, normalize_dims
 
 
 class Reshape(Function):
@@ -164,3 +166,166 @@ class Gather(Function):
         grid[self.dim] = self.index
         m.add.at(out, tuple(grid), g)
         return out, None, None
+
+
+# ------------------------------------------------------------------ functional wrappers
+def _shape_arg(shape):
+    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
+
+
+def reshape(x, *shape): return Reshape.apply(x, shape=_shape_arg(shape))
+
+
+view = reshape
+
+
+def permute(x, *dims):
+    dims = _shape_arg(dims)
+    return Permute.apply(x, dims=tuple(check_dim(d, x.ndim, "permute") for d in dims))
+
+
+def transpose(x, dim0, dim1):
+    dims = list(range(x.ndim))
+    d0, d1 = (check_dim(d, x.ndim, "transpose") for d in (dim0, dim1))
+    if x.ndim < 2:  # transpose of a 0-d or 1-d tensor is itself, as PyTorch
+        return permute(x, dims)
+    dims[d0], dims[d1] = dims[d1], dims[d0]
+    return permute(x, dims)
+
+
+def expand(x, *shape): return Expand.apply(x, shape=_shape_arg(shape))
+
+
+def squeeze(x, dim=None):
+    if dim is None:
+        return reshape(x, [n for n in x.shape if n != 1])
+    dims = normalize_dims(dim, x.ndim, "squeeze")
+    return reshape(x, [n for i, n in enumerate(x.shape) if not (i in dims and n == 1)])
+
+
+def unsqueeze(x, dim):
+    dim = check_dim(dim, x.ndim + 1, "unsqueeze")
+    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    s, e = (check_dim(d, x.ndim, "flatten") for d in (start_dim, end_dim))
+    if s > e:
+        raise RuntimeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for shape {x.shape}")
+    if x.ndim == 0:
+        return reshape(x, 1)
+    size = 1
+    for n in x.shape[s:e + 1]:
+        size *= n
+    return reshape(x, x.shape[:s] + (size,) + x.shape[e + 1:])
+
+
+def _tensor_list(tensors, op):
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError(f"{op}: expected a non-empty list of tensors")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: expected a list of tensors, but item {i} is a {type(t).__name__}")
+    return tensors
+
+
+def cat(tensors, dim=0):
+    tensors = _tensor_list(tensors, "cat")
+    if tensors[0].ndim == 0:
+        raise ValueError("cat: zero-dimensional tensors cannot be concatenated; use stack")
+    return Cat.apply(*tensors, dim=check_dim(dim, tensors[0].ndim, "cat"))
+
+
+concat = cat
+
+
+def stack(tensors, dim=0):
+    tensors = _tensor_list(tensors, "stack")
+    return Stack.apply(*tensors, dim=check_dim(dim, tensors[0].ndim + 1, "stack"))
+
+
+def split(x, split_size_or_sections, dim=0):
+    """Pieces of ``x`` along ``dim``: of equal size (the last may be smaller) or of the given sizes."""
+    dim = check_dim(dim, x.ndim, "split")
+    if x.ndim == 0:
+        raise ValueError("split: a 0-d tensor cannot be split")
+    n = x.shape[dim]
+    if isinstance(split_size_or_sections, int):
+        if split_size_or_sections <= 0:
+            raise ValueError(f"split: split_size must be a positive int, got {split_size_or_sections}")
+        sizes = [split_size_or_sections] * (n // split_size_or_sections)
+        if n % split_size_or_sections:
+            sizes.append(n % split_size_or_sections)
+    else:
+        sizes = list(split_size_or_sections)
+    if sum(sizes) != n:
+        raise ValueError(f"split: sizes {sizes} do not add up to {n}, the size of dim {dim} of shape {x.shape}")
+    out, start = [], 0
+    lead = (slice(None),) * (dim % x.ndim)
+    for size in sizes:
+        out.append(getitem(x, lead + (slice(start, start + size),)))
+        start += size
+    return tuple(out)
+
+
+def chunk(x, chunks, dim=0):
+    if isinstance(chunks, bool) or not isinstance(chunks, int) or chunks <= 0:
+        raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
+    if x.ndim == 0:
+        raise ValueError("chunk: expects at least a 1-dimensional tensor")
+    n = x.shape[check_dim(dim, x.ndim, "chunk")]
+    return split(x, max(-(-n // chunks), 1), dim)
+
+
+def index_arrays(index):
+    """Tensors inside an index become their arrays."""
+    if isinstance(index, tuple):
+        return tuple(index_arrays(i) for i in index)
+    if isinstance(index, (Tensor, list)):
+        index = index.data if isinstance(index, Tensor) else np.asarray(index)
+        if index.dtype.kind not in "biu":
+            if index.size:
+                raise IndexError(f"tensors used as indices must be long, int or bool tensors, got dtype {index.dtype}")
+            index = index.astype(np.int64)  # [] selects nothing
+    return index
+
+
+def getitem(x, index): return GetItem.apply(x, index=index_arrays(index))
+
+
+def _index_tensor(index, op, n, what):
+    """An integer index array with every value in [0, n); PyTorch's IndexError otherwise."""
+    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    if idx.dtype.kind not in "iu":
+        if idx.size or idx.dtype.kind not in "f":
+            raise TypeError(f"{op}: index must be an integer tensor, got dtype {idx.dtype}")
+        idx = idx.astype(np.int64)
+    if idx.size:
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < 0 or hi >= n:
+            raise IndexError(f"{op}: index {lo if lo < 0 else hi} is out of range for {what} of size {n} "
+                             f"(valid indices: 0 to {n - 1})")
+    return idx
+
+
+def gather(x, dim, index):
+    """out[i][j] = x[i][index[i][j]] along ``dim`` (torch.gather); indices in [0, x.shape[dim])."""
+    dim = check_dim(dim, x.ndim, "gather")
+    idx = _index_tensor(index, "gather", x.shape[dim] if x.ndim else 1, f"dimension {dim}")
+    if idx.ndim != max(x.ndim, 1) or any(i != dim and a > b for i, (a, b) in
+                                                  enumerate(zip(idx.shape, x.shape))):
+        raise ValueError(f"gather: index of shape {tuple(idx.shape)} does not fit input of shape {x.shape} along "
+                         f"dim {dim} (same number of dimensions, sizes no larger except along dim)")
+    return Gather.apply(x, dim, idx)
+
+
+def index_select(x, dim, index):
+    """The slices of ``x`` at the positions ``index`` (1-D, in [0, x.shape[dim])) along ``dim``."""
+    dim = check_dim(dim, x.ndim, "index_select")
+    idx = _index_tensor(index, "index_select", x.shape[dim] if x.ndim else 1, f"dimension {dim}")
+    if idx.ndim > 1:
+        raise IndexError(f"index_select: index must be 1-D, got shape {tuple(idx.shape)}")
+    if x.ndim == 0:
+        raise ValueError("index_select: input must have at least 1 dimension, got a 0-d tensor")
+    return getitem(x, (slice(None),) * dim + (idx.reshape(-1),))
