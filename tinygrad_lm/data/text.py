@@ -239,7 +239,7 @@ def python_docs_classification(min_words=8, every=5):
                     labels.append(label)
     test = np.arange(len(texts)) % every == every - 1
     labels = np.array(labels, dtype=np.int64)
-    pick = lambda sel: ([t for t, s in zip(texts, sel) if s], labels[sel])  # noqa: E731
+    pick = lambda sel: ([t for t, s in zip(texts, sel, strict=True) if s], labels[sel])  # noqa: E731
     return pick(~test), pick(test)
 
 

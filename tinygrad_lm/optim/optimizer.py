@@ -58,7 +58,7 @@ class Optimizer:
         (floating arrays are cast to the parameter's dtype, as PyTorch does).
         """
         groups, state = self._check_state_dict(state_dict)
-        for group, saved in zip(self.param_groups, groups):
+        for group, saved in zip(self.param_groups, groups, strict=True):
             group.update(saved)
         self.state = state
 
@@ -75,7 +75,7 @@ class Optimizer:
             raise ValueError(f"{name}.load_state_dict: {len(saved_groups)} parameter groups in the state, "
                              f"{len(self.param_groups)} in the optimizer")
         groups = []
-        for gi, (own, saved) in enumerate(zip(self.param_groups, saved_groups)):
+        for gi, (own, saved) in enumerate(zip(self.param_groups, saved_groups, strict=True)):
             if "params" in saved and len(saved["params"]) != len(own["params"]):
                 raise ValueError(f"{name}.load_state_dict: group {gi} has {len(saved['params'])} parameters in "
                                  f"the state, {len(own['params'])} in the optimizer")
