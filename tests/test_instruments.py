@@ -230,3 +230,65 @@ def test_summary_equals_torchinfo_on_the_twin(name):
     assert f"Total params: {want.total_params:,}" in text and "Forward/backward pass size (MB)" in text
     assert ours.summary(sizes, dtypes=None if dtypes is None else [np.int64], verbose=0).total_params \
         == want.total_params
+
+
+# ---------------------------------------------------------------- viz
+def test_graph_of_a_known_expression_has_its_nodes_and_edges():
+    from tinygrad_lm import viz
+    lin = nn.Linear(2, 3)
+    x = tg.tensor([[1.0, 2.0]], requires_grad=True)
+    y = (lin(x).tanh() * x.sum()).sum()
+    g = viz.build_graph(y, lin)
+    named = {k: n["label"] for k, n in g.nodes.items()}
+    edges = sorted((named[a], named[b]) for a, b in g.edges)
+    assert list(named.values()) == ["leaf", "weight", "bias", "linear", "tanh", "sum", "mul", "sum"]  # forward order
+    assert edges == sorted([("leaf", "linear"), ("weight", "linear"), ("bias", "linear"), ("linear", "tanh"),
+                            ("leaf", "sum"), ("tanh", "mul"), ("sum", "mul"), ("mul", "sum")])
+    assert [n["kind"] for n in g.nodes.values()][:3] == ["param"] * 3
+    assert viz.build_graph(lin(x.detach()).sum()).labels()[0] == "input"  # a leaf that needs no gradient
+    assert all(n["grad_norm"] is None for n in g.nodes.values())
+    y.backward(retain_graph=True)
+    g = viz.build_graph(y, lin)
+    weight = next(n for n in g.nodes.values() if n["label"] == "weight")
+    assert weight["grad_norm"] == pytest.approx(np.linalg.norm(lin.weight.grad.numpy()))
+    dot = viz.to_dot(g)
+    assert dot.count("->") == 8 and "weight\\n(3, 2) float32\\n|grad| =" in dot
+    y.backward()
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        viz.build_graph(y)
+
+
+def test_repeated_steps_collapse_into_one_block_with_its_count():
+    from tinygrad_lm import viz
+    W = tg.randn(4, 4, requires_grad=True)
+    h = tg.randn(1, 4, requires_grad=True)
+    for _ in range(7):
+        h = (h @ W).tanh()
+    full, small = viz.build_graph(h.sum(), collapse=False), viz.build_graph(h.sum())
+    assert [n["label"] for n in full.nodes.values()].count("tanh") == 7
+    assert small.groups == [(small.groups[0][0], 7)] and len(small.groups[0][0]) == 2
+    assert [n["label"] for n in small.nodes.values()].count("tanh") == 1
+    fig = viz.draw_graph(h.sum(), backend="matplotlib")
+    assert sum("block × 7" in t.get_text() for t in fig.axes[0].texts) == 2
+
+
+def test_grad_flow_activations_and_attention_plots():
+    from tinygrad_lm import viz
+    tg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Sigmoid(), nn.Linear(8, 2))
+    x = tg.randn(16, 4)
+    model(x).sum().backward()
+    rows = viz.grad_flow(model)
+    assert [r[0] for r in rows] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert rows[0][1] == pytest.approx(np.abs(model[0].weight.grad.numpy()).mean())
+    ax = viz.plot_grad_flow(model)
+    assert len(ax.patches) == 4  # mean and max bars for the two weights
+    acts = viz.record_activations(model, x)
+    assert list(acts) == ["0", "1", "2"] and acts["1"].min() > 0 and acts["1"].max() < 1
+    assert len(viz.plot_activations(model, x).axes) == 3  # a histogram per layer
+    assert model[0]._hooks["forward"] == {}  # the hooks are gone
+    w = tg.tensor(np.full((3, 2), 0.5))
+    ax = viz.plot_attention(w, ["a", "b"], ["x", "y", "z"])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b"] and len(ax.get_yticklabels()) == 3
+    with pytest.raises(ValueError, match="do not fit 2 target and 2 source"):
+        viz.plot_attention(w, ["a", "b"], ["x", "y"])
