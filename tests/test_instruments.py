@@ -62,9 +62,9 @@ def _run(model, lib, x_requires_grad, log):
 
 def _assert_same_log(ours, theirs):
     assert [e[:2] for e in ours] == [e[:2] for e in theirs]
-    for a, b in zip(ours, theirs):
+    for a, b in zip(ours, theirs, strict=True):
         assert len(a[2]) == len(b[2]), a[:2]
-        for u, v in zip(a[2], b[2]):
+        for u, v in zip(a[2], b[2], strict=True):
             assert (u is None) == (v is None), a[:2]
             if u is not None:
                 np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-14, err_msg=str(a[:2]))
@@ -96,7 +96,7 @@ def test_hooks_that_return_values_replace_args_outputs_and_gradients():
         (out * out).sum().backward()
         (model[3].weight * h.sum()).sum().backward()
         grads[lib.__name__] = [_as_np(out), _as_np(x.grad), _as_np(model[0].weight.grad)]
-    for a, b in zip(grads["tinygrad_lm"], grads["torch"]):
+    for a, b in zip(grads["tinygrad_lm"], grads["torch"], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12)
 
 

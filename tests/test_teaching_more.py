@@ -147,17 +147,17 @@ def test_d1t2_lstm_variational_dropout_equals_a_numpy_loop_forward_and_gradient(
 
     # gradient: the library's backward against central differences of the NumPy loop, same upstream
     ups = [rng.standard_normal(r.shape) for r in (out_r, h_r, c_r)]
-    sum((o * tg.tensor(u)).sum() for o, u in zip((out, h, c), ups)).backward()
+    sum((o * tg.tensor(u)).sum() for o, u in zip((out, h, c), ups, strict=True)).backward()
     arrays = [x, h0, c0] + list(params.values())
 
     def objective():
         refs = _lstm_reference(params, x, h0, c0, p_in, p_h, seed, num_layers, bidirectional)[:3]
-        return sum(float((r * u).sum()) for r, u in zip(refs, ups))
+        return sum(float((r * u).sum()) for r, u in zip(refs, ups, strict=True))
 
     numeric = _numeric_grad(objective, arrays)
     analytic = [t.grad.numpy() for t in xs] + [p.grad.numpy() for _, p in lstm.named_parameters()]
     names = ["input", "h_0", "c_0"] + list(params)
-    for name, a, g in zip(names, analytic, numeric):
+    for name, a, g in zip(names, analytic, numeric, strict=True):
         np.testing.assert_allclose(a, g, rtol=1e-6, atol=1e-8, err_msg=name)
 
 

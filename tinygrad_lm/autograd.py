@@ -261,7 +261,8 @@ def backward(root, gradient=None, retain_graph: bool = False) -> None:
             in_grads = (in_grads,)
         if anomaly:
             check_backward_finite(ctx, in_grads)
-        for inp, ig, need in zip(ctx.inputs, in_grads, ctx.needs_input_grad):
+        # strict=False: a backward may leave out trailing inputs that take no gradient (a mask, an index)
+        for inp, ig, need in zip(ctx.inputs, in_grads, ctx.needs_input_grad, strict=False):
             if need and ig is not None:
                 key = id(inp)
                 grads[key] = grads[key] + ig if key in grads else ig

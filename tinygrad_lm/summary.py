@@ -97,7 +97,7 @@ class ModelSummary:
             body.append((name, str(row.output_size) if row.output_size else "--", self._params_cell(row),
                          row.trainable))
         widths = [max(len(r[i]) for r in body + [head]) + 2 for i in range(4)]
-        line = lambda r: "".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+        line = lambda r: "".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()  # noqa: E731
         rule = "=" * sum(widths)
         mb = lambda n: f"{n / 1e6:0.2f}"  # noqa: E731 - torchinfo's megabytes
         return "\n".join([
@@ -185,7 +185,7 @@ def _inputs(model, input_size, input_data, dtypes) -> list:
     device = next((p.device for p in model.parameters()), "cpu")
     rng = np.random.default_rng(0)
     return [Tensor(rng.random(s).astype(d) if d.kind == "f" else np.zeros(s, d), device=device)
-            for s, d in zip(sizes, dtypes)]
+            for s, d in zip(sizes, dtypes, strict=True)]
 
 
 def _first_tensor(value):

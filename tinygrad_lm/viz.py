@@ -263,7 +263,7 @@ def plot_activations(model, *inputs, names=None, bins: int = 50):
     cols = min(4, len(acts))
     rows = -(-len(acts) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.4 * rows), squeeze=False)
-    for ax, (name, a) in zip(axes.ravel(), acts.items()):
+    for ax, (name, a) in zip(axes.ravel(), acts.items(), strict=False):  # spare panels of the grid: off below
         ax.hist(a.ravel(), bins=bins, color="steelblue")
         ax.set_title(f"{name}\nmean {a.mean():.2f}, std {a.std():.2f}", fontsize=8)
         ax.tick_params(labelsize=7)
@@ -291,7 +291,7 @@ def plot_attention(weights, source_tokens, target_tokens, ax=None, title: str | 
         axes = axes[0]
     else:
         axes = np.atleast_1d(ax)
-    for h, (a, m) in enumerate(zip(axes, maps)):
+    for h, (a, m) in enumerate(zip(axes, maps, strict=True)):
         image = a.imshow(m, cmap="viridis", vmin=0, aspect="auto")
         a.set_xticks(range(len(src)), [str(s) for s in src], rotation=90, fontsize=8)
         a.set_yticks(range(len(tgt)), [str(t) for t in tgt], fontsize=8)

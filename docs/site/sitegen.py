@@ -399,7 +399,7 @@ def benchmark_plot(path: Path):
     fig = Figure(figsize=(8, 0.36 * len(rows) + 1.2), layout="constrained")
     ax = fig.add_subplot()
     y = range(len(rows))[::-1]
-    for yi, (_, lo, hi, med) in zip(y, rows):
+    for yi, (_, lo, hi, med) in zip(y, rows, strict=True):
         color = "tab:green" if med <= 1.0 else "tab:orange"
         ax.plot([lo, hi], [yi, yi], color=color, lw=6, alpha=0.35, solid_capstyle="butt")
         ax.plot([med], [yi], "o", color=color)
@@ -422,7 +422,7 @@ def inventory_plot(path: Path, rows, nbs, exercises, test_files):
     for k, name in kinds.items():
         counts = [sum(1 for i, r in rows.items() if r[0] == d and i[3] == k) for d in docs]
         ax.bar([f"D{d}" for d in docs], counts, bottom=bottom, label=name)
-        bottom = [b + c for b, c in zip(bottom, counts)]
+        bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
     for x, d in enumerate(docs):
         ids = [i for i, r in rows.items() if r[0] == d]
         ax.text(x, bottom[x] + 0.3, f"{sum(i in in_nb for i in ids)} in notebooks\n"

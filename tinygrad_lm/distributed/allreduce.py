@@ -28,7 +28,7 @@ def allreduce_gradients(params, comm, weight: float, values=()) -> list[float]:
     total = comm.allreduce_sum(xp.concatenate([flat, has]))
     anywhere = backend.to_device(total[flat.size:], "cpu") > 0
     start = 0
-    for p, used in zip(params, anywhere):
+    for p, used in zip(params, anywhere, strict=True):
         p.grad = Tensor._wrap(total[start:start + p.numel()].reshape(p.shape).astype(p.dtype)) if used else None
         start += p.numel()
     return [float(v) for v in backend.to_device(total[start:flat.size], "cpu")]

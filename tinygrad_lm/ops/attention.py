@@ -83,7 +83,7 @@ class ScaledDotProductAttention(Function):
             self.q, self.k, self.v, self.p, self.keep, self.scale, g.reshape((n,) + g.shape[-2:]), self.causal,
             mask_grad)
         grads = [unbroadcast(d.reshape(self.batch + d.shape[-2:]), s) if need else None
-                 for d, s, need in zip((dq, dk, dv), self.shapes, self.needs_input_grad)]
+                 for d, s, need in zip((dq, dk, dv), self.shapes, self.needs_input_grad[:3], strict=True)]
         if mask_grad:
             grads.append(unbroadcast(ds.reshape(self.batch + ds.shape[-2:]), self.mask_shape).astype(
                 self.mask_dtype, copy=False))

@@ -23,10 +23,11 @@ def pool_geometry(op, x_shape, kernel_size, stride, padding, dilation, ceil_mode
     kernel = pair(kernel_size, "kernel_size", op, 1)
     strides = kernel if stride is None or stride == () else pair(stride, "stride", op, 1)
     pads, dils = pair(padding, "padding", op, 0), pair(dilation, "dilation", op, 1)
-    for k, p in zip(kernel, pads):
+    for k, p in zip(kernel, pads, strict=True):
         if p > k // 2:
             raise ValueError(f"{op}: padding {padding!r} must be at most half the kernel size {kernel_size!r}")
-    out = tuple(pool_out_size(n, k, s, p, d, ceil_mode) for n, k, s, p, d in zip(x_shape[2:], kernel, strides, pads, dils))
+    out = tuple(pool_out_size(n, k, s, p, d, ceil_mode)
+                for n, k, s, p, d in zip(x_shape[2:], kernel, strides, pads, dils, strict=True))
     if min(out) < 1:
         raise ValueError(f"{op}: window {kernel} (padding {pads}, dilation {dils}) does not fit input {tuple(x_shape)}")
     return kernel, (*strides, *pads, *dils), out

@@ -82,7 +82,8 @@ class Cat(Function):
         ref = xs[0]
         d = dim % ref.ndim
         for i, x in enumerate(xs):
-            if x.ndim != ref.ndim or any(a != b for j, (a, b) in enumerate(zip(x.shape, ref.shape)) if j != d):
+            if x.ndim != ref.ndim or any(a != b for j, (a, b) in enumerate(zip(x.shape, ref.shape, strict=True))
+                                         if j != d):
                 raise ValueError(f"cat along dim {dim}: tensor 0 has shape {tuple(ref.shape)} but tensor {i} "
                                  f"has shape {tuple(x.shape)}; all sizes but dim {dim} must match")
         self.dim = d
@@ -92,7 +93,7 @@ class Cat(Function):
     def backward(self, g):
         index = [slice(None)] * g.ndim
         grads = []
-        for lo, hi in zip(self.bounds[:-1], self.bounds[1:]):
+        for lo, hi in zip(self.bounds[:-1], self.bounds[1:], strict=True):
             index[self.dim] = slice(lo, hi)
             grads.append(g[tuple(index)])
         return tuple(grads)
@@ -313,8 +314,9 @@ def gather(x, dim, index):
     """out[i][j] = x[i][index[i][j]] along ``dim`` (torch.gather); indices in [0, x.shape[dim])."""
     dim = check_dim(dim, x.ndim, "gather")
     idx = _index_tensor(index, "gather", x.shape[dim] if x.ndim else 1, f"dimension {dim}")
+    # strict=False: a 0-d x takes a 1-d index, and has no size to compare
     if idx.ndim != max(x.ndim, 1) or any(i != dim and a > b for i, (a, b) in
-                                                  enumerate(zip(idx.shape, x.shape))):
+                                                  enumerate(zip(idx.shape, x.shape, strict=False))):
         raise ValueError(f"gather: index of shape {tuple(idx.shape)} does not fit input of shape {x.shape} along "
                          f"dim {dim} (same number of dimensions, sizes no larger except along dim)")
     return Gather.apply(x, dim, idx)

@@ -84,7 +84,7 @@ class Trainer:
             params = [p for group in self.optimizer.param_groups for p in group["params"]]
             values = [loss.item(), *map(float, metrics.values())]
             loss, *values = allreduce_gradients(params, self.comm, weight, values)
-            metrics = dict(zip(metrics, values))
+            metrics = dict(zip(metrics, values, strict=True))
         if self.clip_grad_norm is not None:
             clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
         self.optimizer.step()
