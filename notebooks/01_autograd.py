@@ -160,7 +160,29 @@ print("the real softmax passes both:", sum_upstream_check(lambda t: tg.softmax(t
 # only probes $J^\top \mathbf{1}$, which for softmax is zero whatever the backward does.
 
 # %% [markdown]
-# ## Exercises
+# ## Seeing the graph, and hooking into it
+#
+# `viz.draw_graph(tensor, model)` draws the graph behind a tensor: a box per `Function`, an ellipse per
+# leaf (parameters named by their module path), each with its shape and dtype and, after
+# `backward(retain_graph=True)`, the norm of its gradient. Hooks, with PyTorch's names, watch a forward and
+# a backward pass: `register_forward_hook` sees each layer's output, `register_full_backward_hook` the
+# gradients at its input and output, `Tensor.register_hook` the gradient reaching one tensor.
+
+# %%
+from tinygrad_lm import nn, viz
+
+net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
+for name, layer in net.named_children():
+    layer.register_forward_hook(lambda m, args, out, name=name: print(f"forward  {name}: output {out.shape}"))
+    layer.register_full_backward_hook(
+        lambda m, gin, gout, name=name: print(
+            f"backward {name}: |grad_output| = {gout[0].pow(2).sum().sqrt().item():.3f}"))
+x = tg.randn(2, 3, requires_grad=True)
+x.register_hook(lambda g: print("dL/dx reaches x:", g.shape))
+loss = net(x).pow(2).mean()
+loss.backward(retain_graph=True)
+graph = viz.draw_graph(loss, model=net)
+graph
 #
 # Exercise chapter 1 practises this notebook (in `ch01_autograd.py`):
 #

@@ -284,6 +284,32 @@ for cls in (nn.RNN, nn.GRU, nn.LSTM):
 ax.set_xlabel("time step t"); ax.set_ylabel("|dL/dx_t|"); ax.legend(); plt.show()
 
 # %% [markdown]
+# The same with hooks, step by step: run the cells (D3.F3, D3.F4) over the sequence and let
+# `Tensor.register_hook` record the gradient as backward reaches each step's state: $h_t$ for the RNN, the
+# cell state $c_t$ for the LSTM, whose forget gate is set open here ($b_f = 3$, $f_t \approx 0.95$, as
+# training learns to keep it when the task needs memory). Then `viz.plot_grad_flow` shows the mean and max
+# gradient of each cell's weights.
+
+# %%
+from tinygrad_lm import viz
+
+fig, axes = plt.subplots(1, 3, figsize=(12, 3))
+lstm_cell = nn.LSTMCell(8, 32)
+lstm_cell.bias_ih.data[32:64] = 3.0  # the forget gate's bias (gates in torch's order i, f, g, o)
+for name, cell in (("RNN cell (D3.F3)", nn.RNNCell(8, 32)), ("LSTM cell (D3.F4)", lstm_cell)):
+    xs, norms, state = t(rng.standard_normal((T, 1, 8)).astype(np.float32)), [np.nan] * T, None  # nan: no gradient
+    for step in range(T):
+        state = cell(xs[step], state)
+        watched = state[1] if isinstance(state, tuple) else state  # c_t for the LSTM, h_t for the RNN
+        watched.register_hook(lambda g, step=step, norms=norms: norms.__setitem__(step, np.linalg.norm(g.numpy())))
+    (state[0] if isinstance(state, tuple) else state).sum().backward()
+    axes[0].semilogy(norms, label=name)
+    viz.plot_grad_flow(cell, ax=axes[1 if "RNN" in name else 2])
+    axes[1 if "RNN" in name else 2].set_title(name, fontsize=9)
+axes[0].set_xlabel("time step t"); axes[0].set_ylabel("|dL/d state_t| (hooks)"); axes[0].legend(fontsize=8)
+plt.show()
+
+# %% [markdown]
 # ## 5. The document's RNN classifier (D3.M2)
 #
 # Document 003 (section 4.2) builds `RNN(input 10, hidden 8, 2 layers, batch_first)` → `Linear(8 → 2)`,

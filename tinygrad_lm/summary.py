@@ -221,7 +221,8 @@ def _add_uncalled_containers(rows: list) -> None:
             chain[parent.depth] = parent
             parent = parent.parent
         for d in range(1, row.depth):
-            if (d not in current or current[d].module is not chain[d].module) and chain[d] is not rows[i + inserted - 1]:
+            moved_on = d not in current or current[d].module is not chain[d].module
+            if moved_on and chain[d] is not rows[i + inserted - 1]:
                 chain[d].is_recursive = id(chain[d].module) in listed
                 rows.insert(i + inserted, chain[d])
                 listed.add(id(chain[d].module))

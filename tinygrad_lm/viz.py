@@ -165,7 +165,7 @@ def _layers(graph: Graph) -> dict:
 
 
 def _draw_layered(graph: Graph):
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: a notebook shows the returned figure once
 
     layer = _layers(graph)
     rows: dict = {}
@@ -173,7 +173,8 @@ def _draw_layered(graph: Graph):
         rows.setdefault(d, []).append(k)
     pos = {k: (i - (len(ks) - 1) / 2, -d) for d, ks in rows.items() for i, k in enumerate(ks)}
     width = max(len(ks) for ks in rows.values())
-    fig, ax = plt.subplots(figsize=(max(4, 2.6 * width), max(3, 1.1 * len(rows))))
+    fig = Figure(figsize=(max(4, 2.6 * width), max(3, 1.1 * len(rows))))
+    ax = fig.subplots()
     colors = {"op": "#dbe9f6", "param": "#fde7c8", "input": "white"}
     group_of = {k: count for keys, count in graph.groups for k in keys}
     for a, b in graph.edges:
