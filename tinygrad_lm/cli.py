@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import math
 import os
 import sys
 
@@ -69,6 +70,9 @@ def main(argv=None) -> int:
     full.add_argument("model")
     module.add_arguments(full, known.command, known.model)
     args = full.parse_args(argv[1:])
+    for dest, value in vars(args).items():  # float() takes 'nan' and 'inf', which pass every `<= 0` check
+        if isinstance(value, float) and not math.isfinite(value):
+            full.error(f"argument --{dest.replace('_', '-')}: must be a finite number, got {value}")
     handler = getattr(module, known.command, None)
     if handler is None:
         raise SystemExit(f"tinygrad-lm: error: model {known.model!r} has no {known.command!r} command")

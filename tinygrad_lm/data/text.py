@@ -9,6 +9,7 @@ a character tokenizer, and text corpora that need no download:
 """
 from __future__ import annotations
 
+import operator
 import re
 from collections import OrderedDict
 from pathlib import Path
@@ -47,13 +48,15 @@ class Tokenizer:
         self.index_word: dict[int, str] = {}
 
     def _words(self, text):
+        if not isinstance(text, str):
+            raise TypeError(f"Tokenizer: each text must be a str, got {type(text).__name__} {text!r:.40}")
         if self.char_level:
             return list(text.lower() if self.lower else text)
         return text_to_word_sequence(text, self.filters, self.lower, self.split)
 
     def fit_on_texts(self, texts):
-        if isinstance(texts, str):
-            raise TypeError("fit_on_texts takes a list of texts, not one string")
+        if isinstance(texts, str) or not hasattr(texts, "__iter__"):
+            raise TypeError(f"fit_on_texts takes a list of texts, got {type(texts).__name__}")
         for text in texts:
             self.document_count += 1
             words = self._words(text)
@@ -116,8 +119,19 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
     sequences = [list(s) for s in sequences]
     if maxlen is None:
         maxlen = max((len(s) for s in sequences), default=0)
-    if maxlen < 0:
-        raise ValueError(f"pad_sequences: maxlen must be >= 0, got {maxlen}")
+    if not isinstance(maxlen, (int, np.integer)) or isinstance(maxlen, bool) or maxlen < 0:
+        raise ValueError(f"pad_sequences: maxlen must be an int >= 0 or None, got {maxlen!r}")
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"pad_sequences: dtype {dtype!r} is not a NumPy dtype") from None
+    with np.errstate(invalid="ignore"):
+        try:
+            held = bool(np.array(value).astype(dtype) == value)
+        except (TypeError, ValueError):
+            held = False
+    if not held:  # NaN or 0.5 in int32 would pad with garbage
+        raise ValueError(f"pad_sequences: value {value!r} cannot be held by dtype {dtype.name}")
     x = np.full((len(sequences), maxlen), value, dtype=dtype)
     for i, s in enumerate(sequences):
         if not s or maxlen == 0:
@@ -151,7 +165,10 @@ class CharTokenizer:
         return [self.stoi.get(c, 0) for c in text]
 
     def decode(self, ids):
-        ids = [int(i) for i in ids]
+        try:
+            ids = [operator.index(i) for i in ids]  # an id of 1.7 is a mistake, not id 1
+        except TypeError:
+            raise TypeError(f"CharTokenizer.decode: ids must be integers, got {ids!r:.60}") from None
         bad = [i for i in ids if not 0 <= i < len(self.itos)]
         if bad:  # a negative id would silently index from the end
             raise ValueError(f"CharTokenizer.decode: ids {bad[:5]} outside the vocabulary 0..{len(self.itos) - 1}")

@@ -190,6 +190,13 @@ class Embedding(Module):
         return f"{self.num_embeddings}, {self.embedding_dim}"
 
 
+def _add_module(container: Module, name: str, module) -> None:
+    """A container's child: only a Module (any other value would be kept as a plain attribute and skipped)."""
+    if not isinstance(module, Module):
+        raise TypeError(f"{type(container).__name__}: {type(module).__name__} {module!r:.40} is not a Module")
+    setattr(container, name, module)
+
+
 class Sequential(Module):
     """Modules applied in order; children are named '0', '1', ... (or by an OrderedDict's keys)."""
 
@@ -197,10 +204,10 @@ class Sequential(Module):
         super().__init__()
         if len(modules) == 1 and isinstance(modules[0], OrderedDict):
             for k, m in modules[0].items():
-                setattr(self, k, m)
+                _add_module(self, k, m)
         else:
             for i, m in enumerate(modules):
-                setattr(self, str(i), m)
+                _add_module(self, str(i), m)
 
     def forward(self, x):
         for m in self._modules.values():
@@ -217,7 +224,7 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def append(self, module):
-        setattr(self, str(len(self)), module)
+        _add_module(self, str(len(self)), module)
         return self
 
 
@@ -228,7 +235,7 @@ class ModuleList(Module):
             self.append(m)
 
     def append(self, module):
-        setattr(self, str(len(self._modules)), module)
+        _add_module(self, str(len(self._modules)), module)
         return self
 
     def extend(self, modules):
@@ -254,7 +261,7 @@ class ModuleDict(Module):
             self[k] = m
 
     def __setitem__(self, key, module):
-        setattr(self, key, module)
+        _add_module(self, key, module)
 
     def __getitem__(self, key):
         return self._modules[key]

@@ -19,6 +19,8 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
         name = type(self).__name__
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
         check_range("betas[0]", betas[0], 0.0, 1.0, name)
         check_range("betas[1]", betas[1], 0.0, 1.0, name)
         check_range("eps", eps, 0.0, optimizer=name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
+from ..tensor import Tensor
 
 
 class Optimizer:
@@ -11,15 +12,18 @@ class Optimizer:
         params = list(params)
         if not params:
             raise ValueError(f"{type(self).__name__} got an empty parameter list")
-        lr = defaults.get("lr")
-        if lr is None or lr < 0:
-            raise ValueError(f"{type(self).__name__}: learning rate must be >= 0, got {lr}")
+        check_range("learning rate lr", defaults.get("lr"), 0.0, optimizer=type(self).__name__)
         groups = params if isinstance(params[0], dict) else [{"params": params}]
         self.defaults = defaults
-        self.param_groups = []
+        self.param_groups, seen = [], set()
         for g in groups:
             group = {**defaults, **g, "params": list(g["params"])}
             for p in group["params"]:
+                if not isinstance(p, Tensor):
+                    raise TypeError(f"{type(self).__name__}: parameters must be Tensors, got {type(p).__name__}")
+                if id(p) in seen:  # torch warns; stepped twice it would move twice as far
+                    raise ValueError(f"{type(self).__name__}: a parameter of shape {p.shape} is given more than once")
+                seen.add(id(p))
                 if not getattr(p, "requires_grad", False):
                     raise ValueError(f"{type(self).__name__}: a parameter of shape {p.shape} does not require grad")
             self.param_groups.append(group)
@@ -139,6 +143,9 @@ def _same_kind(own, saved) -> bool:
 
 
 def check_range(name: str, value: float, lo: float, hi: float | None = None, optimizer: str = ""):
-    if value < lo or (hi is not None and value >= hi):
+    """``value`` a real number in [lo, hi) (NaN fails both comparisons, so it is refused too)."""
+    if not isinstance(value, (int, float, np.number)) or isinstance(value, bool):
+        raise TypeError(f"{optimizer}: {name} must be a number, got {type(value).__name__} {value!r}")
+    if not lo <= value or (hi is not None and not value < hi):
         bound = f"[{lo}, {hi})" if hi is not None else f">= {lo}"
         raise ValueError(f"{optimizer}: {name} must be {bound}, got {value}")

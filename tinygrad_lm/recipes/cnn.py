@@ -36,6 +36,8 @@ SPECS = {
 
 def load_data(name: str, data: str, root=None, download: bool = False, n_train=None, seed: int = 0):
     """(split normalized with the training images' per-channel mean and std, a description of the data)."""
+    if n_train is not None and n_train < 1:  # [:-1] would quietly train on all images but the last
+        raise ValueError(f"{name}: the training size (--train-size) must be >= 1, got {n_train}")
     if data == "digits":
         split, what = vision.digits28(seed=seed), "scikit-learn digits resized to 28x28"
     elif data == "mnist":

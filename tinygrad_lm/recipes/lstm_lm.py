@@ -117,6 +117,8 @@ def train(args):
     """``tinygrad-lm train lstm-lm``: train on the documentation, report validation perplexity, save."""
     if min(args.epochs, args.batch_size, args.seq_len, args.num_layers) < 1 or args.lr <= 0:
         raise SystemExit("train lstm-lm: --epochs, --batch-size, --seq-len, --num-layers >= 1 and --lr > 0")
+    if args.vocab_size < 2 or (args.max_steps is not None and args.max_steps < 1) or (args.clip or 1) <= 0:
+        raise SystemExit("train lstm-lm: --vocab-size >= 2, --max-steps >= 1 and --clip > 0 where given")
     run = Run(args, args.checkpoint)
     manual_seed(args.seed)
     train_w, val_w, vocab = corpus(args.vocab_size, args.seq_len)
