@@ -175,13 +175,14 @@ def api_pages(modules):
         shadowing = [m for m in modules if m.rpartition(".")[0] == mod
                      and not inspect.ismodule(getattr(module, m.rpartition(".")[2], importlib.import_module(m)))]
         exclude = f"   :exclude-members: {', '.join(m.rpartition('.')[2] for m in shadowing)}\n" if shadowing else ""
-        write(OUT / "api" / f"{mod}.md", f"# `{mod}`\n\n```{{eval-rst}}\n.. automodule:: {mod}\n   :members:\n"
+        # orphans, out of the sidebar: a 100-page navigation tree on every page triples the build time
+        write(OUT / "api" / f"{mod}.md", f"---\norphan: true\n---\n# `{mod}`\n\n```{{eval-rst}}\n.. automodule:: {mod}\n   :members:\n"
                                          f"   :undoc-members:\n   :show-inheritance:\n{exclude}```\n")
         rows.append(f"| {{py:mod}}`{mod}` | {summary.replace('|', '/')} |")
     write(OUT / "api" / "index.md",
           "# API reference\n\nEvery public module of the package, from its docstrings (autodoc). The student "
           "templates and hidden checks of the exercises are left out: they are exercise material.\n\n"
-          "```{toctree}\n:hidden:\n\n" + "\n".join(modules) + "\n```\n\n| module | what it holds |\n|---|---|\n"
+          "| module | what it holds |\n|---|---|\n"
           + "\n".join(rows) + "\n")
 
 
@@ -203,7 +204,7 @@ def test_pages(refs):
         defined = {n.name for n in ast.walk(ast.parse(source.read_text(encoding="utf-8")))
                    if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
         stem = Path(path).stem
-        text = [f"({label('test', stem)})=\n# `{path}`\n",
+        text = [f"---\norphan: true\n---\n({label('test', stem)})=\n# `{path}`\n",
                 f"The tests of `{path}` that {{doc}}`the inventory <../../formulas>` names, with their code.\n"]
         for fn in sorted(fns):
             if fn not in defined:
@@ -214,8 +215,9 @@ def test_pages(refs):
         write(OUT / "tests" / f"{stem}.md", "\n".join(text))
     for m in missing:
         log.warning(f"docs/formulas.md names a test that does not exist: {m}")
-    write(OUT / "tests" / "index.md", "# Tests named by the inventory\n\n```{toctree}\n:maxdepth: 1\n\n"
-          + "\n".join(Path(p).stem for p in sorted(pages) if (ROOT / p).exists()) + "\n```\n")
+    write(OUT / "tests" / "index.md", "# Tests named by the inventory\n\nEach page shows the code of the tests that "
+          "{doc}`../../formulas` names for an item.\n\n" + "".join(
+              f"- {{doc}}`{p} <{Path(p).stem}>`\n" for p in sorted(pages) if (ROOT / p).exists()))
     return {p for p in pages if (ROOT / p).exists()}
 
 
@@ -255,7 +257,7 @@ def notebooks():
                 lines.append(f"({targets[ident]})=")
             if cell.cell_type == "markdown":  # links relative to notebooks/, made relative to the copy
                 cell.source = re.sub(r"\]\((?!https?:|#)([^)\s]+)\)", lambda m: "](" + os.path.relpath(
-                    (script.parent / m.group(1)).resolve(), OUT / "notebooks") + ")", cell.source)
+                    (ROOT / "notebooks" / m.group(1)).resolve(), OUT / "notebooks") + ")", cell.source)
             if lines and cell.cell_type == "markdown":
                 cell.source = "\n".join(lines) + "\n" + cell.source
             elif lines:
