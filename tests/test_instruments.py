@@ -1,5 +1,7 @@
 """The learner's instruments (issue 18): hooks in lockstep with PyTorch's, the summary against torchinfo's, the
 graph of a known expression, and the plots."""
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
@@ -253,6 +255,8 @@ def test_graph_of_a_known_expression_has_its_nodes_and_edges():
     assert weight["grad_norm"] == pytest.approx(np.linalg.norm(lin.weight.grad.numpy()))
     dot = viz.to_dot(g)
     assert dot.count("->") == 8 and "weight\\n(3, 2) float32\\n|grad| =" in dot
+    if importlib.util.find_spec("graphviz") is not None:
+        assert viz.draw_graph(y, lin, backend="graphviz").source == dot
     y.backward()
     with pytest.raises(RuntimeError, match="retain_graph=True"):
         viz.build_graph(y)

@@ -127,7 +127,7 @@ def to_dot(graph: Graph) -> str:
     lines += [f'  {ids[k]} [label="{_escape(_node_text(n))}", {style[n["kind"]]}];'
               for k, n in graph.nodes.items() if k not in grouped]
     lines += [f"  {ids[a]} -> {ids[b]};" for a, b in graph.edges]
-    return "\n".join(lines + ["}"])
+    return "\n".join(lines + ["}"]) + "\n"
 
 
 def _escape(text: str) -> str:
@@ -154,13 +154,18 @@ def draw_graph(tensor: Tensor, model=None, collapse: bool = True, backend: str =
 
 
 def _layers(graph: Graph) -> dict:
-    """Each node's layer: one more than the deepest of its inputs (nodes come in forward order)."""
+    """Each op's layer: one more than the deepest of its inputs (nodes come in forward order); each leaf sits
+    just above its first reader, not at the top, so its arrow stays short."""
     preds: dict = {}
     for a, b in graph.edges:
         preds.setdefault(b, []).append(a)
     layer = {}
     for k in graph.nodes:
         layer[k] = 1 + max((layer[p] for p in preds.get(k, ()) if p in layer), default=-1)
+    for k, n in graph.nodes.items():
+        readers = [layer[b] for a, b in graph.edges if a == k]
+        if n["kind"] != "op" and readers:
+            layer[k] = max(0, min(readers) - 1)
     return layer
 
 
@@ -169,7 +174,7 @@ def _draw_layered(graph: Graph):
 
     layer = _layers(graph)
     rows: dict = {}
-    for k, d in layer.items():
+    for k, d in sorted(layer.items(), key=lambda kd: graph.nodes[kd[0]]["kind"] != "op"):  # ops, then leaves
         rows.setdefault(d, []).append(k)
     pos = {k: (i - (len(ks) - 1) / 2, -d) for d, ks in rows.items() for i, k in enumerate(ks)}
     width = max(len(ks) for ks in rows.values())
@@ -186,7 +191,7 @@ def _draw_layered(graph: Graph):
                 bbox={"boxstyle": "round" if n["kind"] == "op" else "ellipse", "fc": colors[n["kind"]],
                       "ec": "0.3", "ls": "--" if k in group_of else "-"})
     ax.set_xlim(-width / 2 - 0.5, width / 2 + 0.5)
-    ax.set_ylim(-len(rows), 0.6)
+    ax.set_ylim(-max(rows) - 0.6, 0.6)
     ax.axis("off")
     fig.tight_layout()
     return fig
