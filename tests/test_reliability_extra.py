@@ -146,3 +146,15 @@ def test_lstm_lm_flags_checked_before_training(flag, value, capsys, tmp_path):
     assert info.value.code == 2
     assert flag in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "c.npz")
+
+
+@pytest.mark.parametrize("model, flag", [("transformer", "--batch-size"), ("transformer", "--beam-size"),
+                                         ("gpt", "--batch-size"), ("gpt", "--steps"),
+                                         ("seq2seq-attention", "--batch-size")])
+def test_counting_flags_refuse_zero(model, flag, capsys, tmp_path):
+    """--batch-size 0 made the transformer and the GPT loop without end; counts are refused by argparse."""
+    with pytest.raises(SystemExit) as info:
+        main(["train", model, flag, "0", "--out", str(tmp_path / "run")])
+    assert info.value.code == 2
+    assert f"argument {flag}: must be an integer >= 1, got 0" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "run")

@@ -21,7 +21,7 @@ from ..optim import AdamW
 from ..optim.lr_scheduler import LambdaLR
 from ..train import Callback, Trainer
 from ..train.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, write_json_atomic
-from ..train.run_dir import Run, add_run_arguments
+from ..train.run_dir import Run, add_run_arguments, count
 
 
 # ---------------------------------------------------------------- data and training
@@ -119,18 +119,18 @@ def add_arguments(parser, command, model):
     parser.add_argument("--seed", type=int, default=0)
     if command == "train":
         # defaults: readable samples in ~10-15 minutes on a 2-core CPU (1500 steps of 16 x 64 tokens)
-        parser.add_argument("--steps", type=int, default=1500, help="optimizer steps (default 1500)")
-        parser.add_argument("--batch-size", type=int, default=16)
-        parser.add_argument("--block-size", type=int, default=64, help="context length in tokens")
+        parser.add_argument("--steps", type=count, default=1500, help="optimizer steps (default 1500)")
+        parser.add_argument("--batch-size", type=count, default=16)
+        parser.add_argument("--block-size", type=count, default=64, help="context length in tokens")
         parser.add_argument("--vocab-size", type=int, default=1024, help="BPE vocabulary (bytes + merges + 1)")
-        parser.add_argument("--n-layer", type=int, default=4)
-        parser.add_argument("--n-head", type=int, default=4)
-        parser.add_argument("--n-embd", type=int, default=128)
+        parser.add_argument("--n-layer", type=count, default=4)
+        parser.add_argument("--n-head", type=count, default=4)
+        parser.add_argument("--n-embd", type=count, default=128)
         parser.add_argument("--dropout", type=float, default=0.1)
         parser.add_argument("--lr", type=float, default=2e-3,
                             help="AdamW's peak learning rate: linear warmup over 5%% of the steps, then cosine "
                                  "decay to a tenth of it")
-        parser.add_argument("--eval-every", type=int, default=200)
+        parser.add_argument("--eval-every", type=count, default=200)
         parser.add_argument("--no-tie", action="store_true", help="separate input and output embeddings")
         add_run_arguments(parser)
     else:

@@ -11,7 +11,7 @@ from .. import manual_seed, ops, optim
 from ..data.translation import PAD, ReverseDictionaryTask
 from ..models.seq2seq_attention import SCORES, Seq2SeqAttention
 from ..train import Trainer
-from ..train.run_dir import Run, add_run_arguments
+from ..train.run_dir import Run, add_run_arguments, count
 
 
 def sequence_loss(model, batch):
@@ -57,14 +57,14 @@ def fit(model, optimizer, task, steps, batch_size=32, seed=0):
 # ---------------------------------------------------------------- the command line
 def add_arguments(parser, command, model):
     parser.add_argument("--score", choices=tuple(SCORES), default="general", help="Luong score function")
-    parser.add_argument("--steps", type=int, default=500, help="Adam steps (default 500)")
-    parser.add_argument("--eval-every", type=int, default=50, help="steps between evaluations")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--steps", type=count, default=500, help="Adam steps (default 500)")
+    parser.add_argument("--eval-every", type=count, default=50, help="steps between evaluations")
+    parser.add_argument("--batch-size", type=count, default=32)
     parser.add_argument("--lr", type=float, default=1e-2, help="Adam's learning rate")
-    parser.add_argument("--embedding-dim", type=int, default=16)
-    parser.add_argument("--hidden-size", type=int, default=32)
+    parser.add_argument("--embedding-dim", type=count, default=16)
+    parser.add_argument("--hidden-size", type=count, default=32)
     parser.add_argument("--vocab-size", type=int, default=12, help="words per generated language, specials included")
-    parser.add_argument("--max-len", type=int, default=6, help="longest source sentence")
+    parser.add_argument("--max-len", type=count, default=6, help="longest source sentence")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/seq2seq-attention", help="folder for checkpoint, curves, result")
     add_run_arguments(parser, resume=False)

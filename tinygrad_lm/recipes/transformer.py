@@ -17,7 +17,7 @@ from ..data import synthetic
 from ..models.transformer import Seq2SeqTransformer, beam_search, greedy_decode
 from ..nn import functional as F
 from ..train import Callback, Trainer
-from ..train.run_dir import Run, add_run_arguments
+from ..train.run_dir import Run, add_run_arguments, count
 
 
 def exact_accuracy(model, src, tgt) -> float:
@@ -79,17 +79,17 @@ class _Progress(Callback):
 
 def add_arguments(parser, command, model):
     parser.add_argument("--task", choices=synthetic.TASKS, default="reverse")
-    parser.add_argument("--length", type=int, default=5)
-    parser.add_argument("--samples", type=int, default=20000)
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--length", type=count, default=5)
+    parser.add_argument("--samples", type=count, default=20000)
+    parser.add_argument("--steps", type=count, default=2000)
+    parser.add_argument("--batch-size", type=count, default=128)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--warmup", type=int, default=50)
-    parser.add_argument("--d-model", type=int, default=64)
-    parser.add_argument("--heads", type=int, default=2)
-    parser.add_argument("--layers", type=int, default=1)
+    parser.add_argument("--d-model", type=count, default=64)
+    parser.add_argument("--heads", type=count, default=2)
+    parser.add_argument("--layers", type=count, default=1)
     parser.add_argument("--dropout", type=float, default=0.0)
-    parser.add_argument("--beam-size", type=int, default=3)
+    parser.add_argument("--beam-size", type=count, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/transformer")
     add_run_arguments(parser, resume=False)

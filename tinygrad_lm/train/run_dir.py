@@ -12,6 +12,7 @@ system that every machine sees), and rank 0 alone writes the checkpoint and the 
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import tempfile
@@ -28,6 +29,15 @@ class RunFolderError(ValueError):
 # flags that say where and how to show a run, not what it computes
 _NOT_HYPERPARAMETERS = {"out", "checkpoint", "resume", "overwrite", "no_progress", "verbose", "root", "download",
                         "distributed"}
+
+
+def count(text: str) -> int:
+    """argparse type of a flag that counts something (steps, batch size, layers): an int >= 1, refused
+    as a usage error otherwise (a batch of 0 would loop forever, a negative one slice from the end)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
+    return value
 
 
 def add_run_arguments(parser, resume: bool = True) -> None:
