@@ -22,7 +22,7 @@ import os, time
 import numpy as np
 import matplotlib.pyplot as plt
 import tinygrad_lm as tg
-from tinygrad_lm import nn
+from tinygrad_lm import nn, viz
 from tinygrad_lm.nn import functional as F
 from tinygrad_lm.ops.attention import attention, attention_weights, self_attention
 from tinygrad_lm.data import synthetic
@@ -177,10 +177,9 @@ with tg.no_grad():
     m = nn.Transformer.generate_square_subsequent_mask(y.shape[1], dtype=y.dtype)
     y = layer.norm1(y + layer._sa_block(y, m, None, True))
     _, w = layer.multihead_attn(y, memory, memory, need_weights=True)
-plt.imshow(w.numpy()[0], cmap='viridis')
-plt.xticks(range(L), s[0] - synthetic.OFFSET); plt.yticks(range(L + 1), ['BOS'] + list(out[0, 1:L + 1] - synthetic.OFFSET))
-plt.xlabel('source digit'); plt.ylabel('decoder input'); plt.title('cross-attention (reverse: an anti-diagonal)')
-plt.colorbar(); plt.show()
+viz.plot_attention(w[0], s[0] - synthetic.OFFSET, ['BOS'] + list(out[0, 1:L + 1] - synthetic.OFFSET),
+                   title='cross-attention (reverse: an anti-diagonal)')
+plt.show()
 
 # %% [markdown]
 # ## Exercises

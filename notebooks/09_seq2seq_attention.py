@@ -24,6 +24,7 @@ import os, time
 import numpy as np
 import matplotlib.pyplot as plt
 import tinygrad_lm as tg
+from tinygrad_lm import viz
 from tinygrad_lm.data.translation import BOS, PAD, ReverseDictionaryTask
 from tinygrad_lm.recipes import seq2seq_attention as recipe
 FAST = os.environ.get('TINYGRAD_LM_FAST') == '1'
@@ -140,10 +141,8 @@ for ax, (score, model) in zip(axes, models.items(), strict=True):
     ids, maps = model.greedy_decode(ex.src, ex.src_lengths, ex.tgt_out.shape[1])
     out_words = task.decode(ids[0]) + ['<eos>']
     n = min(len(out_words), maps.shape[1])
-    ax.imshow(maps[0, :n, :len(src_words)], cmap='viridis', vmin=0, vmax=1)
-    ax.set_xticks(range(len(src_words)), src_words); ax.set_yticks(range(n), out_words[:n])
-    ax.set_title(f'{score} score'); ax.set_xlabel('source')
-axes[0].set_ylabel('output'); plt.tight_layout(); plt.show()
+    viz.plot_attention(maps[0, :n, :len(src_words)], src_words, out_words[:n], ax=ax, title=f'{score} score')
+plt.tight_layout(); plt.show()
 print('gold:', ' '.join(task.decode(ex.tgt_out[0])))
 
 # %% [markdown]
