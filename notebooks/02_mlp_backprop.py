@@ -154,12 +154,22 @@ from tinygrad_lm import viz
 
 model.summary((32, 64))
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5), sharey=True)
+deeps = {}
 for ax, act in zip(axes, ("sigmoid", "relu"), strict=True):
     tg.manual_seed(0)
     deep = mlp.MLP(64, (32,) * 8, 10, activation=act)
     tg.nn.functional.cross_entropy(deep(tg.tensor(xtr[:64])), ytr[:64]).backward()
     viz.plot_grad_flow(deep, ax=ax)
     ax.set_title(f"8 hidden layers, {act}", fontsize=9)
+    deeps[act] = deep
+plt.show()
+
+# %% [markdown]
+# `viz.plot_activations` shows why: forward hooks record what each layer outputs. The sigmoid layers'
+# outputs gather in a narrow band around 0.5, where every factor σ' is at most 1/4.
+
+# %%
+viz.plot_activations(deeps["sigmoid"], tg.tensor(xtr[:256]), names=["1", "7", "13"])
 plt.show()
 
 # %% [markdown]
