@@ -359,7 +359,7 @@ def learning_path(nbs, exercises):
              "`tinygrad-lm exercises check 3.2 --dir my_exercises`.", ""]
     for n, (stem, files) in enumerate(CHAPTERS, 1):
         title, targets = nbs[stem]
-        lines += [f"## {n}. {re.sub(r'^[0-9]+ *[·.:-] *', '', title)}", "",
+        lines += [f"## {n}. {re.sub(r'^[0-9]+ *[·.:—-] *', '', title)}", "",
                   f"- **Notebook:** {{doc}}`notebooks/{stem}`",
                   "- **Inventory:** " + (", ".join(id_link(i) for i in sorted(targets)) or "none")]
         for file in files:
@@ -407,7 +407,7 @@ def benchmark_plot(path: Path):
         ax.plot([med], [yi], "o", color=color)
     ax.axvline(1.0, color="k", lw=1, ls="--")
     ax.set_yticks(list(y), [r[0] for r in rows], fontsize=8)
-    ax.set_xlabel("time ratio tinygrad_lm / PyTorch (bar: range over runs, dot: median; left of 1 is faster)")
+    ax.set_xlabel("time ratio tinygrad_lm / PyTorch\n(bar: range over runs, dot: median; left of 1: tinygrad_lm faster)")
     fig.savefig(path, dpi=90)
 
 
@@ -459,7 +459,7 @@ def add_benchmark_plot(app, docname, source):
     if docname == "benchmarks":
         head, _, rest = source[0].partition("\n")
         source[0] = (f"{head}\n\n```{{figure}} _generated/img/benchmarks.png\n:alt: ratios to PyTorch\n\n"
-                     "The ratios of the table below, read from it at build time.\n```\n{rest}")
+                     f"The ratios of the table below, read from it at build time.\n```\n{rest}")
 
 
 def plain_docstring(app, what, name, obj, options, lines):
