@@ -158,3 +158,18 @@ def test_counting_flags_refuse_zero(model, flag, capsys, tmp_path):
     assert info.value.code == 2
     assert f"argument {flag}: must be an integer >= 1, got 0" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "run")
+
+
+def test_gather_of_a_0d_tensor_matches_torch():
+    """A 0-d input with a 1-d index raised a bare ZeroDivisionError; torch gathers it as a one-element vector."""
+    import torch
+
+    x = tg.tensor(5.0, requires_grad=True)
+    y = x.gather(0, tg.tensor([0, 0]))
+    y.sum().backward()
+    xt = torch.tensor(5.0, requires_grad=True)
+    yt = xt.gather(0, torch.tensor([0, 0]))
+    yt.sum().backward()
+    np.testing.assert_array_equal(y.numpy(), yt.detach().numpy())
+    assert x.grad.shape == () and float(x.grad.numpy()) == float(xt.grad)
+    refused(lambda: tg.tensor(5.0).gather(0, tg.tensor([1])), IndexError, "gather")

@@ -313,10 +313,10 @@ def _index_tensor(index, op, n, what):
 def gather(x, dim, index):
     """out[i][j] = x[i][index[i][j]] along ``dim`` (torch.gather); indices in [0, x.shape[dim])."""
     dim = check_dim(dim, x.ndim, "gather")
-    idx = _index_tensor(index, "gather", x.shape[dim] if x.ndim else 1, f"dimension {dim}")
-    # strict=False: a 0-d x takes a 1-d index, and has no size to compare
-    if idx.ndim != max(x.ndim, 1) or any(i != dim and a > b for i, (a, b) in
-                                                  enumerate(zip(idx.shape, x.shape, strict=False))):
+    if x.ndim == 0:  # as torch: a 0-d input gathers like its one-element 1-d view
+        x = x.reshape(1)
+    idx = _index_tensor(index, "gather", x.shape[dim], f"dimension {dim}")
+    if idx.ndim != x.ndim or any(i != dim and a > b for i, (a, b) in enumerate(zip(idx.shape, x.shape, strict=True))):
         raise ValueError(f"gather: index of shape {tuple(idx.shape)} does not fit input of shape {x.shape} along "
                          f"dim {dim} (same number of dimensions, sizes no larger except along dim)")
     return Gather.apply(x, dim, idx)
