@@ -183,6 +183,9 @@ loss = net(x).pow(2).mean()
 loss.backward(retain_graph=True)
 graph = viz.draw_graph(loss, model=net)
 graph
+
+# %% [markdown]
+# ## Exercises
 #
 # Exercise chapter 1 practises this notebook (in `ch01_autograd.py`):
 #
