@@ -37,7 +37,7 @@ from tinygrad_lm.compress import magnitude_prune, quantize_dynamic, model_size_b
 from tinygrad_lm.models.mlp import MLP
 from tinygrad_lm.train.metrics import evaluate
 from tinygrad_lm.recipes.pipeline import preprocess, fit, distill_student, run_pipeline
-from tinygrad_lm.models import gan as G
+from tinygrad_lm.recipes import gan as G
 from tinygrad_lm.train import metrics
 from tinygrad_lm.train.profiler import profile
 from tinygrad_lm.train.saliency import saliency
@@ -279,7 +279,7 @@ plt.show()
 # %%
 ring = G.ring_of_gaussians(4096)
 gan, hist = G.train_gan(ring, steps=100 if FAST else 1500, batch_size=128, latent_dim=4, lr=1e-3)
-s = gan.sample(1000)
+s = gan.generator.sample(1000)
 fig, ax = plt.subplots(1, 2, figsize=(9, 4))
 ax[0].scatter(*ring[:1000].T, s=2, label="data"); ax[0].scatter(*s.T, s=2, label="generated"); ax[0].legend()
 ax[1].plot(hist["d_loss"], label="D"); ax[1].plot(hist["g_loss"], label="G"); ax[1].legend(); plt.show()
@@ -298,7 +298,7 @@ idx = np.concatenate([np.flatnonzero(split.y_train == c)[:20] for c in range(10)
 xs, ys = split.x_train[idx] / 8 - 1, split.y_train[idx]
 cgan, _ = G.train_gan(xs, ys, num_classes=10, steps=150 if FAST else 2000, latent_dim=16, hidden=(128, 128),
                       output="tanh", lr=1e-3)
-xg, yg = G.generated_training_set(cgan, 10, 50)
+xg, yg = G.generated_training_set(cgan.generator, 10, 50)
 fig, axes = plt.subplots(2, 10, figsize=(10, 2.2))
 for c in range(10):
     for r in range(2):

@@ -5,6 +5,7 @@ import torch
 
 import tinygrad_lm as tg
 from tinygrad_lm.models import gan as G
+from tinygrad_lm.recipes import gan as R
 from tinygrad_lm.models.mlp import MLP
 from tinygrad_lm.train.metrics import evaluate
 
@@ -28,7 +29,7 @@ def test_gan_trains_in_lockstep_with_a_torch_twin(conditional):
     k = 3 if conditional else None
     gen = G.Generator(4, 5, (16, 16), num_classes=k, output="tanh").double()
     disc = G.Discriminator(5, (16, 16), num_classes=k).double()
-    gan = G.GAN(gen, disc, lr=1e-3)
+    gan = R.GANTrainer(gen, disc, lr=1e-3)
     tgen, tdisc = _torch_mlp(gen), _torch_mlp(disc)
     opt_g = torch.optim.Adam(tgen.parameters(), lr=1e-3, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(tdisc.parameters(), lr=1e-3, betas=(0.5, 0.999))
@@ -37,7 +38,8 @@ def test_gan_trains_in_lockstep_with_a_torch_twin(conditional):
     for _ in range(10):
         real, z = rng.standard_normal((8, 5)), rng.standard_normal((8, 4))
         labels = rng.integers(0, 3, 8) if conditional else None
-        d_loss, g_loss = gan.train_step(tg.tensor(real), labels, tg.tensor(z))
+        d_loss, logs = gan.train_step((tg.tensor(real), labels, tg.tensor(z)))
+        g_loss = logs["g_loss"]
 
         def cond(x, labels=labels):
             if not conditional:
@@ -74,9 +76,9 @@ def test_losses_are_the_minimax_terms():
 def test_gan_covers_every_mode_of_a_ring_of_gaussians():
     """Of 1000 samples, > 85% on the ring and > 20 at every one of the 8 modes (a fair share is ~120; a dropped
     mode gets ~0). Seeds 0-4 of init, noise and batches: 96.5-98.1% on the ring, the emptiest mode 76-108."""
-    data = G.ring_of_gaussians(4096)
-    gan, history = G.train_gan(data, steps=1000, batch_size=128, latent_dim=4, hidden=(64, 64), lr=1e-3)
-    samples = gan.sample(1000)
+    data = R.ring_of_gaussians(4096)
+    gan, history = R.train_gan(data, steps=1000, batch_size=128, latent_dim=4, hidden=(64, 64), lr=1e-3)
+    samples = gan.generator.sample(1000)
     angle = 2 * np.pi * np.arange(8) / 8
     centres = 2.0 * np.stack([np.cos(angle), np.sin(angle)], 1)
     dist = np.linalg.norm(samples[:, None, :] - centres[None], axis=2)
@@ -93,7 +95,7 @@ def test_conditional_gan_digits_are_recognised_as_their_class():
     GAN and the classifier: 91.0-96.3%."""
     split = tg.data.datasets.digits()
     x, y = split.x_train / 8 - 1, split.y_train  # pixels 0..16 to [-1, 1] for the tanh output
-    gan, _ = G.train_gan(x, y, num_classes=10, steps=1200, batch_size=64, latent_dim=16, hidden=(128, 128),
+    gan, _ = R.train_gan(x, y, num_classes=10, steps=1200, batch_size=64, latent_dim=16, hidden=(128, 128),
                          output="tanh", lr=1e-3)
     tg.manual_seed(0)
     clf = MLP(64, (64,), 10)
@@ -104,7 +106,7 @@ def test_conditional_gan_digits_are_recognised_as_their_class():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    xg, yg = G.generated_training_set(gan, 10, 30)
+    xg, yg = R.generated_training_set(gan.generator, 10, 30)
     assert xg.shape == (300, 64) and xg.dtype == np.float32 and np.abs(xg).max() <= 1
     assert evaluate(clf, tg.tensor(xg), tg.tensor(yg))[1] >= 0.8
 

@@ -11,7 +11,8 @@ descends the *non-saturating* loss -E_z[log sigma(D(G(z)))] instead of E_z[log(1
 whose gradient vanishes exactly when G is poor and D confident, early in training. Both losses
 are computed from logits (BCE-with-logits) so nothing overflows. With ``num_classes`` both
 networks also see a one-hot label (a conditional GAN, Mirza & Osindero 2014), so samples of a
-chosen class can be drawn and labelled for D4.T2.
+chosen class can be drawn and labelled for D4.T2. Their training (two optimizers, alternating steps)
+is ``tinygrad_lm.recipes.gan``.
 """
 from __future__ import annotations
 
@@ -61,6 +62,20 @@ class Generator(_ConditionalMLP):
         super().__init__(latent_dim, hidden, data_dim, num_classes, output)
         self.latent_dim = latent_dim
 
+    def noise(self, n):
+        """n draws of z ~ N(0, I) from the library's seeded generator, in the parameters' dtype."""
+        dtype = next(iter(self.parameters())).dtype
+        return Tensor(rng().standard_normal((n, self.latent_dim)).astype(dtype))
+
+    def sample(self, n, labels=None) -> np.ndarray:
+        """n samples (of the classes ``labels`` for a conditional generator) as an array, in eval mode."""
+        was_training = self.training
+        self.eval()
+        with no_grad():
+            out = self(self.noise(n), labels).numpy()
+        self.train(was_training)
+        return out
+
 
 class Discriminator(_ConditionalMLP):
     """samples (N, data_dim) [+ labels] -> logits (N,) of being real."""
@@ -82,78 +97,3 @@ def discriminator_loss(real_logits, fake_logits):
 def generator_loss(fake_logits):
     """Non-saturating: -log sigma(D(G(z))), averaged."""
     return ops.binary_cross_entropy_with_logits(fake_logits, np.ones(fake_logits.shape, fake_logits.dtype))
-
-
-class GAN:
-    """A generator, a discriminator and their Adam optimizers (lr 2e-4, betas (0.5, 0.999) by
-    default, as DCGAN); ``train_step`` makes one discriminator step then one generator step."""
-
-    def __init__(self, generator: Generator, discriminator: Discriminator, lr: float = 2e-4,
-                 betas=(0.5, 0.999)):
-        from ..optim import Adam
-
-        self.G, self.D = generator, discriminator
-        self.opt_g = Adam(generator.parameters(), lr=lr, betas=betas)
-        self.opt_d = Adam(discriminator.parameters(), lr=lr, betas=betas)
-
-    def noise(self, n):
-        dtype = next(iter(self.G.parameters())).dtype
-        return Tensor(rng().standard_normal((n, self.G.latent_dim)).astype(dtype))
-
-    def train_step(self, real, labels=None, z=None):
-        """One D step and one G step on a batch of real samples; returns (d_loss, g_loss)."""
-        real = real if isinstance(real, Tensor) else Tensor(np.asarray(real))
-        z = self.noise(len(real)) if z is None else (z if isinstance(z, Tensor) else Tensor(np.asarray(z)))
-        fake = self.G(z, labels)
-        d_loss = discriminator_loss(self.D(real, labels), self.D(fake.detach(), labels))
-        self.opt_d.zero_grad()
-        d_loss.backward()
-        self.opt_d.step()
-        g_loss = generator_loss(self.D(fake, labels))
-        self.opt_g.zero_grad()
-        g_loss.backward()
-        self.opt_g.step()
-        return d_loss.item(), g_loss.item()
-
-    def sample(self, n, labels=None) -> np.ndarray:
-        with no_grad():
-            self.G.eval()
-            out = self.G(self.noise(n), labels).numpy()
-            self.G.train()
-        return out
-
-
-def ring_of_gaussians(n, modes=8, radius=2.0, std=0.05, seed=0) -> np.ndarray:
-    """A 2-D toy distribution: n points around ``modes`` small Gaussians on a circle (float32)."""
-    g = np.random.default_rng(seed)
-    angle = 2 * np.pi * g.integers(0, modes, n) / modes
-    centres = radius * np.stack([np.cos(angle), np.sin(angle)], axis=1)
-    return (centres + std * g.standard_normal((n, 2))).astype(np.float32)
-
-
-def train_gan(data, labels=None, num_classes=None, steps=2000, batch_size=64, latent_dim=8, hidden=(64, 64),
-              output=None, lr=2e-4, seed=0, log_every=0):
-    """Train a (conditional, when labels are given) GAN on the rows of ``data`` with random batches;
-    returns the GAN and the history {'d_loss': [...], 'g_loss': [...]}."""
-    from .. import manual_seed
-
-    manual_seed(seed)
-    data = np.asarray(data, dtype=np.float32)
-    gan = GAN(Generator(latent_dim, data.shape[1], hidden, num_classes, output),
-              Discriminator(data.shape[1], hidden, num_classes), lr=lr)
-    g = np.random.default_rng(seed)
-    history = {"d_loss": [], "g_loss": []}
-    for step in range(steps):
-        idx = g.integers(0, len(data), batch_size)
-        d, gl = gan.train_step(Tensor(data[idx]), None if labels is None else np.asarray(labels)[idx])
-        history["d_loss"].append(d)
-        history["g_loss"].append(gl)
-        if log_every and (step + 1) % log_every == 0:
-            print(f"step {step + 1}: d_loss {d:.3f}  g_loss {gl:.3f}")
-    return gan, history
-
-
-def generated_training_set(gan, num_classes, per_class) -> tuple:
-    """D4.T2: ``per_class`` samples of every class from a conditional GAN, with their labels."""
-    labels = np.repeat(np.arange(num_classes), per_class)
-    return gan.sample(len(labels), labels).astype(np.float32), labels.astype(np.int64)
