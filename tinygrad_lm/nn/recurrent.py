@@ -17,6 +17,7 @@ from ..tensor import Tensor, get_default_dtype
 from . import init
 from .layers import check_input
 from .module import Module, Parameter
+from .utils.rnn import PackedSequence, pack_as, pad_packed_sequence
 
 
 def _param(*shape):
@@ -73,8 +74,9 @@ class RNNBase(Module):
     """Shared machinery of RNN, LSTM and GRU (PyTorch's RNNBase).
 
     forward(input, hx=None, *, lengths=None, mask=None) -> (output, h_n) or, for the LSTM,
-    (output, (h_n, c_n)); input (T, B, D), (B, T, D) with batch_first, or unbatched (T, D);
-    h_n, c_n (num_layers * num_directions, B, H). ``input_dropout`` and ``recurrent_dropout``
+    (output, (h_n, c_n)); input (T, B, D), (B, T, D) with batch_first, or unbatched (T, D), or a
+    PackedSequence (nn.utils.rnn; the output is then packed the same way); h_n, c_n
+    (num_layers * num_directions, B, H), each sequence's state at its last real step, in batch order. ``input_dropout`` and ``recurrent_dropout``
     (keyword-only, not in PyTorch) are variational (D1.T2): one mask per sequence on every layer's
     input and on h_{t-1}; ``dropout`` is PyTorch's, on the outputs of all layers but the last.
     """
@@ -121,6 +123,21 @@ class RNNBase(Module):
         return [hx[k] for k in range(n)]
 
     def forward(self, input, hx=None, *, lengths=None, mask=None):  # noqa: A002 - torch's name
+        if not isinstance(input, PackedSequence):
+            return self._forward(input, hx, lengths, mask, self.batch_first)
+        # a PackedSequence runs as its padded batch with its lengths (padded steps hold the state, so h_n
+        # is each sequence's state at its true last step), and the output is packed back the same way
+        if lengths is not None or mask is not None:
+            raise ValueError(f"{type(self).__name__}: a PackedSequence carries its own lengths; "
+                             "give neither lengths nor mask with it")
+        if input.data.ndim != 2:
+            raise ValueError(f"{type(self).__name__}: a PackedSequence's data must be (N, {self.input_size}), "
+                             f"got {input.data.shape}")
+        padded, lens = pad_packed_sequence(input)
+        out, states = self._forward(padded, hx, lens, None, batch_first=False)
+        return pack_as(out, input), states
+
+    def _forward(self, input, hx, lengths, mask, batch_first):  # noqa: A002
         x = input
         check_input(type(self).__name__, x, self.weight_ih_l0)
         for state in (hx if isinstance(hx, tuple) else (hx,)):
@@ -133,13 +150,13 @@ class RNNBase(Module):
             x = ops.unsqueeze(x, 1)
             hx = None if hx is None else (tuple(ops.unsqueeze(h, 1) for h in hx) if isinstance(hx, tuple)
                                           else ops.unsqueeze(hx, 1))
-        elif self.batch_first:
+        elif batch_first:
             x = ops.transpose(x, 0, 1)
         T, B, D = x.shape
         if D != self.input_size:
             raise ValueError(f"{type(self).__name__}: input of shape {tuple(input.shape)} has {D} features, "
                              f"expected input_size={self.input_size}")
-        steps = step_mask(T, B, lengths, mask, self.batch_first and batched)
+        steps = step_mask(T, B, lengths, mask, batch_first and batched)
         if steps is not None:
             steps = backend.to_device(steps, x.device)
         n = self.num_layers * self.num_directions
@@ -177,7 +194,7 @@ class RNNBase(Module):
         if not batched:
             out, h = out[:, 0], h[:, 0]
             c = c[:, 0] if lstm else None
-        elif self.batch_first:
+        elif batch_first:
             out = ops.transpose(out, 0, 1)
         return (out, (h, c)) if lstm else (out, h)
 

@@ -1,9 +1,10 @@
-"""Gradient utilities (torch.nn.utils)."""
+"""torch.nn.utils: gradient clipping here, packed sequences in ``rnn``."""
 from __future__ import annotations
 
 import math
 
-from ..backend import xp
+from ...backend import xp
+from . import rnn  # noqa: F401 - nn.utils.rnn without its own import, as torch
 
 
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0) -> float:
