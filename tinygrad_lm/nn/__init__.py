@@ -1,8 +1,8 @@
 """Layers, containers and losses with PyTorch's names."""
 from . import functional, init  # noqa: F401
-from .layers import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Dropout, Embedding, Flatten, GELU,  # noqa: F401
-                     Identity, LeakyReLU, Linear, LogSoftmax, MSELoss, ModuleDict, ModuleList, NLLLoss, ReLU,
-                     Sequential, Sigmoid, Softmax, Tanh)
+from .layers import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Dropout, Dropout2d, Embedding,  # noqa: F401
+                     Flatten, GELU, Identity, LeakyReLU, Linear, LogSoftmax, MSELoss, ModuleDict, ModuleList, NLLLoss,
+                     ReLU, Sequential, Sigmoid, Softmax, Tanh)
 from .module import Module, Parameter  # noqa: F401
 from . import utils  # noqa: F401
 from .recurrent import (GRU, GRUCell, LSTM, LSTMCell, RNN, RNNBase, RNNCell, ElmanCell,  # noqa: F401,E402
@@ -11,3 +11,4 @@ from .transformer import (LayerNorm, LearnedPositionalEncoding, MultiheadAttenti
                           SinusoidalPositionalEncoding, Transformer, TransformerDecoder, TransformerDecoderLayer,
                           TransformerEncoder, TransformerEncoderLayer)
 from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv2d, MaxPool2d  # noqa: F401,E402
+from .normalization import BatchNorm1d, BatchNorm2d  # noqa: F401,E402

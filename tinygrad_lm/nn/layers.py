@@ -164,6 +164,22 @@ class Dropout(Module):
         return f"p={self.p}"
 
 
+class Dropout2d(Module):
+    """Zero each channel x[n, c] of an (N, C, H, W) input whole with probability p while training, scaling the
+    rest by 1/(1-p); a 3-D input is taken as (N, C, L), as torch (ops.dropout2d)."""
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        check_probability("Dropout2d", "p", p)
+        self.p = p
+
+    def forward(self, x):
+        return ops.dropout2d(x, self.p, self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
 class Embedding(Module):
     """A table of ``num_embeddings`` vectors of size ``embedding_dim``, weight ~ N(0, 1) as PyTorch;
     the row ``padding_idx`` starts at zero and gets no gradient."""

@@ -3,8 +3,8 @@ methods, ``tinygrad_lm.*`` and ``tinygrad_lm.nn.functional``. Each family module
 (forward and backward side by side) and ends with its functional wrappers; functions marked *composite*
 are built from other ops and differentiated by the engine."""
 from .activation import gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
-from .elementwise import (abs, add, clamp, clip, clone, compare, div, dropout, eq, exp, log, masked_fill, mul, neg,
-                          pow, sqrt, sub, to, where)
+from .elementwise import (abs, add, clamp, clip, clone, compare, div, dropout, dropout2d, eq, exp, log, masked_fill,
+                          mul, neg, pow, sqrt, sub, to, where)
 from .embedding import embedding
 from .loss import binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss
 from .matmul import linear, matmul

@@ -1,6 +1,8 @@
 """Element-wise arithmetic with broadcasting; each backward sums back to its input's shape."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import backend
@@ -362,6 +364,26 @@ def dropout(x, p=0.5, training=True):
     if p == 1:
         return x * 0
     keep = backend.random(x.shape, x.dtype, x.device) >= p
+    return x * Tensor._wrap((keep / (1 - p)).astype(x.dtype))
+
+
+def dropout2d(x, p=0.5, training=True):
+    """Composite: each channel x[n, c] of an (N, C, H, W) input zeroed whole with probability p, the others
+    scaled by 1/(1 - p) (torch's feature dropout). A 3-D input is taken as (N, C, L), as torch 2.x does (with a
+    warning): it is not read as one unbatched (C, H, W) image."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout2d probability must be in [0, 1], got {p}")
+    if x.ndim not in (3, 4):
+        raise ValueError(f"dropout2d: expected a 4-D (N, C, H, W) input (or a 3-D (N, C, L) one), got shape "
+                         f"{tuple(x.shape)}; dropout drops single values of any shape")
+    if x.ndim == 3:
+        warnings.warn("dropout2d: a 3-D input is taken as (N, C, L), dropping whole rows x[n, c], as torch does; "
+                      "for one unbatched (C, H, W) image pass x.unsqueeze(0)", UserWarning, stacklevel=2)
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0
+    keep = backend.random(x.shape[:2] + (1,) * (x.ndim - 2), x.dtype, x.device) >= p
     return x * Tensor._wrap((keep / (1 - p)).astype(x.dtype))
 
 
