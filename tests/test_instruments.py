@@ -214,24 +214,145 @@ def _seed_models():
     }
 
 
+def _assert_summary_equals_torchinfo(got, want, n_inputs=1, theirs_never_call=()):
+    """Row by row and in total, our summary against torchinfo's. ``theirs_never_call``: paths of our rows whose
+    torch twin holds the module but never calls it (torch's MultiheadAttention reads ``out_proj.weight`` inside
+    F.multi_head_attention_forward), so torchinfo has no row for them: their parameters stay in the parent's
+    row and count once either way; their mult-adds, activations and parameter bytes, which torchinfo counts on
+    leaves only, are ours alone."""
+    extra = [r for r in got.rows if r.path in theirs_never_call]
+    assert len(extra) == len(theirs_never_call)
+    rows = [r for r in got.rows if r.path not in theirs_never_call]
+    row = lambda r: (r.depth, r.output_size, r.num_params, r.trainable_params, r.macs,  # noqa: E731
+                     r.is_recursive, r.trainable)
+    assert [row(r) for r in rows] == [row(r) for r in want.summary_list]
+    assert (got.total_params, got.trainable_params) == (want.total_params, want.trainable_params)
+    assert got.total_param_bytes - sum(r.param_bytes for r in extra) == want.total_param_bytes
+    assert got.total_mult_adds - sum(r.macs for r in extra) == want.total_mult_adds
+    assert got.total_output_bytes - sum(2 * r.output_bytes for r in extra) == want.total_output_bytes
+    assert 0 <= want.total_input - got.input_bytes < 200 * n_inputs  # torchinfo counts the storages' own bytes
+    text = str(got)
+    assert f"Total params: {want.total_params:,}" in text and "Forward/backward pass size (MB)" in text
+    return rows
+
+
 @pytest.mark.parametrize("name", ["mlp", "mnist_cnn", "cifar_cnn", "rnn", "lstm_classifier", "lstm_lm", "gpt"])
 def test_summary_equals_torchinfo_on_the_twin(name):
     torchinfo = pytest.importorskip("torchinfo")
     ours, twin, sizes, dtypes = _seed_models()[name]
     got = tg.summary(ours, sizes, dtypes=None if dtypes is None else [np.int64], verbose=0)
     want = torchinfo.summary(twin, input_size=sizes, dtypes=dtypes, verbose=0)
-    row = lambda r: (r.depth, r.output_size, r.num_params, r.trainable_params, r.macs,  # noqa: E731
-                     r.is_recursive, r.trainable)
-    assert [row(r) for r in got.rows] == [row(r) for r in want.summary_list]
+    _assert_summary_equals_torchinfo(got, want)
     names = lambda rows: [(r.class_name, r.var_name) for r in rows[1:]]  # noqa: E731 - the root's names differ
     assert names(got.rows) == names(want.summary_list)
-    for field in ("total_params", "trainable_params", "total_mult_adds", "total_output_bytes", "total_param_bytes"):
-        assert getattr(got, field) == getattr(want, field), field
-    assert 0 <= want.total_input - got.input_bytes < 200  # torchinfo counts the storage objects' own bytes too
-    text = str(got)
-    assert f"Total params: {want.total_params:,}" in text and "Forward/backward pass size (MB)" in text
+    assert got.total_mult_adds == want.total_mult_adds and got.total_output_bytes == want.total_output_bytes
     assert ours.summary(sizes, dtypes=None if dtypes is None else [np.int64], verbose=0).total_params \
         == want.total_params
+
+
+class SinusoidalPositionalEncoding(torch.nn.Module):
+    """The twin of nn.SinusoidalPositionalEncoding: x + PE[:L] (a buffer, no parameters), then dropout."""
+
+    def __init__(self, d_model, max_len, dropout):
+        super().__init__()
+        self.dropout = torch.nn.Dropout(dropout)
+        self.register_buffer("pe", torch.tensor(nn.transformer.sinusoidal_table(max_len, d_model, np.float32)),
+                             persistent=False)
+
+    def forward(self, x):
+        return self.dropout(x + self.pe[: x.shape[1]])
+
+
+class Seq2SeqTransformerTwin(torch.nn.Module):
+    """models.transformer.Seq2SeqTransformer in torch, calling the encoder and the decoder as it does (so the
+    nn.Transformer container itself is never called and is listed above its first child, in both)."""
+
+    def __init__(self, V, d, nhead, n_enc, n_dec, ff, dropout, max_len):
+        super().__init__()
+        self.src_embed, self.tgt_embed = torch.nn.Embedding(V, d), torch.nn.Embedding(V, d)
+        self.pos = SinusoidalPositionalEncoding(d, max_len, dropout)
+        self.transformer = torch.nn.Transformer(d, nhead, n_enc, n_dec, ff, dropout=dropout, batch_first=True)
+        self.generator = torch.nn.Linear(d, V)
+        self.scale = d ** 0.5
+
+    def forward(self, src, tgt_in):
+        memory = self.transformer.encoder(self.pos(self.src_embed(src) * self.scale))
+        mask = torch.nn.Transformer.generate_square_subsequent_mask(tgt_in.shape[1])
+        h = self.transformer.decoder(self.pos(self.tgt_embed(tgt_in) * self.scale), memory, tgt_mask=mask,
+                                     tgt_is_causal=True)
+        return self.generator(h)
+
+
+def test_summary_of_the_transformer_equals_torchinfo():
+    """D2.M1-M3 with 2 encoder layers and 1 decoder layer, every depth shown."""
+    torchinfo = pytest.importorskip("torchinfo")
+    from tinygrad_lm.models.transformer import Seq2SeqTransformer
+    ours = Seq2SeqTransformer(20, 16, 2, 2, 1, 32, dropout=0.1, max_len=32)
+    twin = Seq2SeqTransformerTwin(20, 16, 2, 2, 1, 32, dropout=0.1, max_len=32)
+    sizes = [(2, 5), (2, 4)]
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)  # the fused eval path would skip the sub-modules' hooks
+    try:
+        want = torchinfo.summary(twin, input_size=sizes, dtypes=[torch.long] * 2, depth=10, verbose=0)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+    got = tg.summary(ours, sizes, dtypes=[np.int64] * 2, depth=10, verbose=0)
+    out_proj = {r.path for r in got.rows if r.path.endswith("attn.out_proj")}
+    assert len(out_proj) == 2 + 2  # self-attention in each layer, cross-attention in the decoder's
+    rows = _assert_summary_equals_torchinfo(got, want, 2, out_proj)
+    assert [(r.class_name, r.var_name) for r in rows[1:]] == \
+        [(r.class_name, r.var_name) for r in want.summary_list[1:]]
+    assert got.total_params == sum(p.numel() for p in ours.parameters()) == 8836
+
+
+class GeneralScore(torch.nn.Module):
+    def __init__(self, H):
+        super().__init__()
+        self.W_a = torch.nn.Linear(H, H, bias=False)
+
+    def forward(self, h_t, h_s):
+        return h_t @ self.W_a(h_s).transpose(1, 2)
+
+
+class DotScore(torch.nn.Module):
+    def forward(self, h_t, h_s):
+        return h_t @ h_s.transpose(1, 2)
+
+
+class Seq2SeqAttentionTwin(torch.nn.Module):
+    """models.seq2seq_attention.Seq2SeqAttention in torch (full-length sources: no packing needed)."""
+
+    def __init__(self, V, W, E, H, score):
+        super().__init__()
+        from tinygrad_lm.data.translation import PAD
+        self.src_embedding = torch.nn.Embedding(V, E, padding_idx=PAD)
+        self.encoder = torch.nn.GRU(E, H, batch_first=True)
+        self.tgt_embedding = torch.nn.Embedding(W, E, padding_idx=PAD)
+        self.decoder = torch.nn.GRU(E, H, batch_first=True)
+        self.score = GeneralScore(H) if score == "general" else DotScore()
+        self.W_c = torch.nn.Linear(2 * H, H, bias=False)
+        self.W_s = torch.nn.Linear(H, W)
+
+    def forward(self, src, src_lengths, tgt_in):
+        h_s, h = self.encoder(self.src_embedding(src))
+        h_t, _ = self.decoder(self.tgt_embedding(tgt_in), h)
+        weights = torch.softmax(self.score(h_t, h_s), -1)
+        return self.W_s(torch.tanh(self.W_c(torch.cat([weights @ h_s, h_t], -1)))), weights
+
+
+@pytest.mark.parametrize("score", ["general", "dot"])
+def test_summary_of_seq2seq_attention_equals_torchinfo(score):
+    """D1.T3 on three inputs (source, lengths, target). The concat score is left out: it applies the two halves
+    of W_a through ops.linear, not by calling the module, by design (see ConcatScore)."""
+    torchinfo = pytest.importorskip("torchinfo")
+    from tinygrad_lm.models.seq2seq_attention import Seq2SeqAttention
+    ours, twin = Seq2SeqAttention(11, 13, 6, 7, score), Seq2SeqAttentionTwin(11, 13, 6, 7, score)
+    src, lengths, tgt = np.ones((2, 5), np.int64), np.array([5, 5]), np.ones((2, 4), np.int64)
+    got = tg.summary(ours, input_data=[tg.tensor(src), lengths, tg.tensor(tgt)], verbose=0)
+    want = torchinfo.summary(twin, input_data=[torch.tensor(a) for a in (src, lengths, tgt)], verbose=0)
+    rows = _assert_summary_equals_torchinfo(got, want, 3)
+    assert [r.var_name for r in rows[1:]] == [r.var_name for r in want.summary_list[1:]]
+    assert got.total_params == sum(p.numel() for p in ours.parameters())
 
 
 # ---------------------------------------------------------------- viz
@@ -262,18 +383,101 @@ def test_graph_of_a_known_expression_has_its_nodes_and_edges():
         viz.build_graph(y)
 
 
+def test_graph_of_a_shared_subexpression_is_a_diamond():
+    from tinygrad_lm import viz
+    x, w = tg.tensor([1.0, 2.0]), tg.tensor([3.0, 4.0], requires_grad=True)
+    a = x * w
+    g = viz.build_graph((a + a.exp()).sum())
+    named = {k: n["label"] for k, n in g.nodes.items()}
+    assert list(named.values()) == ["input", "leaf", "mul", "exp", "add", "sum"]  # the deeper branch (exp) first
+    assert sorted((named[u], named[v]) for u, v in g.edges) == sorted(
+        [("input", "mul"), ("leaf", "mul"), ("mul", "exp"), ("mul", "add"), ("exp", "add"), ("add", "sum")])
+    assert g.groups == [] and len(g.edges) == 6  # mul read twice: one node, two edges
+
+
+def _one_block(g, count):
+    """The graph's only block, repeated ``count`` times; no other node comes from a repeat."""
+    blocks = [n for n in g.nodes.values() if n["kind"] == "block"]
+    assert len(blocks) == 1 and g.groups == [(next(k for k, n in g.nodes.items() if n["kind"] == "block"), count)]
+    assert blocks[0]["count"] == count and blocks[0]["label"].endswith(f"× {count}")
+    return blocks[0]
+
+
 def test_repeated_steps_collapse_into_one_block_with_its_count():
     from tinygrad_lm import viz
     W = tg.randn(4, 4, requires_grad=True)
-    h = tg.randn(1, 4, requires_grad=True)
+    h = tg.randn(1, 4)
     for _ in range(7):
         h = (h @ W).tanh()
     full, small = viz.build_graph(h.sum(), collapse=False), viz.build_graph(h.sum())
-    assert [n["label"] for n in full.nodes.values()].count("tanh") == 7
-    assert small.groups == [(small.groups[0][0], 7)] and len(small.groups[0][0]) == 2
-    assert [n["label"] for n in small.nodes.values()].count("tanh") == 1
+    assert full.labels().count("tanh") == 7 and full.groups == []
+    block = _one_block(small, 7)
+    assert block["ops"] == ["mat_mul", "tanh"] and block["params"] == 1  # W folded in; h_0 read by the first step
+    assert small.labels() == ["input", "block × 7", "sum"]
+    assert sorted((small.nodes[a]["label"], small.nodes[b]["label"]) for a, b in small.edges) == \
+        [("block × 7", "sum"), ("input", "block × 7")]
     fig = viz.draw_graph(h.sum(), backend="matplotlib")
-    assert sum("block × 7" in t.get_text() for t in fig.axes[0].texts) == 2
+    assert sum("block × 7" in t.get_text() for t in fig.axes[0].texts) == 1  # one box
+    dot = viz.to_dot(small)
+    assert dot.count("peripheries=2") == 1 and dot.count("->") == 2
+
+
+class _Unrolled(nn.Module):
+    """An RNN or LSTM built from its cell, one step at a time, then a linear read-out of the last h."""
+
+    def __init__(self, cell):
+        super().__init__()
+        self.cell, self.fc = cell, nn.Linear(4, 1)
+
+    def forward(self, x):
+        state = None
+        for t in range(x.shape[1]):
+            state = self.cell(x[:, t], state)
+        return self.fc(state if isinstance(self.cell, nn.RNNCell) else state[0])
+
+
+@pytest.mark.parametrize("cell", [nn.RNNCell, nn.LSTMCell])
+def test_an_rnn_unrolled_5_steps_is_one_box_times_5(cell):
+    from tinygrad_lm import viz
+    tg.manual_seed(0)
+    model = _Unrolled(cell(3, 4))
+    x = tg.randn(2, 5, 3, requires_grad=True)
+    y = model(x).sum()
+    assert viz.build_graph(y, model, collapse=False).labels().count("recurrence") == 5
+    g = viz.build_graph(y, model)
+    block = _one_block(g, 5)
+    assert block["label"] == "cell × 5" and block["params"] == 4  # weight_ih, weight_hh, bias_ih, bias_hh
+    assert g.labels() == ["leaf", "cell × 5", "fc.weight", "fc.bias", "linear", "sum"]  # x read by every step
+    assert "recurrence" not in g.labels() and len(g.edges) == 5
+
+
+@pytest.mark.parametrize("layer", [nn.RNN, nn.LSTM])
+def test_nn_rnn_and_lstm_are_one_fused_op_over_the_steps(layer):
+    """nn.RNN and nn.LSTM run the time loop inside one Function (Recurrence): one box, marked with its steps."""
+    from tinygrad_lm import viz
+    model = layer(3, 4, batch_first=True)
+    g = viz.build_graph(model(tg.randn(2, 5, 3))[0].sum(), model)
+    fused = [n for n in g.nodes.values() if n["label"] == "recurrence"]
+    assert len(fused) == 1 and fused[0]["count"] == 5 and g.groups == []
+    assert "recurrence × 5 steps (fused)" in viz.to_dot(g)
+
+
+def test_a_3_layer_gpt_is_one_box_times_3():
+    from tinygrad_lm import viz
+    from tinygrad_lm.models import gpt
+    model = gpt.GPT(vocab_size=40, block_size=16, n_layer=3, n_head=2, n_embd=8, dropout=0.0)
+    out = model(np.zeros((2, 5), np.int64))
+    loss = (out[0] if isinstance(out, tuple) else out).sum()
+    g = viz.build_graph(loss, model)
+    block = _one_block(g, 3)
+    per_layer = [n for n, _ in model.named_parameters() if n.startswith("h.")]
+    assert block["label"] == "h.0 … h.2 × 3" and block["params"] == len(per_layer) and len(per_layer) % 3 == 0
+    assert not any(label.startswith("h.") for label in g.labels() if label != block["label"])
+    into = [g.nodes[a]["label"] for a, b in g.edges if g.nodes[b] is block]
+    out_of = [g.nodes[b]["label"] for a, b in g.edges if g.nodes[a] is block]
+    assert into == ["add"] and out_of == ["layer_norm"]  # token + position embeddings in, ln_f out
+    ops_in_full = sum(n["kind"] == "op" for n in viz.build_graph(loss, model, collapse=False).nodes.values())
+    assert ops_in_full == 3 * len(block["ops"]) + sum(n["kind"] == "op" for n in g.nodes.values())
 
 
 def test_grad_flow_activations_and_attention_plots():

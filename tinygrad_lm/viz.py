@@ -16,9 +16,11 @@ from .tensor import Tensor
 # ------------------------------------------------------------------ the graph
 @dataclass
 class Graph:
-    """Nodes by key (an op: its Function; a leaf: its tensor), each a dict with ``kind`` ('op', 'param',
-    'input'), ``label``, ``shape``, ``dtype`` and ``grad_norm`` (None before backward); ``edges`` (from, to) in
-    the direction of the forward pass; ``groups``: (keys of one repeated block, how many times it repeats)."""
+    """Nodes by key (an op: its Function; a leaf: its tensor; a collapsed block: 'block0', ...), each a dict with
+    ``kind`` ('op', 'param', 'input', 'block'), ``label``, ``shape``, ``dtype`` and ``grad_norm`` (None before
+    backward); a block also has ``count`` (its repeats), ``ops`` (the op labels of one repeat) and ``params`` (how
+    many parameters only it reads), a fused recurrence ``count`` (its time steps). ``edges`` (from, to) in the
+    direction of the forward pass; ``groups``: (block key, count) of each collapsed block."""
 
     nodes: dict = field(default_factory=dict)
     edges: list = field(default_factory=list)
@@ -33,23 +35,34 @@ def _grad_norm(t) -> float | None:
     return None if g is None else float(np.linalg.norm(g.numpy().ravel()))
 
 
+def _post_order(root_key, inputs: dict, first) -> list:
+    """Keys in an order where each node follows its inputs, reached from the root; ``first(keys)`` orders the
+    inputs of one node, the first one visited (and so placed) first."""
+    order, seen, stack = [], set(), [(root_key, False)]
+    while stack:
+        k, done = stack.pop()
+        if done:
+            order.append(k)
+        elif k not in seen:
+            seen.add(k)
+            stack.append((k, True))
+            stack += [(i, False) for i in reversed(first(inputs[k]))]
+    return order
+
+
 def build_graph(tensor: Tensor, model=None, collapse: bool = True, min_repeats: int = 3) -> Graph:
     """The graph behind ``tensor``: one node per Function and per leaf tensor (parameters named by their module
     path when ``model`` is given), in forward order. With ``collapse``, a block of ops repeated at least
-    ``min_repeats`` times in a row (an RNN over time, the layers of a GPT) is kept once, with its count."""
+    ``min_repeats`` times in a row (an RNN over time, the layers of a GPT) becomes one node with its count."""
     names = {id(p): n for n, p in model.named_parameters()} if model is not None else {}
-    graph, order = Graph(), []
+    graph, inputs = Graph(), {}
     key = lambda t: id(t._ctx) if t._ctx is not None else id(t)  # noqa: E731
-    stack, seen = [(tensor, False)], set()
-    while stack:  # iterative post-order: a node after all its inputs
-        t, done = stack.pop()
+    stack = [tensor]
+    while stack:
+        t = stack.pop()
         k = key(t)
-        if done:
-            order.append(k)
+        if k in graph.nodes:
             continue
-        if k in seen:
-            continue
-        seen.add(k)
         ctx = t._ctx
         if ctx is None:
             kind = "param" if id(t) in names or t.requires_grad else "input"
@@ -61,71 +74,151 @@ def build_graph(tensor: Tensor, model=None, collapse: bool = True, min_repeats: 
             kind, label = "op", op_name(type(ctx))
         graph.nodes[k] = {"kind": kind, "label": label, "shape": t.shape, "dtype": str(t.dtype),
                           "grad_norm": _grad_norm(t)}
-        stack.append((t, True))
-        if ctx is not None:
-            inputs = [x for x in ctx.inputs if isinstance(x, Tensor)]
-            graph.edges += [(key(inp), k) for inp in inputs]
-            stack += [(inp, False) for inp in reversed(inputs)]  # the first input is visited first
+        srcs = [x for x in ctx.inputs if isinstance(x, Tensor)] if ctx is not None else []
+        if label == "recurrence" and srcs and srcs[0].shape[0] > 1:  # one fused op over the time steps
+            graph.nodes[k]["count"] = srcs[0].shape[0]
+        inputs[k] = list(dict.fromkeys(key(x) for x in srcs))
+        graph.edges += [(i, k) for i in inputs[k]]
+        stack += srcs
+    # the deepest input first: a step's side branches (its input x_t, a layer's residual) are placed after the
+    # steps before it, next to where they are used, so each repeat of a block is one stretch of the order
+    depth: dict = {}
+    for k in _post_order(key(tensor), inputs, list):
+        depth[k] = 1 + max((depth[i] for i in inputs[k]), default=-1)
+    order = _post_order(key(tensor), inputs, lambda ks: sorted(ks, key=lambda i: -depth[i]))
     graph.nodes = {k: graph.nodes[k] for k in order}
     graph.edges = list(dict.fromkeys(graph.edges))
     if collapse:
-        _collapse(graph, min_repeats)
+        _collapse(graph, min_repeats, names)
     return graph
 
 
-def _collapse(graph: Graph, min_repeats: int) -> None:
-    """Find runs of a repeated block of op signatures (label, shape) in forward order; keep the first block,
-    point the edges of the others at it, and drop the leaves only the dropped ops read."""
-    ops = [k for k, n in graph.nodes.items() if n["kind"] == "op"]
-    sig = [(graph.nodes[k]["label"], graph.nodes[k]["shape"]) for k in ops]
-    same_as, i = {}, 0
-    while i < len(ops):
-        best = (0, 0)  # (ops covered, block length)
-        for p in range(1, (len(ops) - i) // min_repeats + 1):
-            count = 1
-            while sig[i + count * p:i + (count + 1) * p] == sig[i:i + p]:
-                count += 1
-            if count >= min_repeats and count * p > best[0]:
-                best = (count * p, p)
-        if best[0] == 0:
+def _runs(sig: list, min_repeats: int, crossing) -> list:
+    """The runs of a block of ops repeated at least ``min_repeats`` times in a row, left to right, each the
+    longest stretch from its start. Repeats are compared as multisets of signatures, so the first step of an
+    RNN (from a zero state: its ops in another order) counts as one; a multiset is a big integer (32 bits a
+    signature), so a block's is a difference of prefix sums. Of the phases that give as many repeats, the one
+    covering the most ops is kept, where a first or last repeat missing up to half its ops (the unused cell
+    state of an LSTM's last step) counts too; then the one with the fewest ops read across the cut
+    (``crossing(start, length)``: the state handed to the next repeat). Returns (start, end, phase, length,
+    count): ops start..end-1, whole repeats from ``phase`` on."""
+    code = {s: 1 << (32 * j) for j, s in enumerate(dict.fromkeys(sig))}
+    prefix = [0]
+    for s in sig:
+        prefix.append(prefix[-1] + code[s])
+    n = len(sig)
+    block = lambda i, p: prefix[i + p] - prefix[i]  # noqa: E731
+
+    def repeats(i, p):
+        count = 1
+        while i + (count + 1) * p <= n and block(i + count * p, p) == block(i, p):
+            count += 1
+        return count
+
+    def part_of(i, q, whole):  # ops i..i+q-1 are a sub-multiset of the block's
+        have = block(i, q)
+        return all((whole >> (32 * j)) & 0xFFFFFFFF >= (have >> (32 * j)) & 0xFFFFFFFF for j in range(len(code)))
+
+    def with_partials(j, p, count, done):  # (start, end, phase, length, count) with a partial first/last repeat
+        end, whole, halves = j + count * p, block(j, p), range(p - 1, (p - 1) // 2, -1)
+        tail = next((q for q in halves if end + q <= n and part_of(end, q, whole)), 0)
+        head = next((q for q in halves if j - q >= done and part_of(j - q, q, whole)), 0)
+        return j - head, end + tail, j, p, count + (head > 0) + (tail > 0)
+
+    runs, i, done = [], 0, 0
+    while i < n:
+        covered, p = max(((repeats(i, p) * p, p) for p in range(1, (n - i) // min_repeats + 1)
+                          if repeats(i, p) >= min_repeats), key=lambda cp: (cp[0], -cp[1]), default=(0, 0))
+        if covered == 0:
             i += 1
             continue
-        covered, p = best
-        graph.groups.append((ops[i:i + p], covered // p))
-        for j in range(i + p, i + covered):
-            same_as[ops[j]] = ops[i + (j - i) % p]
-        i += covered
-    if not same_as:
+        phases = [with_partials(j, p, covered // p, done) for j in range(i, min(i + p, n - covered + 1))
+                  if repeats(j, p) * p >= covered]
+        run = min(phases, key=lambda r: (r[0] - r[1], crossing(r[2], r[3]), r[2]))  # most ops, least state
+        runs.append(run)
+        i = done = run[1]
+    return runs
+
+
+def _module_of(names: list) -> str:
+    """The module path shared by parameter names ('h.0.attn.c_attn.weight', 'h.0.ln_1.bias' -> 'h.0')."""
+    parts = [n.split(".")[:-1] for n in names]
+    common = []
+    for level in zip(*parts, strict=False):
+        if len(set(level)) > 1:
+            break
+        common.append(level[0])
+    return ".".join(common)
+
+
+def _collapse(graph: Graph, min_repeats: int, names: dict) -> None:
+    """Replace each run of a repeated block of ops (signature: op name and shape) by one 'block' node: edges
+    into or out of any repeat go to it; the parameters only the run reads (the model's, or without a model every
+    leaf that requires grad), and the other leaves only its later repeats read (x_t of the steps after the
+    first), are folded into it."""
+    ops = [k for k, n in graph.nodes.items() if n["kind"] == "op"]
+    sig = [(graph.nodes[k]["label"], graph.nodes[k]["shape"]) for k in ops]
+    readers: dict = {}
+    for a, b in graph.edges:
+        readers.setdefault(a, set()).add(b)
+
+    def crossing(i, p):
+        inside = set(ops[i:i + p])
+        return sum(1 for k in inside if readers.get(k, set()) - inside)
+
+    block_of, blocks = {}, {}
+    for g, (start, end, phase, p, count) in enumerate(_runs(sig, min_repeats, crossing)):
+        members = set(ops[start:end])
+        first, last = set(ops[start:phase] or ops[phase:phase + p]), set(ops[end - p:end])
+        bkey = f"block{g}"
+        block_of.update(dict.fromkeys(members, bkey))
+        leaves = {k: n for k, n in graph.nodes.items() if n["kind"] != "op" and readers.get(k)
+                  and readers[k] <= members}
+        params = [k for k, n in leaves.items() if ((k in names) if names else n["kind"] == "param")]
+        named = [[graph.nodes[k]["label"] for k in params if readers[k] & rep] for rep in (first, last)]
+        wf, wl = (_module_of(ns) for ns in named)
+        where = wf if wf == wl else f"{wf} … {wl}" if wf and wl else ""
+        block_of.update(dict.fromkeys(params + [k for k in leaves if k not in params and not readers[k] & first],
+                                      bkey))
+        blocks[bkey] = {"kind": "block", "label": f"{where or 'block'} × {count}",
+                        "shape": graph.nodes[ops[end - 1]]["shape"], "dtype": graph.nodes[ops[end - 1]]["dtype"],
+                        "grad_norm": None, "count": count, "ops": [graph.nodes[k]["label"] for k in ops[phase:phase + p]],
+                        "params": len(params)}
+        graph.groups.append((bkey, count))
+    if not blocks:
         return
-    edges = [(same_as.get(a, a), same_as.get(b, b)) for a, b in graph.edges]
-    edges = list(dict.fromkeys((a, b) for a, b in edges if a != b))
-    kept_consumers = {a for a, b in graph.edges if b not in same_as}
-    drop = set(same_as) | {k for k, n in graph.nodes.items() if n["kind"] != "op" and k not in kept_consumers}
-    graph.nodes = {k: n for k, n in graph.nodes.items() if k not in drop}
-    graph.edges = [(a, b) for a, b in edges if a in graph.nodes and b in graph.nodes]
+    nodes = {}
+    for k, n in graph.nodes.items():
+        b = block_of.get(k)
+        if b is None:
+            nodes[k] = n
+        elif b not in nodes and n["kind"] == "op":
+            nodes[b] = blocks[b]  # in the place of its first op
+    graph.nodes = nodes
+    edges = [(block_of.get(a, a), block_of.get(b, b)) for a, b in graph.edges]
+    graph.edges = list(dict.fromkeys((a, b) for a, b in edges if a != b))
 
 
 def _node_text(n) -> str:
-    text = f"{n['label']}\n{tuple(n['shape'])} {n['dtype']}"
+    if n["kind"] == "block":
+        names = list(dict.fromkeys(n["ops"]))
+        ops = ", ".join(names[:4]) + (", …" if len(names) > 4 else "")
+        params = f", {n['params']} params" if n["params"] else ""
+        return f"{n['label']}\n{len(n['ops'])} ops a repeat{params}\n{ops}\n{tuple(n['shape'])} {n['dtype']}"
+    steps = f" × {n['count']} steps (fused)" if "count" in n else ""
+    text = f"{n['label']}{steps}\n{tuple(n['shape'])} {n['dtype']}"
     return text + (f"\n|grad| = {n['grad_norm']:.3g}" if n["grad_norm"] is not None else "")
 
 
 def to_dot(graph: Graph) -> str:
     """The graph as Graphviz DOT text: ops as boxes, parameters as filled ellipses, inputs as plain ellipses,
-    each repeated block in a cluster labelled with its count."""
+    each collapsed block as one double-bordered box with its count."""
     style = {"op": 'shape=box, style="rounded,filled", fillcolor="#dbe9f6"',
+             "block": 'shape=box, style="rounded,filled", peripheries=2, fillcolor="#d5ecd4"',
              "param": 'shape=ellipse, style=filled, fillcolor="#fde7c8"', "input": "shape=ellipse"}
     ids = {k: f"n{i}" for i, k in enumerate(graph.nodes)}
     lines = ["digraph G {", '  rankdir=TB; node [fontname="Helvetica", fontsize=10];']
-    grouped = set()
-    for g, (keys, count) in enumerate(graph.groups):
-        members = [k for k in keys if k in ids]
-        grouped.update(members)
-        lines.append(f'  subgraph cluster_{g} {{ label="× {count}"; style=dashed;')
-        lines += [f'    {ids[k]} [label="{_escape(_node_text(graph.nodes[k]))}", {style["op"]}];' for k in members]
-        lines.append("  }")
-    lines += [f'  {ids[k]} [label="{_escape(_node_text(n))}", {style[n["kind"]]}];'
-              for k, n in graph.nodes.items() if k not in grouped]
+    lines += [f'  {ids[k]} [label="{_escape(_node_text(n))}", {style[n["kind"]]}];' for k, n in graph.nodes.items()]
     lines += [f"  {ids[a]} -> {ids[b]};" for a, b in graph.edges]
     return "\n".join(lines + ["}"]) + "\n"
 
@@ -164,7 +257,7 @@ def _layers(graph: Graph) -> dict:
         layer[k] = 1 + max((layer[p] for p in preds.get(k, ()) if p in layer), default=-1)
     for k, n in graph.nodes.items():
         readers = [layer[b] for a, b in graph.edges if a == k]
-        if n["kind"] != "op" and readers:
+        if n["kind"] in ("param", "input") and readers:
             layer[k] = max(0, min(readers) - 1)
     return layer
 
@@ -174,22 +267,20 @@ def _draw_layered(graph: Graph):
 
     layer = _layers(graph)
     rows: dict = {}
-    for k, d in sorted(layer.items(), key=lambda kd: graph.nodes[kd[0]]["kind"] != "op"):  # ops, then leaves
+    for k, d in sorted(layer.items(), key=lambda kd: graph.nodes[kd[0]]["kind"] in ("param", "input")):  # ops first
         rows.setdefault(d, []).append(k)
     pos = {k: (i - (len(ks) - 1) / 2, -d) for d, ks in rows.items() for i, k in enumerate(ks)}
     width = max(len(ks) for ks in rows.values())
     fig = Figure(figsize=(max(4, 2.6 * width), max(3, 1.1 * len(rows))))
     ax = fig.subplots()
-    colors = {"op": "#dbe9f6", "param": "#fde7c8", "input": "white"}
-    group_of = {k: count for keys, count in graph.groups for k in keys}
+    colors = {"op": "#dbe9f6", "block": "#d5ecd4", "param": "#fde7c8", "input": "white"}
     for a, b in graph.edges:
         ax.annotate("", xy=pos[b], xytext=pos[a], arrowprops={"arrowstyle": "->", "color": "0.5", "shrinkA": 14,
                                                               "shrinkB": 14})
     for k, n in graph.nodes.items():
-        text = _node_text(n) + (f"\n[block × {group_of[k]}]" if k in group_of else "")
-        ax.text(*pos[k], text, ha="center", va="center", fontsize=7,
-                bbox={"boxstyle": "round" if n["kind"] == "op" else "ellipse", "fc": colors[n["kind"]],
-                      "ec": "0.3", "ls": "--" if k in group_of else "-"})
+        ax.text(*pos[k], _node_text(n), ha="center", va="center", fontsize=7,
+                bbox={"boxstyle": "ellipse" if n["kind"] in ("param", "input") else "round",
+                      "fc": colors[n["kind"]], "ec": "0.3", "lw": 2 if n["kind"] == "block" else 1})
     ax.set_xlim(-width / 2 - 0.5, width / 2 + 0.5)
     ax.set_ylim(-max(rows) - 0.6, 0.6)
     ax.axis("off")
