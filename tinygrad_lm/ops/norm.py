@@ -70,7 +70,7 @@ class BatchNorm(Function):
         m = xp(x)
         C = _check_batch_norm(x, weight, bias, running_mean, running_var, training)
         self.shape, self.has, self.training = x.shape, (weight is not None, bias is not None), training
-        self.x = x.reshape(x.shape[0], C, -1)
+        self.x = x.reshape(x.shape[0], C, math.prod(x.shape[2:]))  # (-1 fails on an empty batch)
         self.w = m.ones(C, x.dtype) if weight is None else weight
         b = m.zeros(C, x.dtype) if bias is None else bias
         n = self.x.shape[0] * self.x.shape[2]
