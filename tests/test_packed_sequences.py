@@ -4,7 +4,7 @@ the D1.M1 classifier reading packed texts."""
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import tinygrad_lm as tg
@@ -35,6 +35,8 @@ def _ties_free(lengths):
 @given(lengths=st.lists(st.integers(1, 6), min_size=1, max_size=6), extra=st.integers(0, 2),
        batch_first=st.booleans(), enforce_sorted=st.booleans(), padding_value=st.sampled_from([0.0, -1.5]),
        seed=st.integers(0, 2**16))
+@example(lengths=[2], extra=0, batch_first=True, enforce_sorted=True, padding_value=0.0, seed=0)
+@example(lengths=[3, 3, 3], extra=1, batch_first=False, enforce_sorted=False, padding_value=-1.5, seed=0)
 def test_pack_and_pad_match_torch(lengths, extra, batch_first, enforce_sorted, padding_value, seed):
     """Data, batch_sizes and indices as torch's; padding back gives the input with padding_value past each
     length, the lengths in batch order; the gradient of pad(pack(x)) reaches exactly the real steps."""
@@ -174,6 +176,8 @@ def test_layers_on_sorted_packed_input_match_torch(kind):
 @settings(max_examples=15, deadline=None)
 @given(kind=st.sampled_from(["lstm", "gru", "rnn"]), lengths=st.lists(st.integers(1, 5), min_size=1, max_size=5),
        equal=st.booleans(), bidirectional=st.booleans(), batch_first=st.booleans(), seed=st.integers(0, 2**16))
+@example(kind="lstm", lengths=[3], equal=False, bidirectional=True, batch_first=True, seed=0)  # batch of one
+@example(kind="lstm", lengths=[4, 1, 2], equal=True, bidirectional=True, batch_first=False, seed=1)  # all ties
 def test_layers_on_drawn_lengths_match_torch(kind, lengths, equal, bidirectional, batch_first, seed):
     """Any lengths, batch 1 and all-equal lengths included (ties: torch orders them its own way, and the
     states and gradients must not depend on it)."""
