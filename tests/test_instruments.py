@@ -491,6 +491,9 @@ def test_grad_flow_activations_and_attention_plots():
     assert rows[0][1] == pytest.approx(np.abs(model[0].weight.grad.numpy()).mean())
     ax = viz.plot_grad_flow(model)
     assert len(ax.patches) == 4  # mean and max bars for the two weights
+    cell = nn.RNNCell(2, 3)
+    cell(tg.randn(4, 2)).sum().backward()
+    assert [t.get_text() for t in viz.plot_grad_flow(cell).get_xticklabels()] == ["weight_ih", "weight_hh"]
     acts = viz.record_activations(model, x)
     assert list(acts) == ["0", "1", "2"] and acts["1"].min() > 0 and acts["1"].max() < 1
     assert len(viz.plot_activations(model, x).axes) == 3  # a histogram per layer

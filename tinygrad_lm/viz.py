@@ -169,7 +169,7 @@ def _collapse(graph: Graph, min_repeats: int, names: dict) -> None:
     block_of, blocks = {}, {}
     for g, (start, end, phase, p, count) in enumerate(_runs(sig, min_repeats, crossing)):
         members = set(ops[start:end])
-        first, last = set(ops[start:phase] or ops[phase:phase + p]), set(ops[end - p:end])
+        first, last = set(ops[start:phase] or ops[phase:phase + p]), set(ops[phase + (end - phase - 1) // p * p:end])
         bkey = f"block{g}"
         block_of.update(dict.fromkeys(members, bkey))
         leaves = {k: n for k, n in graph.nodes.items() if n["kind"] != "op" and readers.get(k)
@@ -274,13 +274,15 @@ def _draw_layered(graph: Graph):
     fig = Figure(figsize=(max(4, 2.6 * width), max(3, 1.1 * len(rows))))
     ax = fig.subplots()
     colors = {"op": "#dbe9f6", "block": "#d5ecd4", "param": "#fde7c8", "input": "white"}
-    for a, b in graph.edges:
-        ax.annotate("", xy=pos[b], xytext=pos[a], arrowprops={"arrowstyle": "->", "color": "0.5", "shrinkA": 14,
-                                                              "shrinkB": 14})
+    boxes = {}
     for k, n in graph.nodes.items():
-        ax.text(*pos[k], _node_text(n), ha="center", va="center", fontsize=7,
-                bbox={"boxstyle": "ellipse" if n["kind"] in ("param", "input") else "round",
-                      "fc": colors[n["kind"]], "ec": "0.3", "lw": 2 if n["kind"] == "block" else 1})
+        boxes[k] = ax.text(*pos[k], _node_text(n), ha="center", va="center", fontsize=7,
+                           bbox={"boxstyle": "ellipse" if n["kind"] in ("param", "input") else "round",
+                                 "fc": colors[n["kind"]], "ec": "0.3", "lw": 2 if n["kind"] == "block" else 1})
+    for a, b in graph.edges:  # clipped at the two boxes (drawn before the arrows), so a big box keeps the arrowhead
+        ax.annotate("", xy=pos[b], xytext=pos[a], arrowprops={
+            "arrowstyle": "->", "color": "0.5", "shrinkA": 2, "shrinkB": 2,
+            "patchA": boxes[a].get_bbox_patch(), "patchB": boxes[b].get_bbox_patch()})
     ax.set_xlim(-width / 2 - 0.5, width / 2 + 0.5)
     ax.set_ylim(-max(rows) - 0.6, 0.6)
     ax.axis("off")
@@ -304,7 +306,7 @@ def plot_grad_flow(model, ax=None, skip_bias: bool = True):
     vanishes or explodes on its way back to the first layers. Returns the Axes."""
     import matplotlib.pyplot as plt
 
-    rows = [r for r in grad_flow(model) if not (skip_bias and r[0].endswith("bias"))]
+    rows = [r for r in grad_flow(model) if not (skip_bias and r[0].rpartition(".")[2].startswith("bias"))]  # bias_ih too
     if not rows:
         raise ValueError(f"plot_grad_flow: no parameter of {type(model).__name__} has a gradient; call "
                          "loss.backward() first")

@@ -8,6 +8,8 @@ Read at build time, so the pages never go stale:
 - ``notebooks/NN_*.py`` (the jupytext sources): copied as notebooks, with a target where each ID is first named;
 - the package itself: one API page per public module (autodoc);
 - ``docs/benchmarks.md``: its table, plotted.
+- the instruments (``tinygrad_lm.viz``, summary, hooks): the pictures of ``docs/instruments.md``
+  (``instrument_pictures.py``).
 
 Written under ``docs/_generated/`` (ignored by git), only when a file's text changes, so Sphinx and the
 notebook execution cache see unchanged pages as unchanged.
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from sphinx.util import logging
 
+from instrument_pictures import draw_all as draw_instrument_pictures
 from sources import CHAPTERS, SOURCES, chapter_figure
 
 DOCS = Path(__file__).resolve().parent.parent
@@ -452,6 +455,7 @@ def generate(app):
     (OUT / "img").mkdir(parents=True, exist_ok=True)
     benchmark_plot(OUT / "img" / "benchmarks.png")
     inventory_plot(OUT / "img" / "inventory.png", rows, nbs, EXERCISES, test_files)
+    draw_instrument_pictures(OUT / "instruments")  # docs/instruments.md's pictures and printed outputs
 
 
 def add_benchmark_plot(app, docname, source):
