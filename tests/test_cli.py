@@ -1,5 +1,5 @@
 """The ``tinygrad-lm`` command: help lists every model, unknown names fail clearly, and
-``train mlp`` runs end to end (progress, accuracy, loss curve, checkpoint, resume)."""
+``train mlp`` runs end to end (progress, accuracy, curves, checkpoint, resume); every model: test_cli_models."""
 import json
 import subprocess
 import sys
@@ -57,7 +57,7 @@ def test_train_mlp_end_to_end(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "test accuracy" in captured.out
     assert "mlp" in captured.err and "step" in captured.err  # tqdm's progress bar
-    png = (tmp_path / "loss.png").read_bytes()
+    png = (tmp_path / "curves.png").read_bytes()
     assert png.startswith(b"\x89PNG")
     with np.load(tmp_path / "checkpoint.npz", allow_pickle=False) as z:
         assert "model/0.weight" in z.files
@@ -83,14 +83,19 @@ def _one_error_line(capsys):
 
 
 def test_train_mlp_refuses_bad_hyper_parameters(tmp_path, capsys):
-    assert cli_status(["train", "mlp", "--epochs", "0", "--out", str(tmp_path)]) == 2
-    assert "--epochs" in _one_error_line(capsys)
+    """Counts and rates are checked by argparse (a usage error, status 2) before anything is written."""
+    for flag, value, why in (("--epochs", "0", "must be an integer >= 1, got 0"),
+                             ("--lr", "0", "must be a finite number > 0, got 0"),
+                             ("--batch-size", "-3", "must be an integer >= 1, got -3")):
+        assert cli_status(["train", "mlp", flag, value, "--out", str(tmp_path / "run")]) == 2
+        assert f"tinygrad-lm train mlp: error: argument {flag}: {why}" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_bad_flag_value_is_argparse_status_2(capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["train", "mlp", "--epochs", "many"])
-    assert info.value.code == 2 and "--epochs: invalid int value: 'many'" in capsys.readouterr().err
+    assert info.value.code == 2 and "--epochs: must be an integer >= 1, got many" in capsys.readouterr().err
 
 
 def test_library_errors_are_one_line_in_the_clis_words(tmp_path, capsys):
@@ -103,12 +108,15 @@ def test_library_errors_are_one_line_in_the_clis_words(tmp_path, capsys):
     line = _one_error_line(capsys)
     assert "pass --download" in line and "--data digits" in line and "download_missing" not in line
     assert cli_status(["generate", "gpt", "--out", str(tmp_path / "nothing")]) == 1
-    assert "no checkpoint at" in _one_error_line(capsys)
+    assert f"no trained GPT in {tmp_path / 'nothing'}" in _one_error_line(capsys)
+    assert cli_status(["generate", "lstm-lm", "--out", str(tmp_path / "nothing")]) == 1
+    assert f"no trained LSTM language model in {tmp_path / 'nothing'}" in _one_error_line(capsys)
 
 
 def test_errors_print_no_traceback_unless_debug(tmp_path):
     out = _run("generate", "gpt", "--out", str(tmp_path))
     assert out.returncode == 1 and "Traceback" not in out.stderr
-    assert out.stderr.strip() == f"tinygrad-lm: error: no checkpoint at {tmp_path / 'checkpoint.npz'}"
+    assert out.stderr.strip() == (f"tinygrad-lm: error: no trained GPT in {tmp_path} (no checkpoint.npz); train one "
+                                  f"with `tinygrad-lm train gpt --out {tmp_path}` or pass the --out of a run")
     out = _run("generate", "gpt", "--out", str(tmp_path), "--debug")
-    assert out.returncode == 1 and "Traceback" in out.stderr and "CheckpointError" in out.stderr
+    assert out.returncode == 1 and "Traceback" in out.stderr and "FileNotFoundError" in out.stderr

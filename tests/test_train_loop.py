@@ -175,3 +175,92 @@ def test_keras_fit_runs_on_the_loop_and_takes_its_callbacks():
             return trainer.epoch == 2
     history = keras.fit(x, y, epochs=5, batch_size=10, validation_split=0.2, verbose=0, callbacks=[StopAfterTwo()])
     assert history.epoch == [0, 1] and set(history.history) == {"loss", "val_loss"}
+
+
+def test_interrupt_names_the_step_and_the_last_checkpoint(tmp_path):
+    """Ctrl-C is TrainingInterrupted (a KeyboardInterrupt), its message the step and the checkpoint to resume."""
+    from tinygrad_lm.train.loop import TrainingInterrupted
+
+    with pytest.raises(TrainingInterrupted) as info:
+        _run_toy(tmp_path, 4, interrupt_at=10)
+    assert str(info.value) == (f"interrupted at step 10; the last checkpoint is {tmp_path / 'checkpoint.npz'} "
+                               f"(epoch 2); --resume continues from it")
+
+
+def test_on_train_begin_runs_once_after_the_resume(tmp_path):
+    _run_toy(tmp_path, 2)
+    seen = []
+
+    class Begin(Callback):
+        def on_train_begin(self, trainer):
+            seen.append((trainer.epoch, len(trainer.history["loss"])))
+    model, opt, loader = _setup()
+    run = Run(argparse.Namespace(**{**vars(_args(tmp_path, 3)), "resume": True}), tmp_path / "checkpoint.npz")
+    model = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1))
+    Trainer(model, optim.Adam(model.parameters()), mse, run=run, callbacks=[Begin()], progress=False).fit(
+        loader, epochs=3)
+    assert seen == [(2, 2)]
+
+
+def test_samples_average_counts_a_batch_without_length_as_one():
+    """average='samples' took len(batch[0]): a batch whose first element is a number crashed."""
+    model, opt, _ = _setup()
+    x, y = _data()
+    seen = []
+
+    def loss_fn(model, batch):
+        k, _ = batch
+        seen.append(k)
+        return mse(model, (tg.tensor(x[k:k + 4]), tg.tensor(y[k:k + 4])))
+    history = Trainer(model, opt, loss_fn, progress=False).fit([(0, None), (4, None)], epochs=1)
+    assert seen == [0, 4] and len(history["loss"]) == 1
+
+
+def _steps_run(out, steps, resume=False):
+    args = argparse.Namespace(model="toy", out=str(out), steps=steps, resume=resume, overwrite=False)
+    tg.manual_seed(0)
+    model = nn.Linear(3, 1)
+    x, y = _data()
+    trainer = Trainer(model, optim.SGD(model.parameters(), lr=0.05), mse, run=Run(args, out / "checkpoint.npz"),
+                      progress=False)
+    trainer.fit(DataLoader(TensorDataset(x, y), batch_size=10), steps=steps, eval_every=4)
+    return trainer
+
+
+def test_resumed_steps_run_records_on_the_boundaries_of_an_unbroken_run(tmp_path):
+    """After a run cut at step 5 (rows at 4 and 5), the resumed rows land on 8 and 10 as an unbroken run's,
+    not on 9 (5 + 4)."""
+    assert _steps_run(tmp_path / "straight", 10).rows_at == [4, 8, 10]
+    _steps_run(tmp_path / "broken", 5)
+    resumed = _steps_run(tmp_path / "broken", 10, resume=True)
+    assert resumed.rows_at == [4, 5, 8, 10] and len(resumed.history["loss"]) == 4
+
+
+def test_the_curves_are_drawn_in_the_loops_unit(tmp_path, monkeypatch):
+    import tinygrad_lm.train.loop as loop
+
+    drawn = []
+    real = loop.plot_history
+    monkeypatch.setattr(loop, "plot_history", lambda *a, **kw: drawn.append(kw) or real(*a, **kw))
+    model, opt, loader = _setup()
+    Trainer(model, opt, mse, progress=False, curves=tmp_path / "a.png").fit(loader, steps=6, eval_every=4)
+    Trainer(model, opt, mse, progress=False, curves=tmp_path / "b.png").fit(loader, epochs=1)
+    assert [(d["unit"], d["x"]) for d in drawn] == [("step", [4, 6]), ("epoch", [1])]
+    assert (tmp_path / "a.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_plot_history_tells_the_truth():
+    """x labelled in its unit, at the rows' positions; one point shows a marker; validation beside training;
+    a long title wrapped, not clipped."""
+    from tinygrad_lm.train.history import plot_history
+
+    fig = plot_history({"loss": [1.0], "val_loss": [1.5], "val_accuracy": [0.5]}, unit="step", x=[200],
+                       title="a title " * 30)
+    loss_ax, acc_ax = fig.axes
+    assert loss_ax.get_xlabel() == "step" and acc_ax.get_xlabel() == "step"
+    train, val = loss_ax.get_lines()
+    assert train.get_marker() == "o" and list(train.get_xdata()) == [200] and val.get_label() == "validation loss"
+    assert [line.get_label() for line in acc_ax.get_lines()] == ["validation accuracy"]
+    assert "\n" in fig._suptitle.get_text()
+    many = plot_history({"loss": list(range(100))})
+    assert many.axes[0].get_xlabel() == "epoch" and many.axes[0].get_lines()[0].get_marker() in (None, "None", "")

@@ -1,8 +1,9 @@
 """``tinygrad-lm``: train and sample the inventory's models from the command line.
 
-Each model is trained by a module with ``add_arguments(parser)`` and ``train(args)`` (and
+Each model is trained by a module with ``add_arguments(parser, command, model)`` and ``train(args)`` (and
 ``generate(args)`` for the language models): its recipe in ``tinygrad_lm.recipes``. The registry below
-maps a name to it, and the module is imported only when its name is asked for.
+maps a name to it, and the module is imported only when its name is asked for. ``tinygrad-lm train MODEL``
+and ``generate MODEL`` are subcommands; the options every model shares are ``train.cli_options``'s.
 """
 from __future__ import annotations
 
@@ -27,21 +28,74 @@ MODELS = {
 }
 
 
+# the models whose recipe has generate(args): `generate` offers these alone (kept without importing recipes)
+GENERATES = ("lstm-lm", "gpt")
+
 # messages of the library that name an API argument, in the CLI's own words
 _API_TO_FLAGS = {"pass download_missing=True": "pass --download", "use digits28() offline": "use --data digits offline",
                  "use shapes() offline": "use --data shapes offline"}
 
 
 def _model_module(name: str):
-    if name not in MODELS:
-        known = ", ".join(MODELS)
-        raise SystemExit(f"tinygrad-lm: error: unknown model {name!r}; choose one of: {known}")
     return importlib.import_module(MODELS[name][0])
 
 
 def _listing() -> str:
     width = max(map(len, MODELS))
     return "models:\n" + "\n".join(f"  {k:<{width}}  {v[1]}" for k, v in MODELS.items())
+
+
+class _DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default after its help, but for the switches (their default is always off)."""
+
+    def _get_help_string(self, action):
+        return action.help if action.nargs == 0 else super()._get_help_string(action)
+
+
+def _usage_error(message: str):
+    print(f"tinygrad-lm: error: {message}", file=sys.stderr)
+    return SystemExit(2)
+
+
+def _command_and_model(argv):
+    """(command, model) named by ``argv`` for train / generate, checked before any recipe is imported; model is
+    None when argparse is to answer (help, a missing name)."""
+    if argv[:1] not in (["train"], ["generate"]):
+        return None, None
+    command, rest = argv[0], argv[1:]
+    offered = GENERATES if command == "generate" else tuple(MODELS)
+    if not rest or rest[0].startswith("-"):
+        named = [a for a in rest if a in MODELS]
+        if named and rest[0] not in ("-h", "--help"):
+            options = [a for a in rest if a != named[0]]
+            raise _usage_error(f"options go after the model name: tinygrad-lm {command} {named[0]} {' '.join(options)}")
+        return command, None
+    if rest[0] not in offered:
+        what = "unknown model" if rest[0] not in MODELS else f"{command} has no model"
+        raise _usage_error(f"{what} {rest[0]!r}; choose one of: {', '.join(offered)}")
+    return command, rest[0]
+
+
+def _parser(command=None, model=None):
+    """The command line: train / generate, each with one subcommand per model; the options of ``model``
+    (of ``command``) alone are added, so only its recipe is imported. Returns (parser, the model's parser)."""
+    parser = argparse.ArgumentParser(prog="tinygrad-lm", description="Train and sample tinygrad_lm's models.",
+                                     epilog=_listing(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error, not one line")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("exercises", help="textbook exercises: list, start DIR, solve DIR, check ID / --all")
+    chosen = None
+    for name, what in (("train", "train a model"), ("generate", "sample text from a trained language model")):
+        p = sub.add_parser(name, help=what, description=f"{what}; options go after the model's name")
+        models = p.add_subparsers(dest="model", required=True, metavar="MODEL", title="models")
+        for key, (_, about) in MODELS.items():
+            if name == "train" or key in GENERATES:
+                mp = models.add_parser(key, help=about, description=about,
+                                       formatter_class=_DefaultsShown)
+                if (name, key) == (command, model):
+                    _model_module(key).add_arguments(mp, name, key)
+                    chosen = mp
+    return parser, chosen
 
 
 def main(argv=None) -> int:
@@ -52,30 +106,13 @@ def main(argv=None) -> int:
         return exercises_main(argv[1:])
     debug = "--debug" in argv  # anywhere on the line: a user adds it to the command that failed
     argv = [a for a in argv if a != "--debug"]
-    parser = argparse.ArgumentParser(prog="tinygrad-lm", description="Train and sample tinygrad_lm's models.",
-                                     epilog=_listing(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--debug", action="store_true", help="show the traceback of an error, not one line")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("exercises", help="textbook exercises: list, start DIR, solve DIR, check ID / --all")
-    for command, what in (("train", "train a model"), ("generate", "sample text from a trained language model")):
-        p = sub.add_parser(command, help=what, epilog=_listing(), formatter_class=argparse.RawDescriptionHelpFormatter)
-        p.add_argument("model", help="one of: " + ", ".join(MODELS))
-    # first pass: which command and model; then the model adds its own options
-    # (--help after a model name is left for the second pass, so it lists the model's options)
-    first = [a for a in argv if a not in ("-h", "--help")]
-    known, _ = parser.parse_known_args(first if len(first) >= 2 else argv)
-    module = _model_module(known.model)
-    full = argparse.ArgumentParser(prog=f"tinygrad-lm {known.command} {known.model}",
-                                   description=MODELS[known.model][1])
-    full.add_argument("model")
-    module.add_arguments(full, known.command, known.model)
-    args = full.parse_args(argv[1:])
+    command, model = _command_and_model(argv)
+    parser, options = _parser(command, model)
+    args = parser.parse_args(argv)
     for dest, value in vars(args).items():  # float() takes 'nan' and 'inf', which pass every `<= 0` check
         if isinstance(value, float) and not math.isfinite(value):
-            full.error(f"argument --{dest.replace('_', '-')}: must be a finite number, got {value}")
-    handler = getattr(module, known.command, None)
-    if handler is None:
-        raise SystemExit(f"tinygrad-lm: error: model {known.model!r} has no {known.command!r} command")
+            options.error(f"argument --{dest.replace('_', '-')}: must be a finite number, got {value}")
+    handler = getattr(_model_module(model), command)
     from . import distributed
 
     try:  # --distributed mpi: this process is one rank of `mpirun -n N`
@@ -88,7 +125,12 @@ def main(argv=None) -> int:
     with distributed.abort_on_exit(comm) if comm is not None else contextlib.nullcontext():
         try:
             handler(args)
-        except (Exception, SystemExit) as e:  # Ctrl-C keeps Python's KeyboardInterrupt
+        except KeyboardInterrupt as e:  # Ctrl-C: where it stopped and what was saved, the shell's status 130
+            if debug:
+                raise
+            print(f"tinygrad-lm: {e or 'interrupted'}", file=sys.stderr)
+            raise SystemExit(130) from None
+        except (Exception, SystemExit) as e:
             if debug or (isinstance(e, SystemExit) and not isinstance(e.code, str)):
                 raise
             raise SystemExit(_report(e)) from None  # as argparse does: callers and the shell see the status

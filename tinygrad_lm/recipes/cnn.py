@@ -7,7 +7,6 @@ and a checkpoint after every epoch (``--resume`` continues from it).
 from __future__ import annotations
 
 import argparse
-import os
 
 import numpy as np
 
@@ -17,7 +16,8 @@ from ..data import DataLoader, TensorDataset, transforms, vision
 from ..models.cnn import CifarCNN, MnistCNN, cifar_loss, mnist_loss
 from ..tensor import Tensor
 from ..train.loop import Trainer
-from ..train.run_dir import Run, add_run_arguments
+from ..train.cli_options import add_common_arguments, count
+from ..train.run_dir import Run
 
 # name -> model, loss, data choices, image size, augmentation (D2.T2) and the default training recipe.
 # D3.M1 keeps the inventory's SGD(lr 1e-3, momentum 0.9) at a constant rate; at that small rate it needs
@@ -103,36 +103,29 @@ def train_epoch(model, loss_fn, optimizer, x, y, batch_size, augment=None):
 # ---------------------------------------------------------------- the command line
 def add_arguments(parser, command, model):
     spec = SPECS[model]
+    add_common_arguments(parser, model, epochs=spec["epochs"], batch_size=spec["batch_size"], lr=spec["lr"],
+                         lr_help="SGD learning rate (with --schedule cosine, its peak)")
     parser.add_argument("--data", choices=spec["data"], default=spec["data"][0],
-                        help=f"training data (default {spec['data'][0]}, works offline)")
-    parser.add_argument("--root", default=None, help="folder of the MNIST / CIFAR-10 files")
-    parser.add_argument("--download", action="store_true", help="download missing MNIST / CIFAR-10 files")
-    parser.add_argument("--epochs", type=int, default=spec["epochs"])
-    parser.add_argument("--batch-size", type=int, default=spec["batch_size"])
-    parser.add_argument("--lr", type=float, default=spec["lr"],
-                        help=f"SGD learning rate, the peak of a cosine schedule (default {spec['lr']})")
-    parser.add_argument("--momentum", type=float, default=spec["momentum"])
-    parser.add_argument("--weight-decay", type=float, default=spec["weight_decay"])
+                        help=f"training data ({spec['data'][0]} works offline)")
+    parser.add_argument("--root", default=None, metavar="DIR",
+                        help=f"folder of the {spec['data'][1]} files (default: ~/.tinygrad_lm/{spec['data'][1]})")
+    parser.add_argument("--download", action="store_true", help=f"download missing {spec['data'][1]} files")
+    parser.add_argument("--momentum", type=float, default=spec["momentum"], help="SGD momentum")
+    parser.add_argument("--weight-decay", type=float, default=spec["weight_decay"], help="SGD weight decay (L2)")
     parser.add_argument("--schedule", choices=("constant", "cosine"), default=spec["schedule"],
                         help="constant lr, or CosineAnnealingLR from lr to 0 over all the steps")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=spec["augment"],
                         help="random crops (and flips) of the training images (D2.T2)")
-    parser.add_argument("--train-size", type=int, default=None, help="use only this many training images")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the init, the shuffling and the augmentation "
-                        "(the data split is fixed)")
-    parser.add_argument("--out", default=f"runs/{model}", help="folder for the checkpoint and the curves")
-    add_run_arguments(parser)
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--train-size", type=count, default=None, help="use only this many training images")
 
 
 def train(args):
     """``tinygrad-lm train cnn-mnist|cnn-cifar``: train, evaluate on the test split after every epoch,
     checkpoint, draw the curves, print and return the test accuracy."""
     name, spec = args.model, SPECS[args.model]
-    if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0 or not 0 <= args.momentum < 1 or args.weight_decay < 0:
-        raise SystemExit(f"tinygrad-lm train {name}: need --epochs, --batch-size >= 1, --lr > 0, "
-                         f"0 <= --momentum < 1, --weight-decay >= 0")
-    run = Run(args, os.path.join(args.out, "checkpoint.npz"), fixed=("data", "train_size", "seed"))
+    if not 0 <= args.momentum < 1 or args.weight_decay < 0:
+        raise SystemExit(f"tinygrad-lm train {name}: need 0 <= --momentum < 1, --weight-decay >= 0")
+    run = Run(args, fixed=("data", "train_size", "seed"))
     split, what = load_data(name, args.data, args.root, args.download, args.train_size)
     manual_seed(args.seed)
     model = spec["model"]()
@@ -144,13 +137,12 @@ def train(args):
     def test_split():
         loss, acc, _ = evaluate(model, spec["loss"], split.x_test, split.y_test)
         return {"val_loss": loss, "val_accuracy": acc}
-    curves = os.path.join(args.out, "curves.png")
     trainer = Trainer(model, optimizer, step_loss(spec["loss"], augmentation(name) if args.augment else None),
-                      scheduler=scheduler, run=run, curves=curves, title=f"{name} on {what} (validation = test split)",
-                      progress=not args.no_progress, desc=f"{name} on {what}", log=True)
+                      scheduler=scheduler, run=run, curves=run.curves, title=f"{name} on {what} (validation = test split)",
+                      progress=not args.no_progress, desc=f"{name} on {what}", log=True, device=args.device)
     history = trainer.fit(loader, args.epochs, evaluate=test_split)
     result = {"data": what, "test_accuracy": history["val_accuracy"][-1], "test_loss": history["val_loss"][-1]}
     run.write_result(result)
     print(f"{name} on {what}: test accuracy {result['test_accuracy']:.4f}  test loss {result['test_loss']:.4f}  "
-          f"(checkpoint {run.path}, curves {curves})")
+          f"(checkpoint {run.path}, curves {run.curves})")
     return result

@@ -21,7 +21,8 @@ from ..optim import AdamW
 from ..optim.lr_scheduler import LambdaLR
 from ..train import Callback, Trainer
 from ..train.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, write_json_atomic
-from ..train.run_dir import Run, add_run_arguments, count
+from ..train.cli_options import add_common_arguments, count
+from ..train.run_dir import Run
 
 
 # ---------------------------------------------------------------- data and training
@@ -99,8 +100,7 @@ class _Report(Callback):
     def on_epoch_end(self, trainer, logs):
         if not is_main():  # under MPI, rank 0 alone prints and writes files
             return
-        print(f"step {trainer.step}: train loss {logs['loss']:.3f}, validation loss {logs['val_loss']:.3f}",
-              flush=True)
+        trainer.write(f"step {trainer.step}: train loss {logs['loss']:.3f}, validation loss {logs['val_loss']:.3f}")
         write_json_atomic(os.path.join(self.out, "tokenizer.json"), self.tok.to_dict())
 
 
@@ -115,25 +115,21 @@ def prepare_tokens(vocab_size: int, tokenizer=None):
 
 # ---------------------------------------------------------------- command line
 def add_arguments(parser, command, model):
-    parser.add_argument("--out", default="runs/gpt", help="folder with checkpoint.npz and tokenizer.json")
-    parser.add_argument("--seed", type=int, default=0)
     if command == "train":
         # defaults: readable samples in ~10-15 minutes on a 2-core CPU (1500 steps of 16 x 64 tokens)
-        parser.add_argument("--steps", type=count, default=1500, help="optimizer steps (default 1500)")
-        parser.add_argument("--batch-size", type=count, default=16)
+        add_common_arguments(parser, model, steps=1500, eval_every=200, batch_size=16, lr=2e-3,
+                             lr_help="AdamW's peak learning rate: linear warmup over 5%% of the steps, then cosine "
+                                     "decay to a tenth of it")
         parser.add_argument("--block-size", type=count, default=64, help="context length in tokens")
         parser.add_argument("--vocab-size", type=int, default=1024, help="BPE vocabulary (bytes + merges + 1)")
-        parser.add_argument("--n-layer", type=count, default=4)
-        parser.add_argument("--n-head", type=count, default=4)
-        parser.add_argument("--n-embd", type=count, default=128)
-        parser.add_argument("--dropout", type=float, default=0.1)
-        parser.add_argument("--lr", type=float, default=2e-3,
-                            help="AdamW's peak learning rate: linear warmup over 5%% of the steps, then cosine "
-                                 "decay to a tenth of it")
-        parser.add_argument("--eval-every", type=count, default=200)
+        parser.add_argument("--n-layer", type=count, default=4, help="transformer blocks")
+        parser.add_argument("--n-head", type=count, default=4, help="attention heads per block")
+        parser.add_argument("--n-embd", type=count, default=128, help="embedding width")
+        parser.add_argument("--dropout", type=float, default=0.1, help="dropout probability")
         parser.add_argument("--no-tie", action="store_true", help="separate input and output embeddings")
-        add_run_arguments(parser)
     else:
+        parser.add_argument("--out", default="runs/gpt", metavar="DIR", help="run folder of `tinygrad-lm train gpt`")
+        parser.add_argument("--seed", type=int, default=0, help="seeds the sampling")
         parser.add_argument("--prompt", default="The ", help="text to continue")
         parser.add_argument("--max-length", type=int, default=50, help="tokens in all, the prompt included")
         parser.add_argument("--num-return-sequences", type=int, default=1)
@@ -146,8 +142,7 @@ def add_arguments(parser, command, model):
 
 def train(args):
     """``tinygrad-lm train gpt``: BPE on the documentation, then the GPT; checkpoint, curve, samples."""
-    run = Run(args, os.path.join(args.out, "checkpoint.npz"),
-              fixed=("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "no_tie", "seed"))
+    run = Run(args, fixed=("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "no_tie", "seed"))
     backend.manual_seed(args.seed)
     # on resume, the tokenizer that trained the checkpoint (it travels inside it), not a fresh one
     tok, train_ids, val_ids = prepare_tokens(
@@ -161,9 +156,9 @@ def train(args):
     schedule = LambdaLR(optimizer, lambda s: warmup_cosine(s, args.steps))
     meta = {"config": asdict(cfg), "tokenizer": tok.to_dict()}  # the tokenizer inside every checkpoint: both or neither
     trainer = Trainer(model, optimizer, batch_loss, scheduler=schedule, clip_grad_norm=1.0,
-                      callbacks=[_Report(tok, args.out)], run=run, meta=meta, curves=os.path.join(args.out, "loss.png"),
-                      title=f"GPT on CPython's documentation (one point per {args.eval_every} steps)",
-                      progress=False, average="batches")
+                      callbacks=[_Report(tok, args.out)], run=run, meta=meta, curves=run.curves,
+                      title="GPT on CPython's documentation", progress=not args.no_progress, desc="gpt",
+                      average="batches", device=args.device)
     history = trainer.fit(lambda: get_batch(train_ids, args.batch_size, args.block_size), steps=args.steps,
                           evaluate=lambda: {"val_loss": evaluate(model, val_ids, args.block_size)},
                           eval_every=args.eval_every)
@@ -178,6 +173,9 @@ def train(args):
 def load_trained(folder):
     """(model, tokenizer) from a folder written by ``tinygrad-lm train gpt``."""
     ckpt = os.path.join(folder, "checkpoint.npz")
+    if not os.path.exists(ckpt):
+        raise FileNotFoundError(f"no trained GPT in {folder} (no checkpoint.npz); train one with "
+                                f"`tinygrad-lm train gpt --out {folder}` or pass the --out of a run")
     _, meta = read_checkpoint(ckpt)
     try:
         model = GPT(GPTConfig(**meta["config"]))

@@ -14,7 +14,6 @@ lr 3e-3 reaches ~89% (seeds 0-3: 90, 89, 87, 90%) with the same model, data and 
 """
 from __future__ import annotations
 
-import os
 
 import numpy as np
 
@@ -23,7 +22,8 @@ from ..data.text import Tokenizer, pad_sequences, python_docs_classification
 from ..models.lstm_classifier import LSTMClassifier
 from ..optim import Adam
 from ..train.keras import KerasModel
-from ..train.run_dir import Run, add_run_arguments
+from ..train.cli_options import add_common_arguments, count
+from ..train.run_dir import Run
 
 
 def prepare(num_words=1000, maxlen=100):
@@ -44,35 +44,32 @@ def build(num_words=1000, embedding_dim=16, hidden_size=32, lr=3e-3):
 
 
 def add_arguments(parser, command, model):
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=32)
+    add_common_arguments(parser, model, epochs=10, batch_size=32, lr=3e-3,
+                         lr_help="Adam's learning rate (Keras's default 1e-3 underfits in 10 epochs here)")
     parser.add_argument("--num-words", type=int, default=1000, help="vocabulary kept by the tokenizer")
-    parser.add_argument("--maxlen", type=int, default=100, help="pad_sequences length")
-    parser.add_argument("--lr", type=float, default=3e-3, help="Adam's learning rate (Keras's default 1e-3 underfits "
-                        "in 10 epochs here)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="runs/lstm-classifier", help="folder for the checkpoint and curves")
-    add_run_arguments(parser, resume=False)
-    parser.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2], help="Keras's verbosity")
+    parser.add_argument("--maxlen", type=count, default=100, help="pad_sequences length")
 
 
 def train(args):
-    """``tinygrad-lm train lstm-classifier``: fit, report test accuracy, save checkpoint and curves."""
-    if args.epochs < 1 or args.batch_size < 1 or args.num_words < 2 or args.maxlen < 1 or args.lr <= 0:
-        raise SystemExit("train lstm-classifier: --epochs, --batch-size, --maxlen >= 1, --num-words >= 2, --lr > 0")
-    run = Run(args, os.path.join(args.out, "checkpoint.npz"))
+    """``tinygrad-lm train lstm-classifier``: fit, report test accuracy, save checkpoint, curves and result."""
+    if args.num_words < 2:
+        raise SystemExit("train lstm-classifier: --num-words >= 2")
+    run = Run(args, fixed=("num_words", "maxlen", "seed"))
     manual_seed(args.seed)
     (x, y), (x_test, y_test), tokenizer = prepare(args.num_words, args.maxlen)
     model = build(args.num_words, lr=args.lr)
-    history = model.fit(x, y, epochs=args.epochs, batch_size=args.batch_size, validation_data=(x_test, y_test),
-                        verbose=args.verbose)
+    model.fit(x, y, epochs=args.epochs, batch_size=args.batch_size, validation_data=(x_test, y_test), verbose=0,
+              run=run, meta={"num_words": args.num_words, "maxlen": args.maxlen}, curves=run.curves,
+              title="D1.M1 LSTM classifier (validation = test split)", progress=not args.no_progress,
+              desc="lstm-classifier", log=True, device=args.device)
     loss, acc = model.evaluate(x_test, y_test)
-    print(f"test loss {loss:.4f}  test accuracy {acc:.4f}  (majority class {max(y_test.mean(), 1 - y_test.mean()):.4f})")
+    majority = float(max(y_test.mean(), 1 - y_test.mean()))
+    print(f"test loss {loss:.4f}  test accuracy {acc:.4f}  (majority class {majority:.4f})")
     sample = ["Return a copy of the string with leading characters removed.",
               "The if statement is used for conditional execution."]
     probs = model.predict(pad_sequences(tokenizer.texts_to_sequences(sample), maxlen=args.maxlen).astype(np.int64))
     for text, p in zip(sample, probs[:, 0], strict=True):
         print(f"P(built-in type) = {p:.3f}  {text}")
-    run.save(model.module, model.optimizer, history=history.history, num_words=args.num_words, maxlen=args.maxlen)
-    history.plot(os.path.join(args.out, "history.png"), "D1.M1 LSTM classifier")
-    return history
+    result = {"test_accuracy": acc, "test_loss": loss, "majority_class": majority}
+    run.write_result(result)
+    return result

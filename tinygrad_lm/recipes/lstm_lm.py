@@ -12,17 +12,18 @@ import math
 import os
 
 import numpy as np
+from tqdm import tqdm
 
 from .. import manual_seed, ops, optim
 from ..autograd import no_grad
 from ..data.dataset import DataLoader, TensorDataset
 from ..data.text import Vocabulary, pydoc_corpus, word_tokenize
-from ..distributed import is_main
 from ..models.lstm_lm import LSTMLanguageModel, sample
 from ..tensor import Tensor
-from ..train import Callback, Trainer, plot_history
+from ..train import Callback, Trainer
 from ..train.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
-from ..train.run_dir import Run, add_run_arguments
+from ..train.cli_options import add_common_arguments, count
+from ..train.run_dir import Run
 
 
 def lm_loss(model, tokens):
@@ -63,11 +64,13 @@ def evaluate(model, windows, batch_size=64):
 
 
 def fit(model, train_windows, val_windows, epochs, batch_size=32, lr=1e-3, max_steps=None, clip=None, seed=0,
-        log=print):
-    """Adam over shuffled windows; per epoch {loss, val_loss, val_perplexity, val_accuracy}."""
+        log=print, **trainer_options):
+    """Adam over shuffled windows; per epoch {loss, val_loss, val_perplexity, val_accuracy}. ``trainer_options``
+    go to the Trainer (run, curves, progress...)."""
     loader = DataLoader(TensorDataset(train_windows), batch_size=batch_size, shuffle=True, seed=seed)
     trainer = Trainer(model, optim.Adam(model.parameters(), lr=lr), _batch_loss, clip_grad_norm=clip or None,
-                      callbacks=[_EpochLog(log, epochs)] if log else [], progress=False, average="batches")
+                      callbacks=[_EpochLog(log, epochs)] if log else [], average="batches",
+                      **{"progress": False, **trainer_options})
     names = ("val_loss", "val_perplexity", "val_accuracy")
     return trainer.fit(loader, epochs, max_steps=max_steps,
                        evaluate=lambda: dict(zip(names, evaluate(model, val_windows), strict=True)))
@@ -87,27 +90,25 @@ class _EpochLog(Callback):
 
 
 def add_arguments(parser, command, model):
-    parser.add_argument("--checkpoint", default="runs/lstm-lm/checkpoint.npz")
     if command == "generate":
+        parser.add_argument("--out", default="runs/lstm-lm", metavar="DIR",
+                            help="run folder of `tinygrad-lm train lstm-lm`")
         parser.add_argument("--prompt", default="the for statement")
         parser.add_argument("--length", type=int, default=40, help="words to sample")
         parser.add_argument("--temperature", type=float, default=0.8)
         parser.add_argument("--top-k", type=int, default=None)
         parser.add_argument("--seed", type=int, default=0)
         return
-    add_run_arguments(parser, resume=False)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seq-len", type=int, default=35)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--vocab-size", type=int, default=10000)
-    parser.add_argument("--embedding-dim", type=int, default=256)
-    parser.add_argument("--hidden-size", type=int, default=512)
-    parser.add_argument("--num-layers", type=int, default=2)
-    parser.add_argument("--dropout", type=float, default=0.5)
+    add_common_arguments(parser, model, epochs=10, batch_size=32, lr=1e-3, lr_help="Adam's learning rate")
+    parser.add_argument("--seq-len", type=count, default=35, help="words per training window")
+    parser.add_argument("--train-windows", type=count, default=None,
+                        help="train on only the first N windows of the corpus (all by default: ~70 s an epoch)")
+    parser.add_argument("--vocab-size", type=int, default=10000, help="most frequent training words kept")
+    parser.add_argument("--embedding-dim", type=count, default=256, help="word embedding width")
+    parser.add_argument("--hidden-size", type=count, default=512, help="LSTM hidden units")
+    parser.add_argument("--num-layers", type=count, default=2, help="stacked LSTM layers")
+    parser.add_argument("--dropout", type=float, default=0.5, help="dropout between layers")
     parser.add_argument("--clip", type=float, default=None, help="clip the gradient norm to this")
-    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
-    parser.add_argument("--seed", type=int, default=0)
 
 
 _HYPER = ("vocab_size", "embedding_dim", "hidden_size", "num_layers", "dropout")
@@ -115,22 +116,24 @@ _HYPER = ("vocab_size", "embedding_dim", "hidden_size", "num_layers", "dropout")
 
 def train(args):
     """``tinygrad-lm train lstm-lm``: train on the documentation, report validation perplexity, save."""
-    if min(args.epochs, args.batch_size, args.seq_len, args.num_layers) < 1 or args.lr <= 0:
-        raise SystemExit("train lstm-lm: --epochs, --batch-size, --seq-len, --num-layers >= 1 and --lr > 0")
-    if args.vocab_size < 2 or (args.max_steps is not None and args.max_steps < 1) or (args.clip or 1) <= 0:
-        raise SystemExit("train lstm-lm: --vocab-size >= 2, --max-steps >= 1 and --clip > 0 where given")
-    run = Run(args, args.checkpoint)
+    if args.vocab_size < 2 or (args.clip or 1) <= 0:
+        raise SystemExit("train lstm-lm: --vocab-size >= 2 and --clip > 0 where given")
+    run = Run(args, fixed=(*_HYPER, "seq_len", "train_windows", "seed"))
     manual_seed(args.seed)
     train_w, val_w, vocab = corpus(args.vocab_size, args.seq_len)
+    train_w = train_w[:args.train_windows]
     hyper = dict(vocab_size=len(vocab), embedding_dim=args.embedding_dim, hidden_size=args.hidden_size,
                  num_layers=args.num_layers, dropout=args.dropout)
     print(f"{len(train_w)} training windows of {args.seq_len} words, vocabulary {len(vocab)}")
     model = LSTMLanguageModel(**hyper)
-    history = fit(model, train_w, val_w, args.epochs, args.batch_size, args.lr, args.max_steps, args.clip, args.seed)
-    run.save(model, history=history, itos=vocab.itos, **hyper)
-    if is_main():  # under MPI, rank 0 alone writes files
-        plot_history(history, os.path.join(run.folder, "history.png"), "D0.M1 LSTM language model")
-    print(sample(model, vocab, "the for statement", 30, 0.8))
+    history = fit(model, train_w, val_w, args.epochs, args.batch_size, args.lr, clip=args.clip, seed=args.seed,
+                  log=tqdm.write, run=run, meta={"itos": vocab.itos, **hyper}, curves=run.curves, title="D0.M1 LSTM language model",
+                  progress=not args.no_progress, desc="lstm-lm", device=args.device)
+    text = sample(model, vocab, "the for statement", 30, 0.8)
+    result = {"val_loss": history["val_loss"][-1], "val_perplexity": history["val_perplexity"][-1],
+              "val_accuracy": history["val_accuracy"][-1], "sample": text}
+    run.write_result(result)
+    print(text)
     return history
 
 
@@ -148,11 +151,18 @@ def load(path):
     return model, vocab
 
 
+def load_run(folder):
+    """The model and vocabulary of the run folder ``folder`` (``--out`` of ``train lstm-lm``)."""
+    path = os.path.join(folder, "checkpoint.npz")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no trained LSTM language model in {folder} (no checkpoint.npz); train one with "
+                                f"`tinygrad-lm train lstm-lm --out {folder}` or pass the --out of a run")
+    return load(path)
+
+
 def generate(args):
     """``tinygrad-lm generate lstm-lm --prompt ...``: sample from a trained checkpoint."""
-    if not os.path.exists(args.checkpoint):
-        raise FileNotFoundError(f"no checkpoint at {args.checkpoint}; run `tinygrad-lm train lstm-lm` first")
-    model, vocab = load(args.checkpoint)
+    model, vocab = load_run(args.out)
     text = sample(model, vocab, args.prompt, args.length, args.temperature, args.top_k, args.seed)
     print(text)
     return text

@@ -22,7 +22,9 @@ from ..data.cleaning import clean
 from ..models.mlp import MLP
 from ..tensor import Tensor
 from ..train import Callback, Trainer
+from ..train.cli_options import add_common_arguments, count
 from ..train.metrics import evaluate
+from ..train.run_dir import Run
 
 
 def preprocess(seed: int = 0):
@@ -36,10 +38,11 @@ def preprocess(seed: int = 0):
 
 
 def fit(model, tensors, epochs: int, lr: float = 1e-3, batch_size: int = 32, seed: int = 0, loss_fn=None,
-        after_step=None):
+        after_step=None, evaluate=None, **trainer_options):
     """Step 2 (and the fine-tuning of step 3): Adam over shuffled batches of ``tensors`` (x, y, ...).
     ``loss_fn(model, *batch)`` replaces cross-entropy; ``after_step()`` runs after every optimizer
-    step (e.g. re-applying pruning masks). Frozen parameters (requires_grad False) are left alone."""
+    step (e.g. re-applying pruning masks). Frozen parameters (requires_grad False) are left alone. With
+    ``evaluate`` a history row every epoch, else one at the end; ``trainer_options`` go to the Trainer."""
     opt = optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     loader = data.DataLoader(data.TensorDataset(*tensors), batch_size=batch_size, shuffle=True, seed=seed)
 
@@ -47,8 +50,8 @@ def fit(model, tensors, epochs: int, lr: float = 1e-3, batch_size: int = 32, see
         return loss_fn(model, *batch) if loss_fn else ops.cross_entropy(model(batch[0]), batch[1])
 
     trainer = Trainer(model, opt, batch_loss, callbacks=[_AfterStep(after_step)] if after_step else [],
-                      progress=False, average="batches")
-    trainer.fit(loader, epochs, eval_every=epochs)
+                      average="batches", **{"progress": False, **trainer_options})
+    trainer.fit(loader, epochs, eval_every=1 if evaluate else epochs, evaluate=evaluate)
     return model.eval()
 
 
@@ -76,11 +79,20 @@ def nonzero_values(model) -> int:
 
 
 def run_pipeline(epochs: int = 20, hidden: int = 128, prune_amount: float = 0.8, finetune_epochs: int = 3,
-                 student_hidden: int = 16, distill_epochs: int = 20, seed: int = 0, verbose: bool = True) -> dict:
-    """All four steps; returns {'rows': [...], 'cleaning': report}, one row per model variant."""
+                 student_hidden: int = 16, distill_epochs: int = 20, seed: int = 0, verbose: bool = True,
+                 lr: float = 1e-3, batch_size: int = 32, **trainer_options) -> dict:
+    """All four steps; returns {'rows': [...], 'cleaning': report}, one row per model variant. ``lr`` and
+    ``batch_size`` are the teacher's; ``trainer_options`` go to the teacher's Trainer (the CLI's run folder,
+    curves and progress bar: its training is the run's checkpoint and curves)."""
     (x_train, y_train, x_test, y_test), report = preprocess(seed)
     manual_seed(seed)
-    teacher = fit(MLP(64, (hidden,), 10), (x_train, y_train), epochs, seed=seed)
+    teacher = MLP(64, (hidden,), 10)
+
+    def teacher_scores():
+        (loss, acc), (val_loss, val_acc) = evaluate(teacher, x_train, y_train), evaluate(teacher, x_test, y_test)
+        return {"loss": loss, "accuracy": acc, "val_loss": val_loss, "val_accuracy": val_acc}
+    teacher = fit(teacher, (x_train, y_train), epochs, lr=lr, batch_size=batch_size, seed=seed,
+                  evaluate=teacher_scores if trainer_options else None, **trainer_options)
 
     pruned = copy.deepcopy(teacher)
     masks = magnitude_prune(pruned, prune_amount, scope="global")
@@ -109,14 +121,23 @@ def run_pipeline(epochs: int = 20, hidden: int = 128, prune_amount: float = 0.8,
 
 
 def add_arguments(parser, command, model):
-    parser.add_argument("--epochs", type=int, default=20, help="teacher training epochs")
+    add_common_arguments(parser, model, epochs=20, batch_size=32, lr=1e-3,
+                         lr_help="the teacher's Adam learning rate")
     parser.add_argument("--prune", type=float, default=0.8, help="fraction of weights to prune (global)")
-    parser.add_argument("--student-hidden", type=int, default=16, help="hidden units of the distilled student")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--student-hidden", type=count, default=16, help="hidden units of the distilled student")
 
 
 def train(args):
-    """``tinygrad-lm train pipeline``: the four steps on the digits, with the result table."""
-    if args.epochs < 1 or not 0 <= args.prune <= 1 or args.student_hidden < 1:
-        raise SystemExit("tinygrad-lm train pipeline: --epochs >= 1, --prune in [0, 1], --student-hidden >= 1")
-    run_pipeline(epochs=args.epochs, prune_amount=args.prune, student_hidden=args.student_hidden, seed=args.seed)
+    """``tinygrad-lm train pipeline``: the four steps on the digits, with the result table. The run's
+    checkpoint and curves are the teacher's (``--resume`` continues its training, then the optimize and infer
+    steps run again); result.json holds the table."""
+    if not 0 <= args.prune <= 1:
+        raise SystemExit("tinygrad-lm train pipeline: --prune in [0, 1]")
+    run = Run(args, fixed=("seed",))
+    out = run_pipeline(epochs=args.epochs, prune_amount=args.prune, student_hidden=args.student_hidden, seed=args.seed,
+                       lr=args.lr, batch_size=args.batch_size, run=run, curves=run.curves,
+                       title="pipeline teacher: MLP on cleaned digits (validation = test split)",
+                       progress=not args.no_progress, desc="pipeline teacher", device=args.device)
+    report = out["cleaning"]
+    run.write_result({"rows": out["rows"], "cleaning": {"kept": report.kept, "total": report.total}})
+    return out

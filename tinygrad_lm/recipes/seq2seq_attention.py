@@ -3,15 +3,14 @@
 pair): Adam on fresh batches with teacher forcing, loss and greedy-decoding accuracy curves, a checkpoint."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from .. import manual_seed, ops, optim
 from ..data.translation import PAD, ReverseDictionaryTask
 from ..models.seq2seq_attention import SCORES, Seq2SeqAttention
 from ..train import Trainer
-from ..train.run_dir import Run, add_run_arguments, count
+from ..train.cli_options import add_common_arguments, count
+from ..train.run_dir import Run
 
 
 def sequence_loss(model, batch):
@@ -56,40 +55,33 @@ def fit(model, optimizer, task, steps, batch_size=32, seed=0):
 
 # ---------------------------------------------------------------- the command line
 def add_arguments(parser, command, model):
+    add_common_arguments(parser, model, steps=500, eval_every=50, batch_size=32, lr=1e-2, lr_help="Adam's learning rate")
     parser.add_argument("--score", choices=tuple(SCORES), default="general", help="Luong score function")
-    parser.add_argument("--steps", type=count, default=500, help="Adam steps (default 500)")
-    parser.add_argument("--eval-every", type=count, default=50, help="steps between evaluations")
-    parser.add_argument("--batch-size", type=count, default=32)
-    parser.add_argument("--lr", type=float, default=1e-2, help="Adam's learning rate")
-    parser.add_argument("--embedding-dim", type=count, default=16)
-    parser.add_argument("--hidden-size", type=count, default=32)
+    parser.add_argument("--embedding-dim", type=count, default=16, help="word embedding width")
+    parser.add_argument("--hidden-size", type=count, default=32, help="GRU hidden units")
     parser.add_argument("--vocab-size", type=int, default=12, help="words per generated language, specials included")
     parser.add_argument("--max-len", type=count, default=6, help="longest source sentence")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="runs/seq2seq-attention", help="folder for checkpoint, curves, result")
-    add_run_arguments(parser, resume=False)
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def train(args):
     """``tinygrad-lm train seq2seq-attention``: the generated reverse+dictionary task; loss/accuracy
     curves, checkpoint and greedy-decoding accuracy on a held-out set."""
-    if min(args.steps, args.eval_every, args.batch_size, args.hidden_size, args.embedding_dim) < 1 or args.lr <= 0:
-        raise SystemExit("tinygrad-lm train seq2seq-attention: sizes and steps must be >= 1 and --lr > 0")
-    run = Run(args, os.path.join(args.out, "checkpoint.npz"))
+    run = Run(args, fixed=("score", "embedding_dim", "hidden_size", "vocab_size", "max_len", "seed"))
     task, model, optimizer = setup(args.score, args.vocab_size, args.max_len, args.embedding_dim,
                                    args.hidden_size, args.lr, args.seed)
     held_out = task.sample(500, seed=10**6 + args.seed)
-    trainer = Trainer(model, optimizer, sequence_loss, run=run, curves=os.path.join(args.out, "loss.png"),
-                      title=f"Luong {args.score} attention, generated task (one point per {args.eval_every} steps)",
-                      progress=not args.no_progress, desc=f"seq2seq-{args.score}", average="batches")
+    trainer = Trainer(model, optimizer, sequence_loss, run=run, curves=run.curves,
+                      title=f"Luong {args.score} attention on a generated task (validation = held-out sentences)",
+                      progress=not args.no_progress, desc=f"seq2seq-{args.score}", average="batches",
+                      device=args.device)
     history = trainer.fit(lambda: task.sample(args.batch_size, seed=args.seed + 1 + trainer.step), steps=args.steps,
                           eval_every=args.eval_every,
                           evaluate=lambda: {"accuracy": accuracy(model, task.sample(200, seed=trainer.step))[0],
+                                            "val_loss": sequence_loss(model, held_out).item(),
                                             "val_accuracy": accuracy(model, held_out)[0]})
     seq_acc, tok_acc = accuracy(model, held_out)
     result = {"exact_sequence_accuracy": seq_acc, "token_accuracy": tok_acc, "final_loss": history["loss"][-1]}
     run.write_result(result)
     print(f"held-out exact-sequence accuracy {seq_acc:.4f}  token accuracy {tok_acc:.4f}  "
-          f"(checkpoint {run.path}, curve {os.path.join(args.out, 'loss.png')})")
+          f"(checkpoint {run.path}, curves {run.curves})")
     return result

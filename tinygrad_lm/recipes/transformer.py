@@ -8,16 +8,16 @@ tasks train in seconds on a CPU.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
+from tqdm import tqdm
 
 from .. import manual_seed, optim
 from ..data import synthetic
 from ..models.transformer import Seq2SeqTransformer, beam_search, greedy_decode
 from ..nn import functional as F
 from ..train import Callback, Trainer
-from ..train.run_dir import Run, add_run_arguments, count
+from ..train.cli_options import add_common_arguments, count
+from ..train.run_dir import Run
 
 
 def exact_accuracy(model, src, tgt) -> float:
@@ -29,12 +29,13 @@ def exact_accuracy(model, src, tgt) -> float:
 
 
 def fit(model, src, tgt, steps: int, batch_size: int = 64, lr: float = 1e-3, seed: int = 0, log=None,
-        warmup: int = 0, val=None, target: float = 1.0, eval_every: int = 50):
+        warmup: int = 0, val=None, target: float = 1.0, eval_every: int = 50, **trainer_options):
     """Adam + cross-entropy on shuffled batches, teacher forcing (decoder input = target shifted right).
     Returns the loss of every step.
 
     ``warmup`` steps of linear learning-rate warm-up; with ``val = (src, tgt)`` the exact-sequence accuracy
-    is checked every ``eval_every`` steps and training stops once it reaches ``target``."""
+    is checked every ``eval_every`` steps and training stops once it reaches ``target``. ``trainer_options``
+    go to the Trainer (run, curves, progress...)."""
     optimizer = optim.Adam(model.parameters(), lr=lr)
     rng = np.random.default_rng(seed)
     losses = []
@@ -52,7 +53,8 @@ def fit(model, src, tgt, steps: int, batch_size: int = 64, lr: float = 1e-3, see
 
     trainer = Trainer(model, optimizer, batch_loss,
                       scheduler=optim.lr_scheduler.linear_warmup(optimizer, warmup) if warmup else None,
-                      callbacks=[_Progress(log, losses, target)], progress=False, average="batches")
+                      callbacks=[_Progress(log, losses, target)], average="batches",
+                      **{"progress": False, **trainer_options})
     # checked at every eval_every-th step only (not after a last, shorter stretch)
     trainer.fit(batch, steps=steps, eval_every=eval_every, evaluate=None if val is None else lambda: (
         {} if trainer.step % eval_every else {"val_accuracy": exact_accuracy(model, *val)}))
@@ -78,37 +80,36 @@ class _Progress(Callback):
 
 
 def add_arguments(parser, command, model):
-    parser.add_argument("--task", choices=synthetic.TASKS, default="reverse")
-    parser.add_argument("--length", type=count, default=5)
-    parser.add_argument("--samples", type=count, default=20000)
-    parser.add_argument("--steps", type=count, default=2000)
-    parser.add_argument("--batch-size", type=count, default=128)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--warmup", type=int, default=50)
-    parser.add_argument("--d-model", type=count, default=64)
-    parser.add_argument("--heads", type=count, default=2)
-    parser.add_argument("--layers", type=count, default=1)
-    parser.add_argument("--dropout", type=float, default=0.0)
-    parser.add_argument("--beam-size", type=count, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="runs/transformer")
-    add_run_arguments(parser, resume=False)
+    add_common_arguments(parser, model, steps=2000, eval_every=50, batch_size=128, lr=3e-3,
+                         lr_help="Adam's learning rate after the warm-up")
+    parser.add_argument("--task", choices=synthetic.TASKS, default="reverse", help="the generated sequence task")
+    parser.add_argument("--length", type=count, default=5, help="length of the generated source sequences")
+    parser.add_argument("--samples", type=count, default=20000, help="training sequences")
+    parser.add_argument("--warmup", type=int, default=50, help="steps of linear learning-rate warm-up")
+    parser.add_argument("--d-model", type=count, default=64, help="model width")
+    parser.add_argument("--heads", type=count, default=2, help="attention heads")
+    parser.add_argument("--layers", type=count, default=1, help="encoder layers, and as many decoder layers")
+    parser.add_argument("--dropout", type=float, default=0.0, help="dropout probability")
+    parser.add_argument("--beam-size", type=count, default=3, help="beams of the beam search shown at the end")
 
 
 def train(args):
-    """``tinygrad-lm train transformer --task reverse``: train, report exact-sequence accuracy, checkpoint."""
-    run = Run(args, Path(args.out) / "model.npz")
+    """``tinygrad-lm train transformer --task reverse``: train (stopping once every validation sequence is
+    decoded exactly), report exact-sequence accuracy; checkpoint, curves, result."""
+    run = Run(args, fixed=("task", "length", "samples", "d_model", "heads", "layers", "seed"))
     manual_seed(args.seed)
     src, tgt = synthetic.generate_task(args.task, args.samples, args.length, seed=args.seed)
     test_src, test_tgt = synthetic.generate_task(args.task, 500, args.length, seed=args.seed + 1)
     model = Seq2SeqTransformer(synthetic.vocab_size(), args.d_model, args.heads, args.layers, args.layers,
                                2 * args.d_model, dropout=args.dropout)
     val = synthetic.generate_task(args.task, 500, args.length, seed=args.seed + 2)
-    fit(model, src, tgt, args.steps, args.batch_size, args.lr, args.seed, log=print, warmup=args.warmup, val=val,
-        target=1.0)
+    fit(model, src, tgt, args.steps, args.batch_size, args.lr, args.seed, log=tqdm.write, warmup=args.warmup, val=val,
+        target=1.0, eval_every=args.eval_every, run=run, meta={"task": args.task}, curves=run.curves,
+        title=f"Transformer on the generated {args.task} task (validation = generated sequences)",
+        progress=not args.no_progress, desc=f"transformer {args.task}", device=args.device)
     acc = exact_accuracy(model, test_src, test_tgt)
     model.eval()
     beam = beam_search(model, test_src[:1], test_tgt.shape[1] - 1, args.beam_size)
     print(f"{args.task}: exact-sequence accuracy {acc:.4f} on 500 generated test sequences")
     print(f"beam search on {test_src[0] - synthetic.OFFSET}: {beam - synthetic.OFFSET}")
-    run.save(model, task=args.task, accuracy=acc)
+    run.write_result({"task": args.task, "test_exact_sequence_accuracy": acc})

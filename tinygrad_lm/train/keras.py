@@ -156,8 +156,9 @@ class KerasModel:
         loss = self.loss(out, yb)
         return (loss, {"accuracy": self._correct(out, yb) / len(xb)}) if self.metrics else loss
 
-    def _trainer(self, callbacks=()):
-        return Trainer(self.module, self.optimizer, self._step_loss, callbacks=callbacks, progress=False)
+    def _trainer(self, callbacks=(), **options):
+        return Trainer(self.module, self.optimizer, self._step_loss, callbacks=callbacks,
+                       **{"progress": False, **options})
 
     def train_step(self, xb, yb):
         """One optimizer step on a batch (the training loop's step); returns (loss, correct predictions or None)."""
@@ -168,9 +169,10 @@ class KerasModel:
         return float(_accuracy(self.loss_name)(out.numpy(), yb.numpy()).sum())
 
     def fit(self, x, y, epochs=1, batch_size=32, validation_data=None, validation_split=0.0, shuffle=True,
-            verbose=1, initial_epoch=0, callbacks=()):
+            verbose=1, initial_epoch=0, callbacks=(), **trainer_options):
         """Train on (x, y) on the training loop (``train.loop.Trainer``); ``callbacks`` are its callbacks
-        (``train.EarlyStopping(monitor='val_loss')``...). Returns a ``History``."""
+        (``train.EarlyStopping(monitor='val_loss')``...), ``trainer_options`` its other options (a run folder,
+        curves, a progress bar: what the CLI adds). Returns a ``History``."""
         self._check_compiled()
         x, y = np.asarray(x), np.asarray(y)
         if len(x) != len(y):
@@ -187,7 +189,7 @@ class KerasModel:
             # no val_accuracy without metrics: evaluate gives the loss alone
             return dict(zip(["val_loss", "val_accuracy"], values if isinstance(values, list) else [values],
                             strict=False))
-        trainer = self._trainer([_Progress(epochs, len(loader), verbose), *callbacks])
+        trainer = self._trainer([_Progress(epochs, len(loader), verbose), *callbacks], **trainer_options)
         rows = trainer.fit(loader, epochs, evaluate=None if validation_data is None else validate,
                            initial_epoch=initial_epoch)
         history = History()

@@ -12,12 +12,11 @@ system that every machine sees), and rank 0 alone writes the checkpoint and the 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import tempfile
 
-from .. import distributed
+from .. import backend, distributed
 
 from .checkpoint import load_checkpoint, read_checkpoint, save_checkpoint, write_json_atomic
 
@@ -27,28 +26,8 @@ class RunFolderError(ValueError):
 
 
 # flags that say where and how to show a run, not what it computes
-_NOT_HYPERPARAMETERS = {"out", "checkpoint", "resume", "overwrite", "no_progress", "verbose", "root", "download",
+_NOT_HYPERPARAMETERS = {"command", "out", "resume", "overwrite", "no_progress", "device", "root", "download",
                         "distributed"}
-
-
-def count(text: str) -> int:
-    """argparse type of a flag that counts something (steps, batch size, layers): an int >= 1, refused
-    as a usage error otherwise (a batch of 0 would loop forever, a negative one slice from the end)."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
-    return value
-
-
-def add_run_arguments(parser, resume: bool = True) -> None:
-    """``--overwrite`` (and ``--resume`` for models that can continue a run), mutually exclusive."""
-    group = parser.add_mutually_exclusive_group()
-    if resume:
-        group.add_argument("--resume", action="store_true", help="continue from the checkpoint in the output folder")
-    group.add_argument("--overwrite", action="store_true", help="start over in an output folder that holds a checkpoint")
-    parser.add_argument("--distributed", choices=["none", "mpi"], default="none",
-                        help="mpi: data-parallel over the processes of `mpirun -n N` (each takes a slice of every "
-                             "batch; rank 0 prints and writes); needs the extra tinygrad-lm[mpi]")
 
 
 class Run:
@@ -58,9 +37,14 @@ class Run:
     checkpoint's metadata when resuming, else None.
     """
 
-    def __init__(self, args, checkpoint: str, fixed=()):
-        self.args, self.path = args, os.fspath(checkpoint)
+    def __init__(self, args, checkpoint=None, fixed=()):
+        self.args = args
+        self.path = os.fspath(checkpoint) if checkpoint is not None else os.path.join(args.out, "checkpoint.npz")
         self.folder = os.path.dirname(os.path.abspath(self.path))
+        self.curves = os.path.join(self.folder, "curves.png")
+        if getattr(args, "device", "cpu") == "cuda" and not backend.gpu_available():
+            raise RuntimeError("--device cuda: CuPy or an NVIDIA GPU is not available here; train with --device cpu, "
+                               "or install the extra tinygrad-lm[gpu] on a machine with a GPU")
         self.resume = getattr(args, "resume", False)
         launched = int(os.environ.get("PMI_SIZE", os.environ.get("OMPI_COMM_WORLD_SIZE", "1")))
         if launched > 1 and getattr(args, "distributed", "none") == "none":
