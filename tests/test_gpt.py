@@ -245,7 +245,7 @@ def test_cli_train_then_generate(tmp_path, capsys):
     out = str(tmp_path / "gpt")
     main(["train", "gpt", "--out", out, "--steps", "4", "--eval-every", "2", "--vocab-size", "300",
           "--block-size", "16", "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--batch-size", "4"])
-    for name in ("checkpoint.npz", "tokenizer.json", "loss.png", "result.json"):
+    for name in ("checkpoint.npz", "tokenizer.json", "curves.png", "result.json"):
         assert (tmp_path / "gpt" / name).exists(), name
     main(["train", "gpt", "--out", out, "--steps", "6", "--eval-every", "2", "--vocab-size", "300",
           "--block-size", "16", "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--batch-size", "4", "--resume"])

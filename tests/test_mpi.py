@@ -190,7 +190,7 @@ def test_mpi_cli_trains_and_resumes_with_rank_0_writing(tmp_path, capsys):
                               "--resume")
     assert rc == 0, err
     assert out.count("resumed from") == 1 and out.count("test accuracy") == 1, out
-    assert sorted(os.listdir(mpi)) == ["checkpoint.npz", "loss.png", "result.json"]
+    assert sorted(os.listdir(mpi)) == ["checkpoint.npz", "curves.png", "result.json"]
     alone = str(tmp_path / "alone")
     assert main([*common, "--epochs", "2", "--out", alone]) == 0
     a, b = np.load(os.path.join(mpi, "checkpoint.npz")), np.load(os.path.join(alone, "checkpoint.npz"))

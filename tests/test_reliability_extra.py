@@ -138,14 +138,14 @@ def test_cnn_train_size_must_be_positive():
     assert load_data("cnn-cifar", "shapes", n_train=8)[0].x_train.shape[0] == 8
 
 
-@pytest.mark.parametrize("flag, value", [("--vocab-size", "1"), ("--max-steps", "-1"), ("--clip", "-1")])
+@pytest.mark.parametrize("flag, value", [("--vocab-size", "1"), ("--train-windows", "-1"), ("--clip", "-1")])
 def test_lstm_lm_flags_checked_before_training(flag, value, capsys, tmp_path):
     """--max-steps -1 trained a whole epoch; --clip -1 and --vocab-size 1 trained a model that cannot learn."""
     with pytest.raises(SystemExit) as info:
-        main(["train", "lstm-lm", flag, value, "--checkpoint", str(tmp_path / "c.npz")])
+        main(["train", "lstm-lm", flag, value, "--out", str(tmp_path / "run")])
     assert info.value.code == 2
     assert flag in capsys.readouterr().err
-    assert not os.path.exists(tmp_path / "c.npz")
+    assert not os.path.exists(tmp_path / "run" / "checkpoint.npz")
 
 
 @pytest.mark.parametrize("model, flag", [("transformer", "--batch-size"), ("transformer", "--beam-size"),

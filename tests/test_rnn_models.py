@@ -171,13 +171,13 @@ def test_d3f3_run_cell_over_a_sequence():
 def test_cli_train_and_generate(tmp_path, capsys):
     from tinygrad_lm.cli import main
 
-    ckpt = str(tmp_path / "lm" / "checkpoint.npz")
-    main(["train", "lstm-lm", "--epochs", "1", "--max-steps", "3", "--vocab-size", "200", "--embedding-dim", "8",
-          "--hidden-size", "8", "--num-layers", "1", "--seq-len", "8", "--checkpoint", ckpt])
-    main(["generate", "lstm-lm", "--checkpoint", ckpt, "--prompt", "the if statement", "--length", "5"])
+    out = str(tmp_path / "lm")
+    main(["train", "lstm-lm", "--epochs", "1", "--train-windows", "48", "--vocab-size", "200", "--embedding-dim", "8",
+          "--hidden-size", "8", "--num-layers", "1", "--seq-len", "8", "--out", out])
+    main(["generate", "lstm-lm", "--out", out, "--prompt", "the if statement", "--length", "5"])
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("the if statement")
     main(["train", "rnn-classifier", "--epochs", "1", "--samples", "64", "--out", str(tmp_path / "rnn")])
     assert "test accuracy" in capsys.readouterr().out
-    main(["train", "lstm-classifier", "--epochs", "1", "--maxlen", "20", "--verbose", "0", "--out",
+    main(["train", "lstm-classifier", "--epochs", "1", "--maxlen", "20", "--no-progress", "--out",
           str(tmp_path / "lc")])
     assert "test accuracy" in capsys.readouterr().out

@@ -143,6 +143,6 @@ def test_cli_writes_curve_and_checkpoint(tmp_path, capsys):
     out = tmp_path / "s2s"
     main(["train", "seq2seq-attention", "--score", "concat", "--steps", "4", "--eval-every", "2", "--batch-size",
           "8", "--hidden-size", "8", "--embedding-dim", "4", "--out", str(out), "--no-progress"])
-    assert (out / "loss.png").stat().st_size > 0 and (out / "checkpoint.npz").exists()
+    assert (out / "curves.png").stat().st_size > 0 and (out / "checkpoint.npz").exists()
     assert "exact-sequence accuracy" in capsys.readouterr().out
     assert 0 <= json.loads((out / "result.json").read_text())["token_accuracy"] <= 1
