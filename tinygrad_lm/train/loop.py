@@ -3,7 +3,7 @@
     trainer = Trainer(model, optimizer, lambda model, batch: ops.cross_entropy(model(batch[0]), batch[1]),
                       scheduler=CosineAnnealingLR(optimizer, T_max=10 * len(loader)), clip_grad_norm=1.0,
                       callbacks=[EarlyStopping(monitor="val_loss", patience=3)],
-                      run=Run(args, "runs/mlp/checkpoint.npz"), curves="runs/mlp/loss.png")
+                      run=Run(args), curves="runs/mlp/curves.png")
     history = trainer.fit(loader, epochs=10, evaluate=lambda: {"val_loss": test_loss(model)})
 
 A step: ``optimizer.zero_grad()``, ``loss_fn(model, batch)`` (a loss Tensor, or ``(loss, {"accuracy": ...})``
