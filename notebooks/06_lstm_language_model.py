@@ -237,6 +237,8 @@ for temp in (0.5, 1.0):
 # * Document 000's code has no targets, unflattened targets, the arg-max over time and a removed data
 #   API, and its model is an LSTM with about 11 million parameters, not GPT-3.
 # * Sampling draws from $\mathrm{softmax}(z/\tau)$; the temperature trades safety for variety.
+# * Everything the LSTM has read is squeezed into one state vector. Notebook 07 lets a decoder look back at
+#   every state of an encoder instead (attention), the step that leads to the Transformer (08) and GPT (09).
 
 # %% [markdown]
 # ## Exercises

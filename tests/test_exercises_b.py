@@ -8,7 +8,7 @@ import pytest
 
 from tinygrad_lm.exercises import core
 
-CHAPTERS = ("ch06_attention_transformer", "ch07_gpt", "ch08_seq2seq_attention", "ch09_compress", "ch10_techniques")
+CHAPTERS = ("ch06_seq2seq_attention", "ch07_attention_transformer", "ch08_gpt", "ch09_compress", "ch10_techniques")
 
 
 @pytest.fixture(scope="module")
@@ -342,35 +342,35 @@ def lr_cosine_from_zero(step, total, warmup, base, low):
 
 # (exercise, entry replaced, wrong function, erratum ID the report must name or None)
 WRONG = [
-    ("6.1", "scaled_dot_product_attention", sdpa_source, "D2.F3"),
-    ("6.1", "scaled_dot_product_attention", sdpa_no_scale, None),
-    ("6.1", "scaled_dot_product_attention", sdpa_wrong_axis, None),
-    ("6.1", "self_attention", self_attention_v_from_k, None),
-    ("6.2", "scaled_dot_product_attention_backward", sdpa_backward_without_rowsum, None),
-    ("6.2", "scaled_dot_product_attention_backward", sdpa_backward_unscaled_dk, None),
-    ("6.3", "causal_mask", lambda n: np.triu(np.ones((n, n), bool)), None),
-    ("6.3", "masked_softmax", masked_softmax_neg_inf, None),
-    ("6.3", "masked_softmax", masked_softmax_large_negative, None),
-    ("6.4", "split_heads", split_heads_plain_reshape, None),
-    ("6.4", "merge_heads", merge_heads_plain_reshape, None),
-    ("6.5", "feed_forward", ffn_source, "D2.F6"),
-    ("6.5", "decoder_layer", decoder_source, "D2.M2"),
-    ("6.5", "decoder_layer", decoder_swapped, "D2.M2"),
-    ("7.1", "bpe_merge_step", bpe_unweighted, None),
-    ("7.1", "bpe_merge_step", bpe_largest_tie, None),
-    ("7.2", "top_k_filter", top_k_exactly_k, None),
-    ("7.2", "top_p_filter", top_p_drops_crossing_token, None),
-    ("7.3", "attend_with_cache", cache_top_left_mask, None),
-    ("7.3", "attend_with_cache", cache_forgets_new_key, None),
-    ("7.4", "layer_norm", layer_norm_unbiased, None),
-    ("7.4", "layer_norm_backward", layer_norm_backward_no_variance_term, None),
-    ("8.1", "general_score", general_score_transposed, None),
-    ("8.1", "concat_score", concat_score_swapped, None),
-    ("8.2", "luong_attention", luong_softmax_over_time, None),
-    ("8.2", "luong_attention", luong_unmasked, None),
-    ("8.2", "attentional_hidden", hidden_h_first, None),
-    ("8.3", "teacher_forcing", teacher_forcing_no_eos, None),
-    ("8.4", "sequence_loss", sequence_loss_counts_pad, None),
+    ("6.1", "general_score", general_score_transposed, None),
+    ("6.1", "concat_score", concat_score_swapped, None),
+    ("6.2", "luong_attention", luong_softmax_over_time, None),
+    ("6.2", "luong_attention", luong_unmasked, None),
+    ("6.2", "attentional_hidden", hidden_h_first, None),
+    ("6.3", "teacher_forcing", teacher_forcing_no_eos, None),
+    ("6.4", "sequence_loss", sequence_loss_counts_pad, None),
+    ("7.1", "scaled_dot_product_attention", sdpa_source, "D2.F3"),
+    ("7.1", "scaled_dot_product_attention", sdpa_no_scale, None),
+    ("7.1", "scaled_dot_product_attention", sdpa_wrong_axis, None),
+    ("7.1", "self_attention", self_attention_v_from_k, None),
+    ("7.2", "scaled_dot_product_attention_backward", sdpa_backward_without_rowsum, None),
+    ("7.2", "scaled_dot_product_attention_backward", sdpa_backward_unscaled_dk, None),
+    ("7.3", "causal_mask", lambda n: np.triu(np.ones((n, n), bool)), None),
+    ("7.3", "masked_softmax", masked_softmax_neg_inf, None),
+    ("7.3", "masked_softmax", masked_softmax_large_negative, None),
+    ("7.4", "split_heads", split_heads_plain_reshape, None),
+    ("7.4", "merge_heads", merge_heads_plain_reshape, None),
+    ("7.5", "feed_forward", ffn_source, "D2.F6"),
+    ("7.5", "decoder_layer", decoder_source, "D2.M2"),
+    ("7.5", "decoder_layer", decoder_swapped, "D2.M2"),
+    ("8.1", "bpe_merge_step", bpe_unweighted, None),
+    ("8.1", "bpe_merge_step", bpe_largest_tie, None),
+    ("8.2", "top_k_filter", top_k_exactly_k, None),
+    ("8.2", "top_p_filter", top_p_drops_crossing_token, None),
+    ("8.3", "attend_with_cache", cache_top_left_mask, None),
+    ("8.3", "attend_with_cache", cache_forgets_new_key, None),
+    ("8.4", "layer_norm", layer_norm_unbiased, None),
+    ("8.4", "layer_norm_backward", layer_norm_backward_no_variance_term, None),
     ("9.1", "magnitude_prune_mask", prune_by_threshold, None),
     ("9.1", "magnitude_prune_mask", prune_floor, None),
     ("9.2", "int8_qparams", qparams_not_widened, None),
@@ -391,7 +391,7 @@ WRONG = [
 
 def test_every_exercise_has_a_wrong_variant(exercises):
     assert {w[0] for w in WRONG} == set(exercises)
-    assert {w[0] for w in WRONG if w[3]} == {i for i, ex in exercises.items() if ex.kind == "erratum"} | {"6.1"}
+    assert {w[0] for w in WRONG if w[3]} == {i for i, ex in exercises.items() if ex.kind == "erratum"} | {"7.1"}
 
 
 @pytest.mark.parametrize("exercise_id, entry, wrong, erratum", WRONG,
@@ -411,7 +411,7 @@ def test_wrong_answer_fails(exercises, solutions, exercise_id, entry, wrong, err
 
 NOTEBOOK_CHAPTERS = {"01_autograd": (1,), "02_mlp_backprop": (2,), "03_cnn": (3,), "04_rnn_lstm_gru": (4,),
                      "05_text_classification": (5,), "06_lstm_language_model": (5,),
-                     "07_attention_transformer": (6,), "08_gpt": (7,), "09_seq2seq_attention": (8,),
+                     "07_seq2seq_attention": (6,), "08_attention_transformer": (7,), "09_gpt": (8,),
                      "10_compress_and_techniques": (9, 10)}
 
 
@@ -430,11 +430,11 @@ def test_each_notebook_ends_with_a_pointer_to_its_exercises(notebook, chapters):
 
 
 def test_decoder_layer_reference_is_the_library_layer(solutions):
-    """6.5's reference order, run on the sublayers of nn.TransformerDecoderLayer, is that layer."""
+    """7.5's reference order, run on the sublayers of nn.TransformerDecoderLayer, is that layer."""
     import tinygrad_lm as tg
     from tinygrad_lm import nn
 
-    ns = core.load_student_file(solutions / "ch06_attention_transformer.py")
+    ns = core.load_student_file(solutions / "ch07_attention_transformer.py")
     layer = nn.TransformerDecoderLayer(6, 2, dim_feedforward=8, dropout=0.0, batch_first=True).double().eval()
     g = np.random.default_rng(0)
     x, memory = g.standard_normal((2, 4, 6)), g.standard_normal((2, 3, 6))

@@ -2,7 +2,7 @@
 
 D2.M4: the text-generation pipeline (tokenize -> embed -> encode -> decode step by step) writes the very tokens
 the models' own decoders write: ``models.transformer.pipeline`` against ``greedy_decode`` and a teacher-forced
-forward, and a GPT's stages written out by hand (as in notebook 08) against ``GPT.generate``.
+forward, and a GPT's stages written out by hand (as in notebook 09) against ``GPT.generate``.
 D4.T4: the backend switch, on the CPU: TINYGRAD_LM_PLAIN's flag routes every op to the plain NumPy twins, and a
 GPT training step gives the same loss and gradients on the twins as on the Numba kernels; asking for 'cuda'
 without a GPU fails by name. (The kernels themselves are held to their twins in the tests listed under D4.T4

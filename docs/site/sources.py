@@ -72,9 +72,9 @@ CHAPTERS = [
     ("04_rnn_lstm_gru", ["ch04_rnn_lstm_gru"]),
     ("05_text_classification", []),
     ("06_lstm_language_model", ["ch05_text"]),
-    ("07_attention_transformer", ["ch06_attention_transformer"]),
-    ("08_gpt", ["ch07_gpt"]),
-    ("09_seq2seq_attention", ["ch08_seq2seq_attention"]),
+    ("07_seq2seq_attention", ["ch06_seq2seq_attention"]),
+    ("08_attention_transformer", ["ch07_attention_transformer"]),
+    ("09_gpt", ["ch08_gpt"]),
     ("10_compress_and_techniques", ["ch09_compress", "ch10_techniques"]),
 ]
 

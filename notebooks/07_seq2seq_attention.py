@@ -13,9 +13,11 @@
 # ---
 
 # %% [markdown]
-# # 09 · Attention-based translation: Luong attention (D1.T3, D2.F7)
+# # 07 · Attention-based translation: Luong attention (D1.T3, D2.F7)
 #
-# A plain encoder-decoder reads the whole source sentence into one fixed-size vector, the encoder's last state, and the decoder must write the translation from that vector alone. Long sentences do not fit: the last state remembers the end of the sentence better than its beginning. Attention removes the bottleneck. At every output step the decoder looks back at *all* encoder states, scores each against its own state, and reads a weighted mix of them. This is the idea that the Transformer of notebook 07 then applies everywhere: the decoder state is the *query*, the encoder states are the *keys* and the *values*. Reading this notebook before 07 makes self-attention a small step.
+# A plain encoder-decoder reads the whole source sentence into one fixed-size vector, the encoder's last state, and the decoder must write the translation from that vector alone. Long sentences do not fit: the last state remembers the end of the sentence better than its beginning. Attention removes the bottleneck. At every output step the decoder looks back at *all* encoder states, scores each against its own state, and reads a weighted mix of them. This is the idea that the Transformer of the next notebook (08) applies everywhere: the decoder state is the *query*, the encoder states are the *keys* and the *values*.
+#
+# This notebook is the bridge between the recurrent networks of notebooks 04 to 06 and the attention-only models of notebooks 08 and 09. The encoder and the decoder are still GRUs, read one word at a time as in notebook 04; what is new is a single attention read per output word. Section 6 takes that read apart into the query, key and value that the Transformer names, and runs it through the very function the Transformer uses, so that self-attention in notebook 08 is one small step: let the queries come from the same sequence as the keys.
 #
 # We build the model of Luong, Pham & Manning (2015, "Effective Approaches to Attention-based Neural Machine Translation", the paper document 001 recommends): GRU encoder and decoder with global attention and three score functions, trained on a **generated** translation-like task: an invented source language whose translation maps every word through a fixed dictionary and **reverses** the word order. The data is synthetic, not a real language pair; the reversal makes the correct alignment an anti-diagonal that the attention has to discover, so we can see whether it did.
 
@@ -132,7 +134,7 @@ print('greedy loop == greedy_decode:', ids.shape, f'| loss over {len(terms)} rea
 # %% [markdown]
 # ## 4. Attention maps
 #
-# Greedy decoding from `<bos>`, feeding back the arg-max word. Each row is one output word, each column a source word: the weight mass should lie on the anti-diagonal.
+# Greedy decoding from `<bos>`, feeding back the arg-max word, with `viz.plot_attention` drawing the weights $a_{ts}$ the model used at each step. Each row is one output word, each column a source word, and a row sums to one: it is the distribution the decoder read its context from. Because the translation reverses the word order, the first output word is the dictionary image of the *last* source word, so a model that has found the alignment puts its weight mass on the anti-diagonal. Nobody told it where to look: the alignment was learned from the loss alone. All three score functions find the anti-diagonal, some more sharply than others; where a row smears over two neighbours, the GRU states of those words carry overlapping information.
 
 # %%
 src_words = task.decode(ex.src[0], task.src_vocab)
@@ -176,29 +178,52 @@ plt.xscale('log'); plt.xlabel('width d'); plt.ylabel('entropy of the weights (na
 assert H_plain[-1] < 0.5 * H_scaled[-1]
 
 # %% [markdown]
+# ## 6. From Luong attention to the Transformer's attention
+#
+# Write the general score in the vocabulary of the next notebook. The decoder state is the **query**, $q_t = h_t$. Each encoder state, passed through $W_a$, is a **key**, $k_s = W_a \bar h_s$, so that $\mathrm{score}(h_t, \bar h_s) = q_t \cdot k_s$. The encoder states themselves are the **values**, $v_s = \bar h_s$, and the context is $c_t = \sum_s \mathrm{softmax}_s(q_t\cdot k_s)\, v_s$. Stack the queries of all output steps into a matrix $Q$, the keys into $K$, the values into $V$, and the whole decoder's attention is one product, $\mathrm{softmax}(QK^\top)V$: the D2.F3 formula of notebook 08, except for its scale $1/\sqrt{d_k}$.
+#
+# The cell below runs the trained *general* model over the gold target (teacher forcing, every step at once) and hands $Q = \sqrt{H}\,h_t$ (the $\sqrt{H}$ cancels the scale the library applies), $K = \bar h W_a^\top$ and the padding mask to `tinygrad_lm.ops.attention.attention_weights`, the function the Transformer's layers are checked against. The weights must be the Luong model's, to the last digits. Three things then separate this model from a Transformer decoder layer: (1) the values get their own projection $W_V$, so what a query matches on differs from what it reads; (2) the queries also come from the *source* itself, each word attending to every other word of its own sentence (self-attention), which replaces the GRU's step-by-step reading and so lets all positions be computed at once; (3) with no recurrence the order of the words must be added to the embeddings, as positional encodings. Several such attentions run side by side as heads.
+
+# %%
+from tinygrad_lm.ops.attention import attention_weights
+model = models['general']
+with tg.no_grad():
+    h_s, h = model.encode(ex.src, ex.src_lengths)
+    h_t, _ = model.decoder(model.tgt_embedding(ex.tgt_in), h)
+    mask = np.arange(h_s.shape[1])[None] < ex.src_lengths[:, None]
+    _, w_luong = model.attend(h_t, h_s, mask)
+    W_a = model.score.W_a.weight
+    Q_ = h_t * float(np.sqrt(h_t.shape[-1]))                  # queries: the decoder states (scale undone)
+    K_ = h_s @ W_a.T                                          # keys: W_a hbar_s, one per source word
+    w_transformer = attention_weights(Q_, K_, mask[:, None, :])
+np.testing.assert_allclose(w_transformer.numpy(), w_luong.numpy(), rtol=1e-4, atol=1e-6)
+print('Luong general attention == attention_weights(Q = h_t, K = hbar W_a^T):', w_luong.shape, '(batch, target, source)')
+
+# %% [markdown]
 # ## Summary
 #
 # * Attention replaces the single vector between encoder and decoder with a fresh, weighted read of all encoder states at every output step (D1.T3): scores, a softmax over the real source words, a context vector, an attentional state.
 # * The three Luong scores differ only in how they compare $h_t$ with $\bar h_s$; written as loops over source positions they give the model's numbers.
 # * Training uses teacher forcing with the cross-entropy over real target words; generation feeds back the arg-max word (D2.F7), and the literal loop reproduces `greedy_decode`.
 # * On the reversal task the learned weights lie on the anti-diagonal: the model has discovered the alignment without being told it.
-# * The Transformer's cross-attention is this mechanism with separate key and value projections and a $1/\sqrt{d_k}$ scale; document 002's version leaves both out (section 5). Notebook 07 takes the next step: queries, keys and values all from the same sequence.
+# * Luong's *general* attention is the Transformer's attention function with $Q = h_t$, $K = \bar h W_a^\top$, $V = \bar h$ and no scale (section 6). The Transformer's cross-attention adds a value projection and the $1/\sqrt{d_k}$ scale; document 002's version leaves both out (section 5).
+# * Next, notebook 08 (attention and the Transformer) takes the last step: queries, keys and values all from the same sequence (self-attention), no recurrence, positions added to the embeddings, several heads side by side.
 
 # %% [markdown]
 # ## Exercises
 #
-# Exercise chapter 8 practises this notebook (in `ch08_seq2seq_attention.py`):
+# Exercise chapter 6 practises this notebook (in `ch06_seq2seq_attention.py`):
 #
-# - **8.1** Luong's three scores: dot, general, concat (D1.T3)
-# - **8.2** attention weights over the source, context, attentional state (D1.T3)
-# - **8.3** teacher forcing: decoder inputs and targets (D1.T3, D2.M3)
-# - **8.4** the sequence loss over real target words (D1.F2, D1.T3)
+# - **6.1** Luong's three scores: dot, general, concat (D1.T3)
+# - **6.2** attention weights over the source, context, attentional state (D1.T3)
+# - **6.3** teacher forcing: decoder inputs and targets (D1.T3, D2.M3)
+# - **6.4** the sequence loss over real target words (D1.F2, D1.T3)
 #
 # Write the student files into a folder, fill in the functions, then check them:
 #
 # ```bash
 # tinygrad-lm exercises start DIR
-# tinygrad-lm exercises check 8.1 --dir DIR     # or: check --all --dir DIR
+# tinygrad-lm exercises check 6.1 --dir DIR     # or: check --all --dir DIR
 # ```
 #
-# or from a notebook: `from tinygrad_lm.exercises import check; check("8.1", dot_score, general_score, concat_score)`. All the exercises, and how they are checked: [docs/exercises.md](../docs/exercises.md).
+# or from a notebook: `from tinygrad_lm.exercises import check; check("6.1", dot_score, general_score, concat_score)`. All the exercises, and how they are checked: [docs/exercises.md](../docs/exercises.md).

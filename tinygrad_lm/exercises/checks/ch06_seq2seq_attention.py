@@ -1,4 +1,4 @@
-"""Checks of chapter 08 (Luong attention): the scores against ``models.seq2seq_attention``'s modules, the context
+"""Checks of chapter 06 (Luong attention): the scores against ``models.seq2seq_attention``'s modules, the context
 and attentional state against the model's ``attend``, teacher forcing against the generated translation task, the
 loss against the library's cross-entropy with ``ignore_index``."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 
 from ..core import CheckFailure, assert_close, cases, close, exercise, expect_equal, tensor64
 
-FILE = "ch08_seq2seq_attention"
+FILE = "ch06_seq2seq_attention"
 
 
 def _states(g):
@@ -22,7 +22,7 @@ def _module(cls, H, g):
     return m
 
 
-@exercise("8.1", "Luong's three scores: dot, general, concat", ids=("D1.T3",), kind="build", file=FILE,
+@exercise("6.1", "Luong's three scores: dot, general, concat", ids=("D1.T3",), kind="build", file=FILE,
           entry=("dot_score", "general_score", "concat_score"))
 def _(dot_score, general_score, concat_score):
     from ...models.seq2seq_attention import ConcatScore, DotScore, GeneralScore
@@ -47,7 +47,7 @@ def _(dot_score, general_score, concat_score):
                      f"concat, {case}", hint="[h_t; hbar_s]: the decoder state's half of W_a is W_a[:, :H]")
 
 
-@exercise("8.2", "attention weights over the source, context, attentional state", ids=("D1.T3",), kind="build",
+@exercise("6.2", "attention weights over the source, context, attentional state", ids=("D1.T3",), kind="build",
           file=FILE, entry=("luong_attention", "attentional_hidden"))
 def _(luong_attention, attentional_hidden):
     from ...models.seq2seq_attention import luong_attention as reference
@@ -74,7 +74,7 @@ def _(luong_attention, attentional_hidden):
                      hint="tanh(W_c [c_t; h_t]): the context comes first")
 
 
-@exercise("8.3", "teacher forcing: decoder inputs and targets", ids=("D1.T3", "D2.M3"), kind="build", file=FILE,
+@exercise("6.3", "teacher forcing: decoder inputs and targets", ids=("D1.T3", "D2.M3"), kind="build", file=FILE,
           entry=("teacher_forcing",))
 def _(teacher_forcing):
     from ...data.translation import BOS, EOS, PAD, ReverseDictionaryTask
@@ -93,7 +93,7 @@ def _(teacher_forcing):
         expect_equal(np.asarray(tgt_out), batch.tgt_out[:, :T], f"tgt_out for sentences {ys}", hint)
 
 
-@exercise("8.4", "the sequence loss over real target words", ids=("D1.F2", "D1.T3"), kind="build", file=FILE,
+@exercise("6.4", "the sequence loss over real target words", ids=("D1.F2", "D1.T3"), kind="build", file=FILE,
           entry=("sequence_loss",))
 def _(sequence_loss):
     from ... import ops

@@ -1,11 +1,11 @@
-"""Chapter 07 exercises: GPT, byte-pair encoding, sampling and the key-value cache (notebook 08_gpt).
+"""Chapter 08 exercises: GPT, byte-pair encoding, sampling and the key-value cache (notebook 09_gpt).
 
-Plain Python and NumPy (float64 arrays). Check one exercise with ``tinygrad-lm exercises check 7.1 --dir DIR``.
+Plain Python and NumPy (float64 arrays). Check one exercise with ``tinygrad-lm exercises check 8.1 --dir DIR``.
 """
 import numpy as np
 
 
-# ---- 7.1 one BPE merge (D4.M2) -------------------------------------------------------------------------------
+# ---- 8.1 one BPE merge (D4.M2) -------------------------------------------------------------------------------
 def bpe_merge_step(word_freqs, new_id):
     """One step of byte-pair-encoding training.
 
@@ -16,7 +16,7 @@ def bpe_merge_step(word_freqs, new_id):
     ((7, 7, 7) -> (new_id, 7)), by ``new_id``.
     Returns (pair, new_word_freqs), or (None, word_freqs) when no word has two tokens.
     """
-    ### BEGIN SOLUTION (7.1) hint: count pairs weighted by frequency, pick max by (count, then smallest pair), merge scanning left to right
+    ### BEGIN SOLUTION (8.1) hint: count pairs weighted by frequency, pick max by (count, then smallest pair), merge scanning left to right
     counts = {}
     for word, f in word_freqs.items():
         for pair in zip(word, word[1:], strict=False):
@@ -39,11 +39,11 @@ def bpe_merge_step(word_freqs, new_id):
     ### END SOLUTION
 
 
-# ---- 7.2 top-k and top-p (nucleus) filtering (D4.M2, D2.F7) -------------------------------------------------------
+# ---- 8.2 top-k and top-p (nucleus) filtering (D4.M2, D2.F7) -------------------------------------------------------
 def top_k_filter(logits, k):
     """logits (B, V) -> the same with every entry below the row's k-th largest set to -inf (ties with the k-th
     value all stay, so a row may keep more than k). k >= V keeps everything."""
-    ### BEGIN SOLUTION (7.2) hint: find each row's k-th largest value and drop only what is strictly smaller
+    ### BEGIN SOLUTION (8.2) hint: find each row's k-th largest value and drop only what is strictly smaller
     k = min(k, logits.shape[-1])
     kth = np.sort(logits, axis=-1)[:, -k][:, None]
     return np.where(logits < kth, -np.inf, logits)
@@ -54,7 +54,7 @@ def top_p_filter(logits, p):
     """Nucleus filtering, logits (B, V), 0 < p < 1: with probabilities softmax(logits) sorted in decreasing
     order, keep the fewest most likely tokens whose probabilities sum to >= p (the token that crosses p stays,
     so the most likely token always does); the others become -inf."""
-    ### BEGIN SOLUTION (7.2) hint: a token stays when the probability mass ranked strictly above it is still below p
+    ### BEGIN SOLUTION (8.2) hint: a token stays when the probability mass ranked strictly above it is still below p
     e = np.exp(logits - logits.max(axis=-1, keepdims=True))
     probs = e / e.sum(axis=-1, keepdims=True)
     order = np.argsort(-probs, axis=-1)
@@ -66,7 +66,7 @@ def top_p_filter(logits, p):
     ### END SOLUTION
 
 
-# ---- 7.3 one step with a key-value cache (D4.M2, D2.F3) -------------------------------------------------------------
+# ---- 8.3 one step with a key-value cache (D4.M2, D2.F3) -------------------------------------------------------------
 def attend_with_cache(q, k, v, past_k, past_v):
     """Causal attention for n new tokens given the keys and values of the P tokens before them.
 
@@ -75,7 +75,7 @@ def attend_with_cache(q, k, v, past_k, past_v):
     Returns (out (B, H, n, D), keys (B, H, P+n, D), values (B, H, P+n, D)): the output equals the last n rows of
     causal attention over all P+n tokens, and keys / values are the cache for the next step.
     """
-    ### BEGIN SOLUTION (7.3) hint: append the new keys and values first; new token i sits at position P+i, so its mask row is j <= P+i
+    ### BEGIN SOLUTION (8.3) hint: append the new keys and values first; new token i sits at position P+i, so its mask row is j <= P+i
     keys = np.concatenate([past_k, k], axis=2)
     values = np.concatenate([past_v, v], axis=2)
     n, S = q.shape[2], keys.shape[2]
@@ -86,11 +86,11 @@ def attend_with_cache(q, k, v, past_k, past_v):
     ### END SOLUTION
 
 
-# ---- 7.4 LayerNorm forward and backward (D2.M1; GPT's ln_1, ln_2, ln_f) -----------------------------------------------
+# ---- 8.4 LayerNorm forward and backward (D2.M1; GPT's ln_1, ln_2, ln_f) -----------------------------------------------
 def layer_norm(x, weight, bias, eps=1e-5):
     """y = (x - mean) / sqrt(var + eps) * weight + bias over the last axis, with the biased variance (divide by E).
     x (..., E), weight and bias (E,)."""
-    ### BEGIN SOLUTION (7.4) hint: the variance divides by E, not E - 1 (as PyTorch)
+    ### BEGIN SOLUTION (8.4) hint: the variance divides by E, not E - 1 (as PyTorch)
     mu = x.mean(axis=-1, keepdims=True)
     var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
     return (x - mu) / np.sqrt(var + eps) * weight + bias
@@ -100,7 +100,7 @@ def layer_norm(x, weight, bias, eps=1e-5):
 def layer_norm_backward(x, weight, grad_out, eps=1e-5):
     """The gradients (dx, dweight, dbias) of sum(grad_out * layer_norm(x, weight, bias, eps)).
     dweight and dbias (E,) sum over every leading axis."""
-    ### BEGIN SOLUTION (7.4) hint: x_hat depends on x through the mean AND the variance: dx = (g - mean(g) - x_hat mean(g x_hat)) / std, with g = grad_out * weight
+    ### BEGIN SOLUTION (8.4) hint: x_hat depends on x through the mean AND the variance: dx = (g - mean(g) - x_hat mean(g x_hat)) / std, with g = grad_out * weight
     mu = x.mean(axis=-1, keepdims=True)
     rstd = 1.0 / np.sqrt(((x - mu) ** 2).mean(axis=-1, keepdims=True) + eps)
     x_hat = (x - mu) * rstd

@@ -13,7 +13,9 @@
 # ---
 
 # %% [markdown]
-# # 07 · Attention and the Transformer (D0.F3, D2.F1–F7, D2.M1–M4, D4.F2)
+# # 08 · Attention and the Transformer (D0.F3, D2.F1–F7, D2.M1–M4, D4.F2)
+#
+# Notebook 07 ended with an RNN encoder-decoder whose decoder, at every output word, sent its state as a *query* to all the encoder states, scored them, and read a weighted mix of them; its section 6 showed that this read is $\mathrm{softmax}(QK^\top)V$ with $Q$ the decoder states, $K = \bar h W_a^\top$ and $V = \bar h$. The Transformer keeps exactly that read and removes the rest. The recurrence goes: instead of a GRU reading the sentence one word at a time, every word of a sequence sends a query to every other word of the *same* sequence (self-attention), so all positions are computed at once. The keys and the values get projections of their own, $K = XW_K$ and $V = XW_V$, and the scores are divided by $\sqrt{d_k}$. Word order, which the GRU knew for free, is added to the embeddings as positional encodings; several attentions run side by side as heads; a position-wise feed-forward network, residual connections and LayerNorm complete each layer. Cross-attention, the decoder querying the encoder, is the Luong read of notebook 07 with those projections and that scale.
 #
 # We compute softmax attention step by step, check each formula against the fused `F.scaled_dot_product_attention`, show numerically what goes wrong in the versions the source documents print (the errata), draw attention maps with their masks, and train a small encoder-decoder Transformer to reverse digit strings.
 
@@ -125,7 +127,7 @@ print('another memory changes its output by', np.abs(source_layer(y, other_mem)[
 # %% [markdown]
 # ## 3. Attention maps and masks
 #
-# A boolean mask says which keys a query may see (True = may attend, as in PyTorch); masked scores become $-\infty$ before the softmax. A causal mask hides the future; a key-padding mask hides PAD positions.
+# A boolean mask says which keys a query may see (True = may attend, as in PyTorch); masked scores become $-\infty$ before the softmax. A causal mask hides the future; a key-padding mask hides PAD positions. In notebook 07 the padding mask was the only one: its decoder was a GRU, which cannot see the future anyway. Self-attention in a decoder sees the whole target at once, so without the causal mask it would learn to copy the next word instead of predicting it.
 
 # %%
 T = 6
@@ -164,6 +166,11 @@ acc = exact_accuracy(model, test_src, test_tgt)
 print(f'{len(losses)} steps in {time.time() - t0:.1f}s; exact-sequence accuracy on 500 new sequences: {acc:.3f}')
 plt.semilogy(losses); plt.xlabel('step'); plt.ylabel('cross-entropy'); plt.title('reverse task'); plt.show()
 
+# %% [markdown]
+# ### The cross-attention map of the trained model
+#
+# The cell below decodes one test sequence greedily and asks the decoder layer's cross-attention for its weights (`need_weights=True`, averaged over the heads, as PyTorch), then draws them with `viz.plot_attention`. Rows are the decoder's positions (the `BOS` it starts from, then each digit it has written), columns the source digits the encoder read. It is the same picture as the Luong maps of notebook 07, and on the same kind of task: to write the reversed string, output position $i$ must read source position $L - 1 - i$, so a trained model concentrates each row on the anti-diagonal. Unlike the GRU decoder, the Transformer has no recurrent state that tells it where it is: it finds the right source position from the positional encodings of the queries and the keys alone. A row spread over several source digits marks a position the model is unsure of; in FAST mode, with fewer training steps, there are more of those.
+
 # %%
 model.eval()
 s = test_src[:1]
@@ -182,21 +189,30 @@ viz.plot_attention(w[0], s[0] - synthetic.OFFSET, ['BOS'] + list(out[0, 1:L + 1]
 plt.show()
 
 # %% [markdown]
+# ## Summary
+#
+# * Self-attention is the read of notebook 07 turned on the sequence itself: $Q = XW_Q$, $K = XW_K$, $V = XW_V$ (D2.F2), $A = \mathrm{softmax}(QK^\top/\sqrt{d_k})$ row by row (D2.F3), output $AV$ (D0.F3, D4.F2); written step by step in NumPy it gives the fused op's numbers.
+# * The scale $1/\sqrt{d_k}$ keeps the scores at unit variance; without it the rows turn one-hot as $d_k$ grows. The source's formulas (D0.F3's missing query-key product, D2.F3's double exponential, D2.F6's second ReLU, D2.M2's decoder order and lost skip path) were each computed beside ours.
+# * Masks decide who may see whom: causal in a decoder's self-attention, key padding wherever sequences are padded.
+# * A small encoder-decoder Transformer learns to reverse digit strings; its cross-attention map shows the anti-diagonal alignment that the RNN with attention found in notebook 07, now without any recurrence.
+# * Next, notebook 09 keeps only the decoder half: a stack of causal self-attention blocks, trained to predict the next token of text, is a GPT.
+
+# %% [markdown]
 # ## Exercises
 #
-# Exercise chapter 6 practises this notebook (in `ch06_attention_transformer.py`):
+# Exercise chapter 7 practises this notebook (in `ch07_attention_transformer.py`):
 #
-# - **6.1** scaled dot-product attention and self-attention (D2.F3, D4.F2, D0.F3, D2.F2)
-# - **6.2** scaled dot-product attention backward (D2.F3)
-# - **6.3** the causal mask and a masked softmax (D2.M2, D2.F3)
-# - **6.4** multi-head attention: split and merge the heads (D2.F4)
-# - **6.5** erratum hunt: the decoder layer's order and residuals, the feed-forward block (D2.M2, D2.F5, D2.F6)
+# - **7.1** scaled dot-product attention and self-attention (D2.F3, D4.F2, D0.F3, D2.F2)
+# - **7.2** scaled dot-product attention backward (D2.F3)
+# - **7.3** the causal mask and a masked softmax (D2.M2, D2.F3)
+# - **7.4** multi-head attention: split and merge the heads (D2.F4)
+# - **7.5** erratum hunt: the decoder layer's order and residuals, the feed-forward block (D2.M2, D2.F5, D2.F6)
 #
 # Write the student files into a folder, fill in the functions, then check them:
 #
 # ```bash
 # tinygrad-lm exercises start DIR
-# tinygrad-lm exercises check 6.1 --dir DIR     # or: check --all --dir DIR
+# tinygrad-lm exercises check 7.1 --dir DIR     # or: check --all --dir DIR
 # ```
 #
-# or from a notebook: `from tinygrad_lm.exercises import check; check("6.1", scaled_dot_product_attention, self_attention)`. All the exercises, and how they are checked: [docs/exercises.md](../docs/exercises.md).
+# or from a notebook: `from tinygrad_lm.exercises import check; check("7.1", scaled_dot_product_attention, self_attention)`. All the exercises, and how they are checked: [docs/exercises.md](../docs/exercises.md).

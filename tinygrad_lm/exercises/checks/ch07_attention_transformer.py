@@ -1,4 +1,4 @@
-"""Checks of chapter 06 (attention and the Transformer): the student's NumPy code against the library's fused
+"""Checks of chapter 07 (attention and the Transformer): the student's NumPy code against the library's fused
 attention (forward and hand-written backward), its MultiheadAttention, and small references written here."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 
 from ..core import CheckFailure, assert_close, cases, close, exercise, expect_equal, tensor64
 
-FILE = "ch06_attention_transformer"
+FILE = "ch07_attention_transformer"
 
 
 def _softmax(x):
@@ -44,7 +44,7 @@ def _case(q, k, v, mask):
     return f"q {q.shape}, k {k.shape}, v {v.shape}" + ("" if mask is None else ", with a mask")
 
 
-@exercise("6.1", "scaled dot-product attention and self-attention", ids=("D2.F3", "D4.F2", "D0.F3", "D2.F2"),
+@exercise("7.1", "scaled dot-product attention and self-attention", ids=("D2.F3", "D4.F2", "D0.F3", "D2.F2"),
           kind="op", file=FILE, entry=("scaled_dot_product_attention", "self_attention"))
 def _(scaled_dot_product_attention, self_attention):
     from ...ops.attention import self_attention as library_self_attention
@@ -78,7 +78,7 @@ def _(scaled_dot_product_attention, self_attention):
                      hint="Q = X W_Q, K = X W_K, V = X W_V (rows are tokens)")
 
 
-@exercise("6.2", "scaled dot-product attention backward", ids=("D2.F3",), kind="op", file=FILE,
+@exercise("7.2", "scaled dot-product attention backward", ids=("D2.F3",), kind="op", file=FILE,
           entry=("scaled_dot_product_attention_backward",))
 def _(scaled_dot_product_attention_backward):
     hints = {"dq": "dQ = dS K / sqrt(d_k) with dS = A * (dA - rowsum(dA * A))",
@@ -96,7 +96,7 @@ def _(scaled_dot_product_attention_backward):
             assert_close(a, e, f"{name}, {_case(q, k, v, mask)}", hint=hints[name])
 
 
-@exercise("6.3", "the causal mask and a masked softmax", ids=("D2.M2", "D2.F3"), kind="build", file=FILE,
+@exercise("7.3", "the causal mask and a masked softmax", ids=("D2.M2", "D2.F3"), kind="build", file=FILE,
           entry=("causal_mask", "masked_softmax"))
 def _(causal_mask, masked_softmax):
     for n in range(1, 7):
@@ -137,7 +137,7 @@ def _reference_split(x, h):
     return x.reshape(B, T, h, E // h).transpose(0, 2, 1, 3)
 
 
-@exercise("6.4", "multi-head attention: split and merge the heads", ids=("D2.F4",), kind="build", file=FILE,
+@exercise("7.4", "multi-head attention: split and merge the heads", ids=("D2.F4",), kind="build", file=FILE,
           entry=("split_heads", "merge_heads"))
 def _(split_heads, merge_heads):
     from ... import nn
@@ -167,7 +167,7 @@ def _(split_heads, merge_heads):
     assert_close(out, expected, "multi-head cross-attention built from your split/merge vs nn.MultiheadAttention")
 
 
-# ---- 6.5: the decoder layer, from sublayers the check builds --------------------------------------------------
+# ---- 7.5: the decoder layer, from sublayers the check builds --------------------------------------------------
 
 def _layer_norm(w, b):
     def norm(x):
@@ -200,7 +200,7 @@ def _sublayers(g, E):
     return self_attn, cross_attn, (lambda h: _ffn_reference(h, *F)), norms
 
 
-@exercise("6.5", "erratum hunt: the decoder layer's order and residuals, the feed-forward block",
+@exercise("7.5", "erratum hunt: the decoder layer's order and residuals, the feed-forward block",
           ids=("D2.M2", "D2.F5", "D2.F6"), kind="erratum", file=FILE, entry=("feed_forward", "decoder_layer"))
 def _(feed_forward, decoder_layer):
     for g in cases(4, seed=67):

@@ -13,11 +13,13 @@
 # ---
 
 # %% [markdown]
-# # 08 · A small GPT on CPython's documentation (D4.M2, D2.M4, D0.F4, D2.F7)
+# # 09 · A small GPT on CPython's documentation (D4.M2, D2.M4, D0.F4, D2.F7)
 #
 # A language model does one thing: given the tokens so far, it gives a probability to every possible next token. Everything a chat assistant or a code completer does is built on repeating that single step. Document 004 shows it in five lines: load a pretrained GPT-2, encode a prompt, call `generate`, decode. Those five lines hide four separate machines, and the document's own version of them does not run (its model has no language-modelling head, see section 6).
 #
 # No weights can be downloaded here, so we build every piece ourselves and open each one up: a **byte-level BPE tokenizer** (text to integers), a **decoder-only Transformer** (pre-LayerNorm, tied embeddings) that turns integers into next-token distributions (D0.F4), and **`generate`** with a key-value cache and the usual sampling strategies (D2.F7 for the greedy one). Section 3 then runs the whole text-generation pipeline by hand, one step at a time (D2.M4), and checks that it writes exactly the tokens `model.generate` writes. The corpus is the documentation text that ships with Python (`pydoc_data.topics`), so the notebook runs offline.
+#
+# The model is the decoder half of notebook 08's Transformer with the cross-attention removed: with no source sentence there is no encoder to query, and every block is causal self-attention followed by a feed-forward network. Notebook 07's RNN read a source through attention; notebook 08 replaced the recurrence with self-attention; here that self-attention, masked so no token sees its future, is the whole model. Section 3 draws what its heads look at.
 
 # %%
 import os, time
@@ -181,6 +183,32 @@ np.testing.assert_allclose(loop, engine, rtol=1e-3, atol=1e-5)
 print('causal attention, loops == engine: max |diff| =', np.abs(loop - engine).max())
 
 # %% [markdown]
+# ### What the heads look at
+#
+# The weights inside that loop are worth a picture. The cell below takes a prompt, runs it through the trained blocks, and at the last block recomputes each head's map $A = \mathrm{softmax}(QK^\top/\sqrt{d_h} + M)$ from the block's own projection `c_attn`, with $M$ the causal mask, through `attention_weights` (the function notebook 08 checked against the fused op). Multiplying the maps by the values and projecting must give the block's attention output, so these are the weights the model really used. `viz.plot_attention` draws one map per head: row $t$ is the query token, column $s$ a key token, and everything above the diagonal is exactly zero because a token never sees its future. A head that has learned nothing averages its past evenly, row $t$ holding $1/t$ in each of its $t$ columns; training moves it away from that. Patterns to look for after the full run: a head that puts most of its weight on the first token (a resting place when nothing else is relevant), a head that looks at the previous token, and heads that pick out one earlier word, such as a token continuing the word it belongs to. In FAST mode the model has trained for only 60 steps, so its maps stay close to the even average.
+
+# %%
+from tinygrad_lm import viz
+from tinygrad_lm.ops.attention import attention_weights
+ids_map = tok.encode('The assert statement raises an error')
+with tg.no_grad():
+    h = model.wte(np.array([ids_map])) + model.wpe(np.arange(len(ids_map)))
+    for block in model.h[:-1]:
+        h, _ = block(h)
+    att = model.h[-1].attn
+    x_ln = model.h[-1].ln_1(h)
+    B_, T_, C_ = x_ln.shape; H_ = att.n_head
+    qkv = att.c_attn(x_ln).reshape(B_, T_, 3, H_, C_ // H_).permute(2, 0, 3, 1, 4)   # as in the model
+    q, k, v = qkv[0], qkv[1], qkv[2]
+    maps = attention_weights(q, k, np.tril(np.ones((T_, T_), bool)))               # (1, heads, T, T)
+    y = (maps @ v).permute(0, 2, 1, 3).reshape(B_, T_, C_)
+    np.testing.assert_allclose(att.c_proj(y).numpy(), att(x_ln)[0].numpy(), rtol=1e-4, atol=1e-5)
+assert np.all(np.triu(maps.numpy()[0], 1) == 0)
+words = [tok.token_str(i).replace(' ', '·') for i in ids_map]                  # '·' marks a space
+viz.plot_attention(maps[0], words, words)
+plt.show()
+
+# %% [markdown]
 # ## 4. Sampling strategies
 #
 # Greedy decoding is one way to turn $\hat y$ into a token. The others sample, with the logits $z$ reshaped first:
@@ -283,7 +311,7 @@ assert d_self < 1e-12 < d_causal
 # ## Summary
 #
 # * BPE turns any string into ids from a fixed vocabulary by replaying merges learned from counts; its fast trainer makes the same merges as the literal loop.
-# * A GPT maps ids to next-token distributions, $\mathrm{softmax}(\mathrm{LN}_f(h_T)E_{tok}^\top)$ (D0.F4); causal attention lets each position see only its past.
+# * A GPT maps ids to next-token distributions, $\mathrm{softmax}(\mathrm{LN}_f(h_T)E_{tok}^\top)$ (D0.F4); it is notebook 08's decoder without cross-attention, and its causal attention lets each position see only its past (the maps of section 3 are zero above the diagonal).
 # * Generation (D2.M4) is tokenize → embed → encode → decode, one token at a time; written out by hand it gives the very tokens of `model.generate`, and the key-value cache gives them faster.
 # * Greedy decoding (D2.F7) is one choice among several; temperature, top-k and top-p trade faithfulness for variety.
 # * Document 004's example cannot generate: its model has no head. Document 002's self-only attention ignores the context.
@@ -291,18 +319,18 @@ assert d_self < 1e-12 < d_causal
 # %% [markdown]
 # ## Exercises
 #
-# Exercise chapter 7 practises this notebook (in `ch07_gpt.py`):
+# Exercise chapter 8 practises this notebook (in `ch08_gpt.py`):
 #
-# - **7.1** one byte-pair-encoding merge (D4.M2)
-# - **7.2** top-k and top-p (nucleus) filtering (D4.M2, D2.F7)
-# - **7.3** one attention step with a key-value cache (D4.M2, D2.F3)
-# - **7.4** LayerNorm forward and backward (D2.M1, D4.M2)
+# - **8.1** one byte-pair-encoding merge (D4.M2)
+# - **8.2** top-k and top-p (nucleus) filtering (D4.M2, D2.F7)
+# - **8.3** one attention step with a key-value cache (D4.M2, D2.F3)
+# - **8.4** LayerNorm forward and backward (D2.M1, D4.M2)
 #
 # Write the student files into a folder, fill in the functions, then check them:
 #
 # ```bash
 # tinygrad-lm exercises start DIR
-# tinygrad-lm exercises check 7.1 --dir DIR     # or: check --all --dir DIR
+# tinygrad-lm exercises check 8.1 --dir DIR     # or: check --all --dir DIR
 # ```
 #
-# or from a notebook: `from tinygrad_lm.exercises import check; check("7.1", bpe_merge_step)`. All the exercises, and how they are checked: [docs/exercises.md](../docs/exercises.md).
+# or from a notebook: `from tinygrad_lm.exercises import check; check("8.1", bpe_merge_step)`. All the exercises, and how they are checked: [docs/exercises.md](../docs/exercises.md).

@@ -1,4 +1,4 @@
-"""Checks of chapter 07 (GPT): one BPE merge against the library's trainer, top-k / top-p against
+"""Checks of chapter 08 (GPT): one BPE merge against the library's trainer, top-k / top-p against
 ``models.gpt``'s filters, a cached attention step against full causal attention, LayerNorm against the fused op."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 
 from ..core import CheckFailure, assert_close, cases, exercise, expect_equal, tensor64
 
-FILE = "ch07_gpt"
+FILE = "ch08_gpt"
 
 
 def _reference_merge_step(word_freqs, new_id):
@@ -34,7 +34,7 @@ def _normalised(result):
                                                                        for w, f in dict(words).items()}
 
 
-@exercise("7.1", "one byte-pair-encoding merge", ids=("D4.M2",), kind="build", file=FILE, entry=("bpe_merge_step",))
+@exercise("8.1", "one byte-pair-encoding merge", ids=("D4.M2",), kind="build", file=FILE, entry=("bpe_merge_step",))
 def _(bpe_merge_step):
     from ...data.bpe import PATTERN, ByteLevelBPETokenizer
     import re
@@ -82,7 +82,7 @@ def _assert_filtered(got, expected, check, hint):
     assert_close(a[kept], expected[want], check + " (the kept logits)", hint="kept logits stay unchanged")
 
 
-@exercise("7.2", "top-k and top-p (nucleus) filtering", ids=("D4.M2", "D2.F7"), kind="build", file=FILE,
+@exercise("8.2", "top-k and top-p (nucleus) filtering", ids=("D4.M2", "D2.F7"), kind="build", file=FILE,
           entry=("top_k_filter", "top_p_filter"))
 def _(top_k_filter, top_p_filter):
     from ...models.gpt import top_k_filter as ref_k, top_p_filter as ref_p
@@ -108,7 +108,7 @@ def _(top_k_filter, top_p_filter):
                                          "probability reaches p")
 
 
-@exercise("7.3", "one attention step with a key-value cache", ids=("D4.M2", "D2.F3"), kind="build", file=FILE,
+@exercise("8.3", "one attention step with a key-value cache", ids=("D4.M2", "D2.F3"), kind="build", file=FILE,
           entry=("attend_with_cache",))
 def _(attend_with_cache):
     from ...nn import functional as F
@@ -131,7 +131,7 @@ def _(attend_with_cache):
                           "not the top-left one)")
 
 
-@exercise("7.4", "LayerNorm forward and backward", ids=("D2.M1", "D4.M2"), kind="op", file=FILE,
+@exercise("8.4", "LayerNorm forward and backward", ids=("D2.M1", "D4.M2"), kind="op", file=FILE,
           entry=("layer_norm", "layer_norm_backward"))
 def _(layer_norm, layer_norm_backward):
     from ...nn import functional as F
