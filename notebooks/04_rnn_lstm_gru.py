@@ -425,7 +425,7 @@ ax[0].set_ylabel("feature"); plt.show()
 import torch
 ours = nn.LSTM(4, 6, num_layers=2, bidirectional=True).double()
 theirs = torch.nn.LSTM(4, 6, num_layers=2, bidirectional=True).double()
-theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
 x = np.random.default_rng(1).standard_normal((5, 3, 4))
 diff = abs(ours(tg.tensor(x))[0].numpy() - theirs(torch.tensor(x))[0].detach().numpy()).max()
 assert diff < 1e-12

@@ -34,7 +34,7 @@ def _stepped(model, opt):
 
 
 def _snapshot(model, opt=None):
-    state = {k: v.copy() for k, v in model.state_dict().items()}
+    state = {k: v.clone() for k, v in model.state_dict().items()}
     if opt is not None:
         sd = opt.state_dict()
         state.update({f"opt/{i}/{n}": np.array(v) for i, s in sd["state"].items() for n, v in s.items()})

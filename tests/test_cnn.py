@@ -71,7 +71,7 @@ def test_lockstep_with_torch_twin(name):
             torch.nn.functional.nll_loss
         x, y = vision.digits28()[:2]
         lr, momentum = 0.01, 0.0
-    theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
     opt = optim.SGD(ours.parameters(), lr=lr, momentum=momentum)
     topt = torch.optim.SGD(theirs.parameters(), lr=lr, momentum=momentum)
     x = x.astype(np.float64)

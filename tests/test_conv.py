@@ -141,7 +141,7 @@ def test_nn_conv2d_names_shapes_init_and_torch_state_dict():
     for p in (conv.weight, conv.bias):
         assert np.abs(p.numpy()).max() <= bound and np.abs(p.numpy()).max() > 0.8 * bound
     ref = torch.nn.Conv2d(6, 12, (3, 5), stride=2, padding=(1, 2), groups=3)
-    ref.load_state_dict({k: torch.tensor(v) for k, v in conv.state_dict().items()})
+    ref.load_state_dict({k: torch.tensor(v.numpy()) for k, v in conv.state_dict().items()})
     x = np.random.default_rng(0).standard_normal((2, 6, 9, 10)).astype(np.float32)
     assert_close(conv(tg.tensor(x)), ref(torch.tensor(x)), np.float32)
     assert nn.Conv2d(1, 2, 3, bias=False).bias is None

@@ -21,7 +21,7 @@ def test_fine_tuning_a_new_head_on_frozen_features():
     body = nn.Sequential(nn.Linear(64, 128), nn.ReLU())
     pretrain = nn.Sequential(body, nn.Linear(128, 5))
     fit(pretrain, (x_train[old_tr], y_train[old_tr]), epochs=8)
-    frozen = {k: v.copy() for k, v in body.state_dict().items()}
+    frozen = {k: v.clone() for k, v in body.state_dict().items()}
     body.requires_grad_(False)
     model = nn.Sequential(body, nn.Linear(128, 5))  # a fresh head; the body is shared, frozen
     assert [p.requires_grad for p in model.parameters()] == [False, False, True, True]
@@ -52,7 +52,7 @@ def test_saliency_equals_torch_autograd_and_leaves_the_model_as_it_was():
     tg.manual_seed(0)
     model = nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Dropout(0.5), nn.Linear(7, 3)).double()
     twin = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.Tanh(), torch.nn.Linear(7, 3)).double()
-    twin.load_state_dict({k.replace("3.", "2."): torch.tensor(v) for k, v in model.state_dict().items()})
+    twin.load_state_dict({k.replace("3.", "2."): torch.tensor(v.numpy()) for k, v in model.state_dict().items()})
     x = np.random.default_rng(0).standard_normal((4, 5))
     xt = torch.tensor(x, requires_grad=True)
     scores = twin(xt)

@@ -23,7 +23,7 @@ def test_fit_matches_a_plain_torch_loop_step_for_step():
     x, y = _data()
     ours = _model()
     twin = torch.nn.Sequential(torch.nn.Linear(3, 1), torch.nn.Sigmoid()).double()
-    twin.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    twin.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
     model = KerasModel(ours).compile("adam", "binary_crossentropy", ["accuracy"])
     hist = model.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
     opt = torch.optim.Adam(twin.parameters(), lr=1e-3, eps=1e-7)

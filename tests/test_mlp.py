@@ -166,7 +166,7 @@ def _torch_twin(model):
         else:
             layers.append({tg.nn.ReLU: torch.nn.ReLU, tg.nn.Tanh: torch.nn.Tanh, tg.nn.Sigmoid: torch.nn.Sigmoid}[type(m)]())
     twin = torch.nn.Sequential(*layers).double()
-    twin.load_state_dict({k: torch.tensor(v) for k, v in model.state_dict().items()})
+    twin.load_state_dict({k: torch.tensor(v.numpy()) for k, v in model.state_dict().items()})
     return twin
 
 

@@ -44,7 +44,7 @@ def test_state_dict_keys_and_shapes_equal_torch():
     assert list(sd) == list(tsd)
     for k in sd:
         assert sd[k].shape == tuple(tsd[k].shape), k
-        assert isinstance(sd[k], np.ndarray) and sd[k].dtype == np.float32
+        assert type(sd[k]) is tg.Tensor and sd[k].dtype == np.float32 and not sd[k].requires_grad
     assert [n for n, _ in ours.named_parameters()] == [n for n, _ in ref.named_parameters()]
     assert [n for n, _ in ours.named_modules()] == [n for n, _ in ref.named_modules()]
     assert [n for n, _ in ours.named_children()] == [n for n, _ in ref.named_children()]
@@ -89,11 +89,15 @@ def test_load_state_dict_shape_mismatch_names_both_shapes():
         ours.load_state_dict(sd)
 
 
-def test_state_dict_is_a_copy():
-    lin = nn.Linear(2, 2)
-    sd = lin.state_dict()
-    sd["weight"][...] = 7.0
-    assert not (lin.weight.numpy() == 7.0).any()
+def test_state_dict_shares_memory_as_torch():
+    lin, twin = nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    for sd in (lin.state_dict(), twin.state_dict()):
+        sd["weight"][...] = 7.0  # detached tensors over the parameters' memory: the write shows in the model
+    assert (lin.weight.numpy() == 7.0).all() and (twin.weight.detach().numpy() == 7.0).all()
+    snapshot = {k: v.clone() for k, v in lin.state_dict().items()}  # the way to keep a copy
+    with tg.no_grad():
+        lin.weight[...] = 1.0
+    assert (snapshot["weight"].numpy() == 7.0).all()
 
 
 def test_parameters_children_modules():

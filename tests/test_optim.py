@@ -19,7 +19,7 @@ def _models(dtype=np.float64):
     ours = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3)).to(dtype=dtype)
     ref = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)).to(
         getattr(torch, np.dtype(dtype).name))
-    ref.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    ref.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
     return ours, ref
 
 

@@ -20,7 +20,7 @@ def _twins(kind, D, H, dtype=np.float64, **kw):
     ours_cls, theirs_cls, extra = LAYERS[kind]
     ours = ours_cls(D, H, **extra, **kw).to(dtype=dtype)
     theirs = theirs_cls(D, H, **extra, **kw).to(getattr(torch, np.dtype(dtype).name))
-    theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
     return ours, theirs
 
 
@@ -105,7 +105,7 @@ def test_cells_match_torch(kind):
     ours = ours_cls(3, 5).double()
     theirs = theirs_cls(3, 5).double()
     assert list(ours.state_dict()) == list(theirs.state_dict())
-    theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
     rng = np.random.default_rng(2)
     x, h, c = rng.standard_normal((2, 3)), rng.standard_normal((2, 5)), rng.standard_normal((2, 5))
     xg, hg, cg = (tg.tensor(a, requires_grad=True) for a in (x, h, c))
@@ -253,7 +253,7 @@ def test_recurrent_dropout_trains_and_is_off_in_eval():
     lstm.eval()
     ours = lstm(x)[0]
     theirs = torch.nn.LSTM(3, 4).double()
-    theirs.load_state_dict({k: torch.tensor(v) for k, v in lstm.state_dict().items()})
+    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in lstm.state_dict().items()})
     assert_close(ours, theirs(torch.tensor(x.numpy()))[0])
     lstm.train()
     out, _ = lstm(x)

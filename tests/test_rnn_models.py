@@ -13,7 +13,7 @@ from tinygrad_lm.recipes import lstm_lm
 
 
 def _load(twin, ours):
-    twin.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    twin.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
 
 
 class ClassifierTwin(torch.nn.Module):
@@ -50,8 +50,8 @@ def test_d3m2_lockstep_with_torch(per_step):
     x = x.astype(np.float64)
     model = rnn.RNNClassifier(per_step=per_step).double()
     trnn, tfc = torch.nn.RNN(10, 8, 2, batch_first=True).double(), torch.nn.Linear(8, 2).double()
-    trnn.load_state_dict({k[4:]: torch.tensor(v) for k, v in model.state_dict().items() if k.startswith("rnn.")})
-    tfc.load_state_dict({k[3:]: torch.tensor(v) for k, v in model.state_dict().items() if k.startswith("fc.")})
+    trnn.load_state_dict({k[4:]: torch.tensor(v.numpy()) for k, v in model.state_dict().items() if k.startswith("rnn.")})
+    tfc.load_state_dict({k[3:]: torch.tensor(v.numpy()) for k, v in model.state_dict().items() if k.startswith("fc.")})
     opt = tg.optim.SGD(model.parameters(), lr=0.01)
     topt = torch.optim.SGD(list(trnn.parameters()) + list(tfc.parameters()), lr=0.01)
     for step in range(20):

@@ -65,7 +65,7 @@ def test_lockstep_with_torch(score):
     task, model, _ = recipe.setup(score, vocab_size=11, max_len=6, embedding_dim=6, hidden_size=7)
     model.double()
     twin = Twin(11, 6, 7, score).double()
-    twin.load_state_dict({k: torch.tensor(v) for k, v in model.state_dict().items()})
+    twin.load_state_dict({k: torch.tensor(v.numpy()) for k, v in model.state_dict().items()})
     opt, topt = tg.optim.Adam(model.parameters(), lr=1e-2), torch.optim.Adam(twin.parameters(), lr=1e-2)
     for step in range(20):
         batch = task.sample(5, seed=step)  # batch of 5, lengths 3..6: source padding in most batches

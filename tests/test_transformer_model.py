@@ -30,7 +30,7 @@ def test_lockstep_with_torch_20_steps_float64():
     src, tgt = synthetic.generate_task("reverse", 200, 5)
     ours = Seq2SeqTransformer(V, 16, 2, 1, 1, 32, dropout=0.0).double()
     twin = TorchTwin(V, 16, 2, 1, 32).double()
-    twin.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    twin.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
     opt = torch.optim.Adam(twin.parameters(), lr=1e-3)
     rng = np.random.default_rng(0)
     ours_losses = fit(ours, src, tgt, 20, batch_size=16, lr=1e-3, seed=0)

@@ -51,8 +51,50 @@ def xp(*arrays):
     return np
 
 
-def device_of(a) -> str:
-    return "cuda" if is_cupy(a) else "cpu"
+class device(str):  # noqa: N801 - torch's name
+    """``torch.device``: ``device("cpu")``, ``device("cuda")``, ``device("cuda:0")``, ``device("cuda", 0)``,
+    with ``.type`` and ``.index``. A str subclass ("cpu", "cuda:0"), so it goes wherever a device name
+    goes and, unlike torch.device, equals its name: ``t.device == "cuda"`` keeps working."""
+
+    def __new__(cls, type, index=None):  # noqa: A002 - torch's name
+        if isinstance(type, device) and index is None:
+            return type
+        name = str(type)
+        kind, colon, number = name.partition(":")
+        if kind not in ("cpu", "cuda"):
+            raise RuntimeError(f"Expected one of cpu, cuda device type at start of device string: {name}")
+        if colon:
+            if index is not None:
+                raise ValueError(f"device: {name!r} already names an index; do not pass index={index!r} too")
+            if not number.isdigit():
+                raise RuntimeError(f"Invalid device string: '{name}'")
+            index = int(number)
+        if index is not None and (isinstance(index, bool) or not isinstance(index, int) or index < 0):
+            raise RuntimeError(f"Device index must not be negative and must be an int, got {index!r}")
+        return super().__new__(cls, kind if index is None else f"{kind}:{index}")
+
+    @property
+    def type(self) -> str:
+        return self.partition(":")[0]
+
+    @property
+    def index(self):
+        number = self.partition(":")[2]
+        return int(number) if number else None
+
+    def __repr__(self) -> str:
+        index = "" if self.index is None else f", index={self.index}"
+        return f"device(type='{self.type}'{index})"
+
+    def __reduce__(self):
+        return device, (str(self),)
+
+
+_CPU, _CUDA = device("cpu"), device("cuda")
+
+
+def device_of(a) -> device:
+    return _CUDA if is_cupy(a) else _CPU
 
 
 def check_device(device) -> str:

@@ -139,6 +139,11 @@ class Tensor:
     def numpy(self) -> np.ndarray:
         return backend.to_device(self.data, "cpu")
 
+    def __array__(self, dtype=None, copy=None):
+        """``np.asarray(t)``: the NumPy array (the same memory on the CPU, as torch's ``__array__``)."""
+        a = self.numpy() if dtype is None else self.numpy().astype(dtype, copy=False)
+        return a.copy() if copy and a is self.data else a
+
     def item(self):
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")

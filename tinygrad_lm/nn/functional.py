@@ -9,3 +9,5 @@ from .recurrent import variational_dropout  # noqa: F401,E402
 from ..ops.conv import conv2d  # noqa: F401,E402
 from ..ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d  # noqa: F401,E402
 from ..ops import normalize  # noqa: F401,E402
+from ..ops.pad import pad  # noqa: F401,E402
+from ..ops.shape import one_hot  # noqa: F401,E402

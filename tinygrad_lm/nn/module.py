@@ -181,14 +181,11 @@ class Module:
         return sum(p.numel() for p in self.parameters())
 
     # ------------------------------------------------------------ state
-    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
-        """Parameters and persistent buffers by PyTorch's dotted names, as NumPy arrays (copies)."""
-        out = OrderedDict()
-        for name, mod in self.named_modules():
-            for k, p in list(mod._parameters.items()) + list(mod._buffers.items()):
-                if p is not None:
-                    out[f"{name}.{k}" if name else k] = p.numpy().copy()
-        return out
+    def state_dict(self, keep_vars: bool = False) -> "OrderedDict[str, Tensor]":
+        """Parameters and persistent buffers by PyTorch's dotted names, as tensors detached from the graph that
+        share the module's memory, as PyTorch (a snapshot to keep while training: ``v.clone()`` each);
+        ``keep_vars=True`` gives the Parameters themselves."""
+        return OrderedDict((k, t if keep_vars else t.detach()) for k, t in self._state_targets().items())
 
     def load_state_dict(self, state_dict, strict: bool = True):
         """Copy arrays (NumPy, tinygrad_lm or torch tensors) into the parameters and buffers by name.

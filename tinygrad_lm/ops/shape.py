@@ -331,3 +331,25 @@ def index_select(x, dim, index):
     if x.ndim == 0:
         raise ValueError("index_select: input must have at least 1 dimension, got a 0-d tensor")
     return getitem(x, (slice(None),) * dim + (idx.reshape(-1),))
+
+
+def one_hot(tensor, num_classes: int = -1):
+    """torch.nn.functional.one_hot: int64 of shape ``tensor.shape + (num_classes,)`` with a 1 at each class
+    value; ``num_classes=-1`` takes the largest value + 1. Not differentiable (integers in, integers out)."""
+    idx = tensor.data if isinstance(tensor, Tensor) else np.asarray(tensor)
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError(f"one_hot is only applicable to index tensor of type LongTensor (integers), got dtype "
+                           f"{idx.dtype}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
+        raise TypeError(f"one_hot: num_classes must be an int, got {type(num_classes).__name__}")
+    m = xp(idx)
+    if num_classes == -1 and not idx.size:
+        raise RuntimeError(f"one_hot: can not infer total number of classes from empty tensor (shape "
+                           f"{tuple(idx.shape)}); pass num_classes")
+    if idx.size and int(idx.min()) < 0:
+        raise RuntimeError(f"one_hot: class values must be non-negative, got {int(idx.min())}")
+    n = int(idx.max()) + 1 if num_classes == -1 else int(num_classes)
+    if idx.size and int(idx.max()) >= n or n < 0:
+        raise RuntimeError(f"one_hot: class values must be smaller than num_classes ({num_classes}), got "
+                           f"{int(idx.max()) if idx.size else 'an empty tensor'}")
+    return Tensor._wrap((idx[..., None] == m.arange(n)).astype(np.int64))

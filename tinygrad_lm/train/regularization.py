@@ -68,7 +68,7 @@ class EarlyStopping(Callback):
         if self.improved(value):
             self.best, self.best_epoch, self.wait = value, self.epoch, 0
             if model is not None and self.restore_best_weights:
-                self.best_state = model.state_dict()
+                self.best_state = {k: v.clone() for k, v in model.state_dict().items()}  # a snapshot, not views
             return False
         self.wait += 1
         if self.wait >= self.patience:  # as Keras: stop after `patience` checks without improvement
