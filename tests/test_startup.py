@@ -1,5 +1,7 @@
-"""Start-up: ``import tinygrad_lm`` leaves the heavy libraries alone, and the digits data are read
-without scikit-learn yet split exactly as scikit-learn splits them."""
+"""Start-up: ``import tinygrad_lm`` leaves the heavy libraries alone, the digits data are read
+without scikit-learn yet split exactly as scikit-learn splits them, and the first run says it is
+compiling the kernels (later runs, from Numba's cache, say nothing)."""
+import os
 import subprocess
 import sys
 
@@ -46,3 +48,22 @@ def test_the_digits_split_is_sklearns(test_size, seed):
     ours = digits(test_size, seed)
     for a, b in zip(ours, (x_train, y_train, x_test, y_test), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+# one small kernel (Adam's update of four numbers) compiles in about a second
+_ONE_KERNEL = """
+import numpy as np, tinygrad_lm as tg
+from tinygrad_lm.kernels.optim import constants
+p, g, m, v = (np.ones(4, np.float32) for _ in range(4))
+tg.backend.kernel("adam_step")(p, g, m, v, None, constants(p.dtype, 1, 1e-3, 0.9, 0.999, 1e-8, 0.0, False))
+print("ran")
+"""
+
+
+def test_compile_notice_once_from_an_empty_cache_and_not_from_a_warm_one(tmp_path):
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "TINYGRAD_LM_PLAIN": "0"}
+    runs = [subprocess.run([sys.executable, "-c", _ONE_KERNEL], env=env, capture_output=True, text=True, check=True)
+            for _ in range(2)]
+    assert [r.stdout.strip() for r in runs] == ["ran", "ran"]
+    assert runs[0].stderr.count("compiling kernels (first run only") == 1, runs[0].stderr
+    assert "compiling" not in runs[1].stderr, runs[1].stderr
