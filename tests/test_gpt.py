@@ -250,10 +250,10 @@ def test_cli_train_then_generate(tmp_path, capsys):
     main(["train", "gpt", "--out", out, "--steps", "6", "--eval-every", "2", "--vocab-size", "300",
           "--block-size", "16", "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--batch-size", "4", "--resume"])
     assert "resumed from" in capsys.readouterr().out
-    main(["generate", "gpt", "--out", out, "--prompt", "The object", "--max-length", "12"])
+    main(["generate", "gpt", "--out", out, "--prompt", "The object", "--max-new-tokens", "10"])
     text = capsys.readouterr().out
     assert text.startswith("The object") and len(text) > len("The object")
-    main(["generate", "gpt", "--out", out, "--prompt", "def", "--max-length", "8", "--do-sample",
+    main(["generate", "gpt", "--out", out, "--prompt", "def", "--max-new-tokens", "6",
           "--top-k", "5", "--num-return-sequences", "2"])
     text = capsys.readouterr().out
     assert text.startswith("--- 1\ndef") and "\n--- 2\ndef" in text

@@ -174,7 +174,7 @@ def test_cli_train_and_generate(tmp_path, capsys):
     out = str(tmp_path / "lm")
     main(["train", "lstm-lm", "--epochs", "1", "--train-windows", "48", "--vocab-size", "200", "--embedding-dim", "8",
           "--hidden-size", "8", "--num-layers", "1", "--seq-len", "8", "--out", out])
-    main(["generate", "lstm-lm", "--out", out, "--prompt", "the if statement", "--length", "5"])
+    main(["generate", "lstm-lm", "--out", out, "--prompt", "the if statement", "--max-new-tokens", "5"])
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("the if statement")
     main(["train", "rnn-classifier", "--epochs", "1", "--samples", "64", "--out", str(tmp_path / "rnn")])
     assert "test accuracy" in capsys.readouterr().out

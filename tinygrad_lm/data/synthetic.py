@@ -2,7 +2,7 @@
 
 These are generated data, not the document's data set: every sample is drawn from a seeded generator.
 Token ids: 0 = PAD, 1 = BOS, 2 = EOS, 3.. = the symbols 0..num_symbols-1, then '+' for addition.
-A target is BOS, the answer, EOS.
+A target is BOS, the answer, EOS; ``decode`` writes ids as text.
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 
 PAD, BOS, EOS, OFFSET = 0, 1, 2, 3
 TASKS = ("copy", "reverse", "sort", "addition")
+SYMBOLS = "0123456789abcdefghijklmnopqrstuvwxyz"  # how symbol s is written: digits, then letters
 
 
 def vocab_size(num_symbols: int = 10) -> int:
@@ -41,3 +42,15 @@ def generate_task(task: str, num_samples: int, length: int = 6, num_symbols: int
     n = num_samples
     tgt = np.concatenate([np.full((n, 1), BOS), ans + OFFSET, np.full((n, 1), EOS)], axis=1)
     return (src + OFFSET).astype(np.int64), tgt.astype(np.int64)
+
+
+def decode(ids, num_symbols: int = 10) -> str:
+    """The text of token ids: each symbol as one character (0-9, then a-z), '+' and the named specials
+    <pad>, <bos>, <eos>; ``decode([1, 3, 12, 2]) == "<bos>09<eos>"``. An id outside the vocabulary
+    shows as ``<id 17>``, never as a bare number."""
+    names = {PAD: "<pad>", BOS: "<bos>", EOS: "<eos>", OFFSET + num_symbols: "+"}
+    out = []
+    for i in np.asarray(ids).reshape(-1).tolist():
+        s = i - OFFSET
+        out.append(names[i] if i in names else SYMBOLS[s] if 0 <= s < min(num_symbols, len(SYMBOLS)) else f"<id {i}>")
+    return "".join(out)

@@ -5,8 +5,9 @@
     h'  = a + W_2 GELU(W_1 LN_2(a) + b_1) + b_2                  position-wise MLP
     p(x_{t+1} | x_{<=t}) = softmax(LN_f(h_L) W_out^T)            D0.F4; W_out = E_tok when tied
 
-``generate`` follows Hugging Face's ``model.generate``: ``max_length`` counts the prompt, greedy by
-default, ``do_sample`` with temperature / top-k / top-p, a key-value cache so each new token costs one
+``generate`` follows Hugging Face's ``model.generate``: ``max_length`` counts the prompt (``max_new_tokens``
+does not), greedy by default, ``do_sample`` with temperature / top-k / top-p, ``repetition_penalty``, a
+key-value cache so each new token costs one
 position's work instead of re-running the whole prefix. Its training (CPython's documentation, BPE,
 AdamW) is ``tinygrad_lm.recipes.gpt``.
 """
@@ -192,17 +193,26 @@ class GPT(nn.Module):
     @no_grad()
     def generate(self, input_ids, max_length: int = 50, num_return_sequences: int = 1, do_sample: bool = False,
                  temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-                 eos_token_id: int | None = None, use_cache: bool = True):
+                 eos_token_id: int | None = None, use_cache: bool = True, max_new_tokens: int | None = None,
+                 repetition_penalty: float = 1.0):
         """Continue ``input_ids`` ((B, T) or (T,)) until each row is ``max_length`` tokens long (the
-        prompt included, as Hugging Face counts) or has produced ``eos_token_id``; finished rows are
-        padded with ``eos_token_id``. Greedy (``argmax``, D2.F7) unless ``do_sample``. Returns an int64
-        Tensor (B * num_return_sequences, <= max_length). Past ``block_size`` tokens the model sees
-        only the last ``block_size`` (with the cache: it re-reads that window)."""
+        prompt included, as Hugging Face counts; ``max_new_tokens``, when given, counts the new ones only
+        and wins) or has produced ``eos_token_id``; finished rows are padded with ``eos_token_id``. Greedy
+        (``argmax``, D2.F7) unless ``do_sample``, as Hugging Face's default (the CLI samples);
+        ``repetition_penalty`` > 1 makes the tokens already in a row less likely (``repetition_filter``).
+        Returns an int64 Tensor (B * num_return_sequences, <= max_length). Past ``block_size`` tokens the
+        model sees only the last ``block_size`` (with the cache: it re-reads that window)."""
         ids = np.asarray(input_ids.numpy() if isinstance(input_ids, Tensor) else input_ids, dtype=np.int64)
         ids = ids[None] if ids.ndim == 1 else ids
         if ids.ndim != 2 or ids.shape[1] == 0:
             raise ValueError(f"generate: input_ids must be a non-empty (batch, length) array, got {ids.shape}")
         _check_sampling(num_return_sequences, do_sample, temperature, top_k, top_p)
+        if not repetition_penalty > 0:
+            raise ValueError(f"generate: repetition_penalty must be > 0 (1 is none), got {repetition_penalty}")
+        if max_new_tokens is not None:
+            if max_new_tokens < 0:
+                raise ValueError(f"generate: max_new_tokens must be >= 0, got {max_new_tokens}")
+            max_length = ids.shape[1] + max_new_tokens
         ids = np.repeat(ids, num_return_sequences, axis=0)
         was_training = self.training
         self.eval()
@@ -219,6 +229,8 @@ class GPT(nn.Module):
                     logits, cache = self(ids[:, fed:], past_key_values=cache, use_cache=True)
                     fed = ids.shape[1]
                 scores = logits.data[:, -1, :]
+                if repetition_penalty != 1:
+                    scores = repetition_filter(scores, ids, repetition_penalty)
                 nxt = (sample_next_token(scores, temperature, top_k, top_p) if do_sample
                        else scores.argmax(axis=-1))
                 nxt = backend.to_device(nxt, "cpu").astype(np.int64)
@@ -244,6 +256,19 @@ def _check_sampling(num_return_sequences, do_sample, temperature, top_k, top_p):
         raise ValueError(f"generate: top_k must be >= 1, got {top_k}")
     if top_p is not None and not 0 < top_p <= 1:
         raise ValueError(f"generate: top_p must be in (0, 1], got {top_p}")
+
+
+def repetition_filter(logits, ids, penalty: float):
+    """CTRL's repetition penalty as Hugging Face applies it: every token already in a row of ``ids``
+    (the prompt included, once however often it occurs) gets its logit divided by ``penalty`` where
+    positive and multiplied where negative, so ``penalty`` > 1 always makes it less likely."""
+    m = backend.xp(logits)
+    ids = backend.to_device(np.asarray(ids), backend.device_of(logits))
+    rows = m.arange(len(logits))[:, None]
+    seen = logits[rows, ids]
+    out = logits.copy()
+    out[rows, ids] = m.where(seen > 0, seen / penalty, seen * penalty)
+    return out
 
 
 def top_k_filter(logits, k: int):

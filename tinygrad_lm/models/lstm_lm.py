@@ -3,8 +3,8 @@
     Embedding(vocab 10000, 256) -> Dropout(0.5) -> LSTM(256 -> 512, 2 layers, dropout 0.5, batch_first)
     -> Linear(512 -> vocab)
 
-``sample`` draws a continuation. Its training on CPython's documentation (Adam, cross-entropy on the
-inputs shifted by one) is ``tinygrad_lm.recipes.lstm_lm``.
+``sample`` draws a continuation (temperature and top-k, or greedy). Its training on CPython's documentation
+(Adam, cross-entropy on the inputs shifted by one) is ``tinygrad_lm.recipes.lstm_lm``.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from ..autograd import no_grad
 from ..data.text import detokenize, word_tokenize
 from ..nn.module import Module
 from ..tensor import Tensor
+from .gpt import top_k_filter
 
 
 class LSTMLanguageModel(Module):
@@ -33,20 +34,29 @@ class LSTMLanguageModel(Module):
 
 
 def sample(model, vocab, prompt, length=30, temperature=1.0, top_k=None, seed=0):
-    """Continue ``prompt`` by ``length`` words drawn from softmax(logits / temperature) (top-k if given)."""
+    """Continue ``prompt`` by ``length`` words drawn from softmax(logits / temperature), among the ``top_k``
+    most likely only if given (``models.gpt.top_k_filter``); ``temperature=0`` takes the most likely word
+    every time (greedy, D2.F7). NumPy's generator seeded with ``seed`` draws: a seed gives one text."""
+    if not temperature >= 0:
+        raise ValueError(f"sample: temperature must be >= 0 (0 is greedy), got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"sample: top_k must be >= 1 (or None for every word), got {top_k}")
     rng = np.random.default_rng(seed)
+    was_training = model.training
     model.eval()
     ids = list(vocab.encode(word_tokenize(prompt))) or [0]
     hidden, out = None, []
     with no_grad():
         logits, hidden = model(Tensor(np.array([ids])), hidden)
         for _ in range(length):
-            z = logits.numpy()[0, -1].astype(np.float64) / max(temperature, 1e-6)
-            if top_k:
-                z[z < np.sort(z)[-top_k]] = -np.inf
-            p = np.exp(z - z.max())
-            nxt = int(rng.choice(len(p), p=p / p.sum()))
+            z = logits.numpy()[0, -1].astype(np.float64)
+            if temperature == 0:
+                nxt = int(z.argmax())
+            else:
+                z = z / temperature if top_k is None else top_k_filter(z / temperature, top_k)
+                p = np.exp(z - z.max())
+                nxt = int(rng.choice(len(p), p=p / p.sum()))
             out.append(nxt)
             logits, hidden = model(Tensor(np.array([[nxt]])), hidden)
-    model.train()
+    model.train(was_training)
     return detokenize(word_tokenize(prompt) + vocab.decode(out))

@@ -131,12 +131,23 @@ def add_arguments(parser, command, model):
         parser.add_argument("--out", default="runs/gpt", metavar="DIR", help="run folder of `tinygrad-lm train gpt`")
         parser.add_argument("--seed", type=int, default=0, help="seeds the sampling")
         parser.add_argument("--prompt", default="The ", help="text to continue")
-        parser.add_argument("--max-length", type=int, default=50, help="tokens in all, the prompt included")
-        parser.add_argument("--num-return-sequences", type=int, default=1)
-        parser.add_argument("--do-sample", action="store_true", help="sample instead of greedy decoding")
-        parser.add_argument("--temperature", type=float, default=1.0)
-        parser.add_argument("--top-k", type=int, default=None)
-        parser.add_argument("--top-p", type=float, default=None)
+        parser.add_argument("--max-new-tokens", type=count, default=50,
+                            help="tokens to add to the prompt")
+        parser.add_argument("--num-return-sequences", type=count, default=1,
+                            help="continuations of the prompt, each sampled on its own")
+        parser.add_argument("--temperature", type=float, default=0.8,
+                            help="divides the logits before sampling: below 1 safer, above 1 more varied; "
+                                 "0 is greedy")
+        parser.add_argument("--top-k", type=int, default=40,
+                            help="sample among the k most likely tokens only; 0 for all")
+        parser.add_argument("--top-p", type=float, default=None,
+                            help="sample among the fewest most likely tokens whose probabilities reach p (nucleus)")
+        parser.add_argument("--repetition-penalty", type=float, default=1.2,
+                            help="divides the positive logits (multiplies the negative) of tokens already in the "
+                                 "text, against loops such as runs of blank lines; 1 for none")
+        parser.add_argument("--greedy", action="store_true",
+                            help="take the most likely token every time instead of sampling (deterministic, "
+                                 "prone to repeating itself)")
         parser.add_argument("--no-cache", action="store_true", help="recompute the whole prefix every step")
 
 
@@ -189,13 +200,25 @@ def load_trained(folder):
 
 
 def generate(args):
-    """``tinygrad-lm generate gpt --prompt ... --max-length 50``: continue the prompt and print it."""
+    """``tinygrad-lm generate gpt --prompt ...``: continue the prompt and print it, sampled with
+    ``--temperature`` and ``--top-k`` (greedy with ``--greedy`` or ``--temperature 0``)."""
+    greedy = args.greedy or args.temperature == 0
+    if (args.temperature < 0 or args.top_k < 0 or not (args.top_p is None or 0 < args.top_p <= 1)
+            or not args.repetition_penalty > 0):
+        raise SystemExit("tinygrad-lm generate gpt: --temperature and --top-k must be >= 0, --top-p in (0, 1] "
+                         "and --repetition-penalty > 0")
+    if greedy and args.num_return_sequences > 1:
+        raise SystemExit("tinygrad-lm generate gpt: greedy decoding (--greedy or --temperature 0) gives one "
+                         "continuation; sample for --num-return-sequences")
+    if not args.prompt:
+        raise SystemExit("tinygrad-lm generate gpt: --prompt must not be empty")
     backend.manual_seed(args.seed)
     model, tok = load_trained(args.out)
     ids = np.array([tok.encode(args.prompt)])
-    out = model.generate(ids, max_length=args.max_length, num_return_sequences=args.num_return_sequences,
-                         do_sample=args.do_sample, temperature=args.temperature, top_k=args.top_k,
-                         top_p=args.top_p, eos_token_id=tok.eos_token_id, use_cache=not args.no_cache)
+    out = model.generate(ids, max_new_tokens=args.max_new_tokens, num_return_sequences=args.num_return_sequences,
+                         do_sample=not greedy, temperature=args.temperature or 1.0, top_k=args.top_k or None,
+                         top_p=args.top_p, eos_token_id=tok.eos_token_id, use_cache=not args.no_cache,
+                         repetition_penalty=args.repetition_penalty)
     texts = [tok.decode(row, skip_special_tokens=True) for row in out.numpy()]
     for i, text in enumerate(texts):
         print(("" if len(texts) == 1 else f"--- {i + 1}\n") + text)

@@ -93,11 +93,18 @@ def add_arguments(parser, command, model):
     if command == "generate":
         parser.add_argument("--out", default="runs/lstm-lm", metavar="DIR",
                             help="run folder of `tinygrad-lm train lstm-lm`")
-        parser.add_argument("--prompt", default="the for statement")
-        parser.add_argument("--length", type=int, default=40, help="words to sample")
-        parser.add_argument("--temperature", type=float, default=0.8)
-        parser.add_argument("--top-k", type=int, default=None)
-        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--prompt", default="the for statement", help="text to continue")
+        parser.add_argument("--max-new-tokens", type=count, default=40,
+                            help="words to add to the prompt")
+        parser.add_argument("--temperature", type=float, default=0.8,
+                            help="divides the logits before sampling: below 1 safer, above 1 more varied; "
+                                 "0 is greedy")
+        parser.add_argument("--top-k", type=int, default=40,
+                            help="sample among the k most likely words only; 0 for all")
+        parser.add_argument("--greedy", action="store_true",
+                            help="take the most likely word every time instead of sampling (deterministic, "
+                                 "prone to repeating itself)")
+        parser.add_argument("--seed", type=int, default=0, help="seeds the sampling")
         return
     add_common_arguments(parser, model, epochs=10, batch_size=32, lr=1e-3, lr_help="Adam's learning rate")
     parser.add_argument("--seq-len", type=count, default=35, help="words per training window")
@@ -161,8 +168,12 @@ def load_run(folder):
 
 
 def generate(args):
-    """``tinygrad-lm generate lstm-lm --prompt ...``: sample from a trained checkpoint."""
+    """``tinygrad-lm generate lstm-lm --prompt ...``: continue the prompt from a trained checkpoint, sampled
+    with ``--temperature`` and ``--top-k`` (greedy with ``--greedy`` or ``--temperature 0``)."""
+    if args.temperature < 0 or args.top_k < 0:
+        raise SystemExit("tinygrad-lm generate lstm-lm: --temperature and --top-k must be >= 0")
     model, vocab = load_run(args.out)
-    text = sample(model, vocab, args.prompt, args.length, args.temperature, args.top_k, args.seed)
+    text = sample(model, vocab, args.prompt, args.max_new_tokens, 0 if args.greedy else args.temperature,
+                  args.top_k or None, args.seed)
     print(text)
     return text

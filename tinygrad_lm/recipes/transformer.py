@@ -111,5 +111,5 @@ def train(args):
     model.eval()
     beam = beam_search(model, test_src[:1], test_tgt.shape[1] - 1, args.beam_size)
     print(f"{args.task}: exact-sequence accuracy {acc:.4f} on 500 generated test sequences")
-    print(f"beam search on {test_src[0] - synthetic.OFFSET}: {beam - synthetic.OFFSET}")
+    print(f"beam search on {synthetic.decode(test_src[0])}: {synthetic.decode(beam)}")
     run.write_result({"task": args.task, "test_exact_sequence_accuracy": acc})
