@@ -166,6 +166,16 @@ def test_transformer_prints_tokens_not_raw_ids(tmp_path, capsys):
     assert not re.search(r"-\d|\[", line)
 
 
+def test_seq2seq_attention_prints_an_example_in_words(tmp_path, capsys):
+    from tinygrad_lm.cli import main
+
+    main(["train", "seq2seq-attention", "--steps", "2", "--eval-every", "2", "--out", str(tmp_path / "s"),
+          "--no-progress"])
+    line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("example: "))
+    words = r"(?:[st]\d+|<[a-z]+>)"
+    assert re.fullmatch(rf"example: s\d+(?: s\d+)* ->(?: {words})*  \(reference: t\d+(?: t\d+)*\)", line), line
+
+
 def test_synthetic_decode_names_every_token():
     src, tgt = synthetic.generate_task("addition", 2, 3, seed=0)
     assert re.fullmatch(r"[0-9]{3}\+[0-9]{3}", synthetic.decode(src[0]))

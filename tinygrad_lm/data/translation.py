@@ -77,3 +77,9 @@ class ReverseDictionaryTask:
             if i != PAD:
                 out.append(vocab[i])
         return out
+
+    def describe(self, src, out, reference=None) -> str:
+        """One line of text for a source sentence and its decoded translation (ids up to <eos>), and the
+        reference translation when given: ``"s5 s9 -> t4 t8  (reference: t4 t8)"``."""
+        line = f"{' '.join(self.decode(src, self.src_vocab))} -> {' '.join(self.decode(out))}"
+        return line if reference is None else f"{line}  (reference: {' '.join(self.decode(reference))})"

@@ -84,4 +84,6 @@ def train(args):
     run.write_result(result)
     print(f"held-out exact-sequence accuracy {seq_acc:.4f}  token accuracy {tok_acc:.4f}  "
           f"(checkpoint {run.path}, curves {run.curves})")
+    out, _ = model.greedy_decode(held_out.src[:1], held_out.src_lengths[:1], held_out.tgt_out.shape[1])
+    print("example: " + task.describe(held_out.src[0], out[0], held_out.tgt_out[0]))
     return result
