@@ -139,8 +139,9 @@ def test_cli_resume_continues_the_run_exactly(tmp_path, monkeypatch):
         return real_evaluate(*a, **k)
     real_evaluate = cnn.evaluate
     monkeypatch.setattr(cnn, "evaluate", stop_in_second_epoch)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(SystemExit) as info:  # Ctrl-C: one line naming the checkpoint, the shell's status 130
         train_cli(tmp_path / "resumed", *args)
+    assert info.value.code == 130
     monkeypatch.setattr(cnn, "evaluate", real_evaluate)
     train_cli(tmp_path / "resumed", *args, "--resume")
     z1, z2 = np.load(tmp_path / "straight" / "checkpoint.npz"), np.load(tmp_path / "resumed" / "checkpoint.npz")
