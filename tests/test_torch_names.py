@@ -85,6 +85,25 @@ def test_cuda_is_available():
     assert (tg.cuda.device_count() > 0) == tg.cuda.is_available()
 
 
+@pytest.mark.gpu
+def test_the_names_on_the_gpu(tmp_path):
+    """pad (forward and backward), one_hot, device and save/load with CuPy arrays: the same as on the CPU."""
+    cuda = tg.device("cuda:0")
+    x = np.random.default_rng(0).standard_normal((2, 3, 4))
+    for mode in ("constant", "reflect", "replicate", "circular"):
+        on_cpu, on_gpu = tg.tensor(x, requires_grad=True), tg.tensor(x, requires_grad=True, device=cuda)
+        for t in (on_cpu, on_gpu):
+            (F.pad(t, (2, 1, -1, 2), mode=mode) * tg.arange(7.0, dtype=tg.float64, device=t.device)).sum().backward()
+        assert on_gpu.device == "cuda" and on_gpu.device.type == "cuda"
+        # at most 3 x 3 copies per element, each weighted by at most 6: a sum of 9 terms below 54 in all
+        np.testing.assert_allclose(on_gpu.grad.numpy(), on_cpu.grad.numpy(), rtol=0, atol=9 * EPS64 * 54)
+    hot = F.one_hot(tg.tensor([2, 0], device=cuda), 3)
+    assert hot.device == "cuda" and hot.tolist() == [[0, 0, 1], [1, 0, 0]]
+    tg.save({"w": tg.ones(2, device=cuda)}, tmp_path / "w.pt")
+    assert tg.load(tmp_path / "w.pt")["w"].device == "cpu"
+    assert tg.load(tmp_path / "w.pt", map_location="cuda")["w"].device == "cuda"
+
+
 # ------------------------------------------------------------------ inference_mode
 def test_inference_mode_as_context_and_decorator():
     x = tg.ones(3, requires_grad=True)
@@ -152,8 +171,8 @@ def test_pad_matches_torch_forward_and_backward(mode, k, batch, sizes, seed):
     pads = tuple(int(p) for n in reversed(shape[-k:]) for p in rng.integers(-min(n, 3), n + 2, size=2))
     # torch's circular mode reads outside its buffer where a pad wraps past what negative pads left (garbage
     # values, or an error): we refuse those (see test_pad_errors_like_torch)
-    assume(mode != "circular" or all(max(lo, hi) <= n + min(lo, 0) + min(hi, 0) for n, (lo, hi)
-                                     in zip(reversed(shape[-k:]), zip(pads[::2], pads[1::2], strict=True), strict=True)))
+    pairs = zip(reversed(shape[-k:]), zip(pads[::2], pads[1::2], strict=True), strict=True)
+    assume(mode != "circular" or all(max(lo, hi) <= n + min(lo, 0) + min(hi, 0) for n, (lo, hi) in pairs))
     x = rng.standard_normal(shape)
     value = {"value": float(rng.standard_normal())} if mode == "constant" else {}
     theirs_x = torch.tensor(x, requires_grad=True)

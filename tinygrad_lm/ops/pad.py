@@ -30,8 +30,9 @@ class ConstantPad(Function):
 class IndexPad(Function):
     """y = x taken at src(j) along each padded axis, the source of output position j (counted from
     -left): reflect mirrors without repeating the edge (j < 0: -j; j >= n: 2(n-1)-j), replicate clamps
-    to [0, n-1], circular wraps (j mod n, around what a negative pad leaves, as torch);  dL/dx_i = the sum of g_j over the j with src(j) = i, one
-    0/1 matrix product per padded axis (the transpose of the gather)."""
+    to [0, n-1], circular wraps (j mod n, around what a negative pad leaves, as torch);
+    dL/dx_i = the sum of g_j over the j with src(j) = i: one 0/1 matrix product per padded axis
+    (the transpose of the gather)."""
 
     saves_inputs = ()
 
@@ -47,8 +48,10 @@ class IndexPad(Function):
             if mode == "circular":  # as torch: crop first, then wrap around what is left
                 start, kept = max(-lo, 0), n - max(-lo, 0) - max(-hi, 0)
                 src = start + (j - start) % kept
+            elif mode == "reflect":
+                src = m.where(j < 0, -j, m.where(j >= n, 2 * (n - 1) - j, j))
             else:
-                src = m.where(j < 0, -j, m.where(j >= n, 2 * (n - 1) - j, j)) if mode == "reflect" else m.clip(j, 0, n - 1)
+                src = m.clip(j, 0, n - 1)
             self.sources.append((axis, n, src))
             y = m.take(y, src, axis=axis)
         return y
