@@ -350,11 +350,12 @@ def test_new_run_into_a_folder_with_a_checkpoint_is_refused(mlp_run, tmp_path, c
     assert _status([*MLP, "--out", str(out), "--overwrite"]) == 0
 
 
-def test_models_that_cannot_resume_ask_for_overwrite(tmp_path, capsys):
+def test_every_model_asks_for_resume_or_overwrite(tmp_path, capsys):
+    """Every model resumes now (rnn-classifier could not): a folder holding a run offers both."""
     (tmp_path / "checkpoint.npz").write_bytes(b"x")
     assert _status(["train", "rnn-classifier", "--epochs", "1", "--out", str(tmp_path)]) == 1
     line = _error_line(capsys)
-    assert "--overwrite" in line and "--resume" not in line
+    assert "--resume to continue it or --overwrite" in line
 
 
 def test_resume_without_a_checkpoint_says_so(tmp_path, capsys):

@@ -88,7 +88,8 @@ def test_train_mlp_refuses_bad_hyper_parameters(tmp_path, capsys):
                              ("--lr", "0", "must be a finite number > 0, got 0"),
                              ("--batch-size", "-3", "must be an integer >= 1, got -3")):
         assert cli_status(["train", "mlp", flag, value, "--out", str(tmp_path / "run")]) == 2
-        assert f"tinygrad-lm train mlp: error: argument {flag}: {why}" in capsys.readouterr().err
+        assert capsys.readouterr().err == (f"tinygrad-lm: error: argument {flag}: {why} (see `tinygrad-lm train mlp "
+                                           f"--help`)\n")
     assert not (tmp_path / "run").exists()
 
 
@@ -102,8 +103,14 @@ def test_library_errors_are_one_line_in_the_clis_words(tmp_path, capsys):
     """A ValueError from a bad hyper-parameter, a missing data file (with the CLI's flag, not the API's
     argument), a missing checkpoint: one line each, status 1."""
     assert cli_status(["train", "gpt", "--n-embd", "30", "--n-head", "4", "--steps", "1", "--out", str(tmp_path / "g"),
-                     "--vocab-size", "260"]) == 1
-    assert "divisible by n_head" in _one_error_line(capsys)
+                     "--vocab-size", "260"]) == 2
+    assert "--n-embd 30 must be a multiple of --n-head 4" in _one_error_line(capsys)
+    assert cli_status(["train", "transformer", "--d-model", "6", "--heads", "4", "--out", str(tmp_path / "t")]) == 2
+    assert "--d-model 6 must be a multiple of --heads 4" in _one_error_line(capsys)
+    assert cli_status(["train", "gpt", "--dropout", "1.5", "--block-size", "8", "--out", str(tmp_path / "g2"),
+                       "--vocab-size", "258", "--steps", "1"]) == 1
+    line = _one_error_line(capsys)  # the model's own check, in the CLI's words
+    assert "dropout must be in [0, 1)" in line and "n_embd" not in line
     assert cli_status(["train", "cnn-mnist", "--data", "mnist", "--root", str(tmp_path), "--out", str(tmp_path / "c")]) == 1
     line = _one_error_line(capsys)
     assert "pass --download" in line and "--data digits" in line and "download_missing" not in line
@@ -120,3 +127,15 @@ def test_errors_print_no_traceback_unless_debug(tmp_path):
                                   f"with `tinygrad-lm train gpt --out {tmp_path}` or pass the --out of a run")
     out = _run("generate", "gpt", "--out", str(tmp_path), "--debug")
     assert out.returncode == 1 and "Traceback" in out.stderr and "FileNotFoundError" in out.stderr
+
+
+def test_api_argument_names_become_the_models_flags(capsys):
+    """A library message naming an argument that is one of the model's flags says the flag; prose is left alone."""
+    status = cli._report(ValueError("GPTConfig: n_embd 30 must be divisible by n_head 4; the data is fine"),
+                         {"n_embd": 30, "n_head": 4, "data": "x", "vocab_size": 9})
+    assert status == 1
+    assert capsys.readouterr().err.strip() == ("tinygrad-lm: error: GPTConfig: --n-embd 30 must be divisible by "
+                                               "--n-head 4; the data is fine")
+    cli._report(RuntimeError("could not download u (offline); put the file at p by hand, or train on the offline "
+                             "data sets (digits28, shapes)"), {"train_size": None})
+    assert "train on the offline data (--data digits or --data shapes)" in capsys.readouterr().err

@@ -262,5 +262,6 @@ def test_plot_history_tells_the_truth():
     assert train.get_marker() == "o" and list(train.get_xdata()) == [200] and val.get_label() == "validation loss"
     assert [line.get_label() for line in acc_ax.get_lines()] == ["validation accuracy"]
     assert "\n" in fig._suptitle.get_text()
+    assert all(tick == int(tick) for tick in loss_ax.get_xticks())  # no epoch 0.96
     many = plot_history({"loss": list(range(100))})
     assert many.axes[0].get_xlabel() == "epoch" and many.axes[0].get_lines()[0].get_marker() in (None, "None", "")

@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import math
 import os
+import re
 import sys
 
 MODELS = {
@@ -31,9 +32,11 @@ MODELS = {
 # the models whose recipe has generate(args): `generate` offers these alone (kept without importing recipes)
 GENERATES = ("lstm-lm", "gpt")
 
-# messages of the library that name an API argument, in the CLI's own words
+# messages of the library that name an API argument, in the CLI's own words (and, in _report, any
+# argument of the model's that is one of its flags: n_embd -> --n-embd)
 _API_TO_FLAGS = {"pass download_missing=True": "pass --download", "use digits28() offline": "use --data digits offline",
-                 "use shapes() offline": "use --data shapes offline"}
+                 "use shapes() offline": "use --data shapes offline",
+                 "the offline data sets (digits28, shapes)": "the offline data (--data digits or --data shapes)"}
 
 
 def _model_module(name: str):
@@ -50,6 +53,15 @@ class _DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action):
         return action.help if action.nargs == 0 else super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser with a usage error in one line, as every other error of the CLI (the usage is one
+    --help away)."""
+
+    def error(self, message):
+        print(f"tinygrad-lm: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def _usage_error(message: str):
@@ -79,8 +91,8 @@ def _command_and_model(argv):
 def _parser(command=None, model=None):
     """The command line: train / generate, each with one subcommand per model; the options of ``model``
     (of ``command``) alone are added, so only its recipe is imported. Returns (parser, the model's parser)."""
-    parser = argparse.ArgumentParser(prog="tinygrad-lm", description="Train and sample tinygrad_lm's models.",
-                                     epilog=_listing(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="tinygrad-lm", description="Train and sample tinygrad_lm's models.",
+                     epilog=_listing(), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error, not one line")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("exercises", help="textbook exercises: list, start DIR, solve DIR, check ID / --all")
@@ -118,7 +130,7 @@ def main(argv=None) -> int:
     try:  # --distributed mpi: this process is one rank of `mpirun -n N`
         comm = distributed.init(getattr(args, "distributed", "none"))
     except (ValueError, RuntimeError) as e:
-        raise SystemExit(_report(e)) from None
+        raise SystemExit(_report(e, vars(args))) from None
     if comm is not None and comm.rank != 0:
         sys.stdout = open(os.devnull, "w")  # rank 0 alone prints progress and results; errors stay on stderr
     # under MPI a rank that fails aborts the job: its peers would otherwise wait for it forever
@@ -133,12 +145,13 @@ def main(argv=None) -> int:
         except (Exception, SystemExit) as e:
             if debug or (isinstance(e, SystemExit) and not isinstance(e.code, str)):
                 raise
-            raise SystemExit(_report(e)) from None  # as argparse does: callers and the shell see the status
+            raise SystemExit(_report(e, vars(args))) from None  # as argparse does: the shell sees the status
     return 0
 
 
-def _report(e: BaseException) -> int:
-    """One line on stderr for an error of the train / generate command; the exit status."""
+def _report(e: BaseException, options=()) -> int:
+    """One line on stderr for an error of the train / generate command, in the words of its flags (``options``:
+    the argparse dests; those of two words, such as n_embd, are unmistakable in a message); the exit status."""
     if isinstance(e, SystemExit):  # a model's check of its flags, worded as a usage error
         message, status = str(e.code).removeprefix("tinygrad-lm "), 2
     elif isinstance(e, (ValueError, OSError, RuntimeError)):  # bad values, files, folders, checkpoints, downloads
@@ -147,6 +160,8 @@ def _report(e: BaseException) -> int:
         message, status = f"internal error ({type(e).__name__}: {e}); rerun with --debug for the traceback", 1
     for api, flags in _API_TO_FLAGS.items():
         message = message.replace(api, flags)
+    for dest in (d for d in options if "_" in d):
+        message = re.sub(rf"(?<![-\w]){dest}(?!\w)", "--" + dest.replace("_", "-"), message)
     print("tinygrad-lm: error: " + " ".join(message.split()), file=sys.stderr)
     return status
 

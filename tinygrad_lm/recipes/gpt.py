@@ -153,6 +153,8 @@ def add_arguments(parser, command, model):
 
 def train(args):
     """``tinygrad-lm train gpt``: BPE on the documentation, then the GPT; checkpoint, curve, samples."""
+    if args.n_embd % args.n_head:
+        raise SystemExit(f"tinygrad-lm train gpt: --n-embd {args.n_embd} must be a multiple of --n-head {args.n_head}")
     run = Run(args, fixed=("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "no_tie", "seed"))
     backend.manual_seed(args.seed)
     # on resume, the tokenizer that trained the checkpoint (it travels inside it), not a fresh one

@@ -63,13 +63,14 @@ class _AfterStep(Callback):
         self.fn()
 
 
-def distill_student(teacher, x, y, hidden: int, epochs: int, T: float = 4.0, alpha: float = 0.7, seed: int = 0):
+def distill_student(teacher, x, y, hidden: int, epochs: int, T: float = 4.0, alpha: float = 0.7, seed: int = 0,
+                    **trainer_options):
     """Step 3c: a student MLP trained on alpha T^2 KL(teacher || student at temperature T) + (1 - alpha) CE."""
     with no_grad():
         teacher_logits = teacher.eval()(x)
     manual_seed(seed + 1)
     student = MLP(x.shape[1], (hidden,), 10)
-    return fit(student, (x, y, teacher_logits), epochs, lr=3e-3, seed=seed,
+    return fit(student, (x, y, teacher_logits), epochs, lr=3e-3, seed=seed, **trainer_options,
                loss_fn=lambda model, xb, yb, tb: distillation_loss(model(xb), tb, yb, T, alpha))
 
 
@@ -96,11 +97,15 @@ def run_pipeline(epochs: int = 20, hidden: int = 128, prune_amount: float = 0.8,
 
     pruned = copy.deepcopy(teacher)
     masks = magnitude_prune(pruned, prune_amount, scope="global")
-    fit(pruned, (x_train, y_train), finetune_epochs, seed=seed, after_step=masks.apply)
+    progress = trainer_options.get("progress", False)  # the other stages show a bar when the teacher does
+    fit(pruned, (x_train, y_train), finetune_epochs, seed=seed, after_step=masks.apply, progress=progress,
+        desc="pipeline fine-tune")
 
-    student = distill_student(teacher, x_train, y_train, student_hidden, distill_epochs, seed=seed)
+    student = distill_student(teacher, x_train, y_train, student_hidden, distill_epochs, seed=seed, progress=progress,
+                              desc="pipeline distill")
     manual_seed(seed + 1)
-    baseline = fit(MLP(64, (student_hidden,), 10), (x_train, y_train), distill_epochs, lr=3e-3, seed=seed)
+    baseline = fit(MLP(64, (student_hidden,), 10), (x_train, y_train), distill_epochs, lr=3e-3, seed=seed,
+                   progress=progress, desc="pipeline student")
 
     variants = [("teacher (float32)", teacher), (f"pruned {prune_amount:.0%} + fine-tuned", pruned),
                 ("teacher int8", quantize_dynamic(teacher)), ("pruned + int8", quantize_dynamic(pruned)),

@@ -96,6 +96,9 @@ def add_arguments(parser, command, model):
 def train(args):
     """``tinygrad-lm train transformer --task reverse``: train (stopping once every validation sequence is
     decoded exactly), report exact-sequence accuracy; checkpoint, curves, result."""
+    if args.d_model % args.heads:
+        raise SystemExit(f"tinygrad-lm train transformer: --d-model {args.d_model} must be a multiple of --heads "
+                         f"{args.heads}")
     run = Run(args, fixed=("task", "length", "samples", "d_model", "heads", "layers", "seed"))
     manual_seed(args.seed)
     src, tgt = synthetic.generate_task(args.task, args.samples, args.length, seed=args.seed)

@@ -16,6 +16,7 @@ def plot_history(history: dict, path=None, title: str = "", unit: str = "epoch",
     if path is not None:
         matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     names = [k for k in history if not k.startswith("val_") and history[k]]
     names += [k for k in history if k.startswith("val_") and history[k] and k[4:] not in names]  # no train twin
@@ -29,6 +30,7 @@ def plot_history(history: dict, path=None, title: str = "", unit: str = "epoch",
                 at = list(x)[-len(values):] if x is not None and len(x) >= len(values) else range(1, len(values) + 1)
                 ax.plot(at, values, marker="o" if len(values) <= FEW_POINTS else None, label=label)
         ax.set_xlabel(unit)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs and steps are whole numbers
         ax.set_ylabel(base)
         ax.legend()
         ax.grid(alpha=0.3)
