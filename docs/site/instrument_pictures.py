@@ -47,7 +47,7 @@ def _save(fig, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     png = io.BytesIO()
-    fig.savefig(png, format="png", dpi=90)  # Agg's PNG carries no date: the same figure, the same bytes
+    fig.savefig(png, format="png", dpi=100, bbox_inches="tight")  # no date in Agg's PNG: same figure, same bytes
     _write(path, png.getvalue())
     plt.close(fig)  # a figure made by pyplot (plot_activations) stays registered until closed
 
