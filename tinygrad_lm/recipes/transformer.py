@@ -28,6 +28,12 @@ def exact_accuracy(model, src, tgt) -> float:
     return float(np.mean(np.all(pred == tgt, axis=1)))
 
 
+def teacher_forced_loss(model, src, tgt):
+    """Cross-entropy of the next target token, the decoder reading the target shifted right."""
+    logits = model(src, tgt[:, :-1])
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt[:, 1:].reshape(-1))
+
+
 def fit(model, src, tgt, steps: int, batch_size: int = 64, lr: float = 1e-3, seed: int = 0, log=None,
         warmup: int = 0, val=None, target: float = 1.0, eval_every: int = 50, **trainer_options):
     """Adam + cross-entropy on shuffled batches, teacher forcing (decoder input = target shifted right).
@@ -45,9 +51,7 @@ def fit(model, src, tgt, steps: int, batch_size: int = 64, lr: float = 1e-3, see
         return src[idx], tgt[idx]
 
     def batch_loss(model, batch):
-        s, t = batch
-        logits = model(s, t[:, :-1])
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), t[:, 1:].reshape(-1))
+        loss = teacher_forced_loss(model, *batch)
         losses.append(loss.item())
         return loss
 
@@ -57,7 +61,8 @@ def fit(model, src, tgt, steps: int, batch_size: int = 64, lr: float = 1e-3, see
                       **{"progress": False, **trainer_options})
     # checked at every eval_every-th step only (not after a last, shorter stretch)
     trainer.fit(batch, steps=steps, eval_every=eval_every, evaluate=None if val is None else lambda: (
-        {} if trainer.step % eval_every else {"val_accuracy": exact_accuracy(model, *val)}))
+        {} if trainer.step % eval_every else {"val_loss": teacher_forced_loss(model, *val).item(),
+                                              "val_accuracy": exact_accuracy(model, *val)}))
     return losses
 
 
