@@ -265,3 +265,20 @@ def test_plot_history_tells_the_truth():
     assert all(tick == int(tick) for tick in loss_ax.get_xticks())  # no epoch 0.96
     many = plot_history({"loss": list(range(100))})
     assert many.axes[0].get_xlabel() == "epoch" and many.axes[0].get_lines()[0].get_marker() in (None, "None", "")
+
+
+def test_device_moves_the_model_for_the_steps_and_back_for_evaluation(monkeypatch):
+    """--device cuda: the steps run on the device (model and batch tensors moved there), every evaluation and
+    the model that fit returns on the CPU, where the recipes' data is. (The moves are recorded, not made, so
+    this runs without a GPU.)"""
+    model, opt, loader = _setup()
+    moves = []
+    monkeypatch.setattr(nn.Module, "to", lambda self, device=None, dtype=None: moves.append(("model", device)) or self)
+    monkeypatch.setattr(tg.Tensor, "to", lambda self, device=None, dtype=None: moves.append(("batch", device)) or self)
+
+    def evaluate():
+        moves.append(("evaluate", None))
+        return {}
+    Trainer(model, opt, mse, device="cuda", progress=False).fit(loader, epochs=1, evaluate=evaluate)
+    assert moves[0] == ("model", "cuda") and moves[1:3] == [("batch", "cuda")] * 2
+    assert moves[-4:] == [("model", "cpu"), ("evaluate", None), ("model", "cuda"), ("model", "cpu")]

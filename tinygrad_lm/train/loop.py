@@ -70,7 +70,8 @@ class Trainer:
     """See the module docstring. ``average='batches'`` makes the running loss a mean over batches
     instead of samples (a batch has ``len(batch[0])`` samples, or ``len(batch)`` if it is not a tuple, or 1
     if that has no length); ``meta`` goes into every checkpoint; ``log`` prints each row; ``desc`` names the
-    progress bar; ``device`` ('cpu' or 'cuda') is where the model and the batches' tensors are moved; ``comm``
+    progress bar; ``device`` ('cpu' or 'cuda') is where the steps run (the model and the batches' tensors are
+    moved there; evaluations run, and ``fit`` returns the model, on the CPU, where the data is); ``comm``
     is the data-parallel communicator (default: ``distributed.world()``, None on a process of its own)."""
 
     def __init__(self, model, optimizer, loss_fn, *, scheduler=None, clip_grad_norm=None, callbacks=(), run=None,
@@ -163,6 +164,7 @@ class Trainer:
                         break
         except KeyboardInterrupt:
             raise TrainingInterrupted(self._interrupted()) from None
+        self._on_cpu()
         if self.curves is not None and self.is_main:
             fig = plot_history(self.history, self.curves, self.title, unit="step" if by_steps else "epoch",
                                x=self.rows_at)
@@ -170,6 +172,11 @@ class Trainer:
 
             plt.close(fig)
         return self.history
+
+    def _on_cpu(self) -> None:
+        """The model back on the CPU after steps on ``device`` (the optimizer's state stays where it is)."""
+        if self.device not in (None, "cpu"):
+            self.model.to("cpu")
 
     def _interrupted(self) -> str:
         where = f"interrupted at step {self.step}"
@@ -226,9 +233,12 @@ class Trainer:
         logs = dict(self._logs)
         if evaluate is not None:
             self.model.eval()
+            self._on_cpu()  # evaluations build their tensors from the data, on the CPU
             with no_grad():
                 logs.update(evaluate())
             self.model.train()
+            if self.device is not None:
+                self.model.to(self.device)
         for k, v in logs.items():
             self.history.setdefault(k, []).append(v)
         self.rows_at.append(self.step if by_steps else self.epoch)
