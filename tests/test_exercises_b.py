@@ -38,7 +38,6 @@ def test_every_chapter_has_three_to_five_exercises_over_22_ids(exercises):
 def test_reference_solutions_pass(exercises, solutions):
     results = core.check_ids(list(exercises), solutions)
     assert [r.line() for r in results if not r.passed] == []
-    assert max(r.seconds for r in results) < 5.0
 
 
 def test_stubs_are_not_attempted(exercises, tmp_path):
