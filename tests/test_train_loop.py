@@ -263,6 +263,8 @@ def test_plot_history_tells_the_truth():
     assert [line.get_label() for line in acc_ax.get_lines()] == ["validation accuracy"]
     assert "\n" in fig._suptitle.get_text()
     assert all(tick == int(tick) for tick in loss_ax.get_xticks())  # no epoch 0.96
+    one = plot_history({"loss": [1.0], "val_loss": [1.5]}).axes[0]  # one epoch: whole-number ticks around it
+    assert all(tick == int(tick) for tick in one.get_xticks()) and 1 in one.get_xticks()
     many = plot_history({"loss": list(range(100))})
     assert many.axes[0].get_xlabel() == "epoch" and many.axes[0].get_lines()[0].get_marker() in (None, "None", "")
 

@@ -30,6 +30,9 @@ def plot_history(history: dict, path=None, title: str = "", unit: str = "epoch",
                 at = list(x)[-len(values):] if x is not None and len(x) >= len(values) else range(1, len(values) + 1)
                 ax.plot(at, values, marker="o" if len(values) <= FEW_POINTS else None, label=label)
         ax.set_xlabel(unit)
+        lo, hi = ax.get_xlim()
+        if hi - lo < 2:  # one row: a span of a few whole units, or the locator falls back to fractions
+            ax.set_xlim((lo + hi) / 2 - 1, (lo + hi) / 2 + 1)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs and steps are whole numbers
         ax.set_ylabel(base)
         ax.legend()
