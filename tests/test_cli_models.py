@@ -120,3 +120,13 @@ def test_ctrl_c_is_one_line_and_status_130(tmp_path, capsys, monkeypatch):
                    f"(epoch 1); --resume continues from it"]
     with np.load(tmp_path / "checkpoint.npz") as z:
         assert "model/0.weight" in z.files
+
+
+def test_lstm_classifier_packed_is_a_fixed_flag_of_its_run(tmp_path, capsys):
+    """--packed (D1.M1 over each text's own words) reaches the model and cannot change on --resume."""
+    out = tmp_path / "packed"
+    base = ["train", "lstm-classifier", *TINY["lstm-classifier"][1], "--out", str(out), "--no-progress"]
+    assert cli.main([*base, "--epochs", "1", "--packed"]) == 0
+    assert read_checkpoint(out / "checkpoint.npz")[1]["args"]["packed"] is True
+    assert _status([*base, "--epochs", "2", "--resume"]) == 1
+    assert "--resume cannot change --packed" in capsys.readouterr().err

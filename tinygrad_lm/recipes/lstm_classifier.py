@@ -36,9 +36,10 @@ def prepare(num_words=1000, maxlen=100):
     return (x, y.astype(np.float32)), (x_test, y_test.astype(np.float32)), tokenizer
 
 
-def build(num_words=1000, embedding_dim=16, hidden_size=32, lr=3e-3):
-    """The compiled Keras-style model of D1.M1 (Adam with Keras's eps 1e-7)."""
-    model = KerasModel(LSTMClassifier(num_words, embedding_dim, hidden_size))
+def build(num_words=1000, embedding_dim=16, hidden_size=32, lr=3e-3, packed=False):
+    """The compiled Keras-style model of D1.M1 (Adam with Keras's eps 1e-7); ``packed``: each text runs over its
+    own words only (``nn.utils.rnn.pack_padded_sequence``), not over the padding before it."""
+    model = KerasModel(LSTMClassifier(num_words, embedding_dim, hidden_size, packed=packed))
     return model.compile(optimizer=lambda params: Adam(params, lr=lr, eps=1e-7), loss="binary_crossentropy",
                          metrics=["accuracy"])
 
@@ -48,16 +49,18 @@ def add_arguments(parser, command, model):
                          lr_help="Adam's learning rate (Keras's default 1e-3 underfits in 10 epochs here)")
     parser.add_argument("--num-words", type=int, default=1000, help="vocabulary kept by the tokenizer")
     parser.add_argument("--maxlen", type=count, default=100, help="pad_sequences length")
+    parser.add_argument("--packed", action="store_true",
+                        help="run the LSTM over each text's own words (packed sequences), not the padding before it")
 
 
 def train(args):
     """``tinygrad-lm train lstm-classifier``: fit, report test accuracy, save checkpoint, curves and result."""
     if args.num_words < 2:
         raise SystemExit("train lstm-classifier: --num-words >= 2")
-    run = Run(args, fixed=("num_words", "maxlen", "seed"))
+    run = Run(args, fixed=("num_words", "maxlen", "seed", "packed"))
     manual_seed(args.seed)
     (x, y), (x_test, y_test), tokenizer = prepare(args.num_words, args.maxlen)
-    model = build(args.num_words, lr=args.lr)
+    model = build(args.num_words, lr=args.lr, packed=args.packed)
     model.fit(x, y, epochs=args.epochs, batch_size=args.batch_size, validation_data=(x_test, y_test), verbose=0,
               run=run, meta={"num_words": args.num_words, "maxlen": args.maxlen}, curves=run.curves,
               title="D1.M1 LSTM classifier (validation = test split)", progress=not args.no_progress,

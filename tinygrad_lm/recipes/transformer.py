@@ -59,10 +59,9 @@ def fit(model, src, tgt, steps: int, batch_size: int = 64, lr: float = 1e-3, see
                       scheduler=optim.lr_scheduler.linear_warmup(optimizer, warmup) if warmup else None,
                       callbacks=[_Progress(log, losses, target)], average="batches",
                       **{"progress": False, **trainer_options})
-    # checked at every eval_every-th step only (not after a last, shorter stretch)
+    # every row is evaluated, the last (shorter) stretch's too: a curve's points are its rows, one for one
     trainer.fit(batch, steps=steps, eval_every=eval_every, evaluate=None if val is None else lambda: (
-        {} if trainer.step % eval_every else {"val_loss": teacher_forced_loss(model, *val).item(),
-                                              "val_accuracy": exact_accuracy(model, *val)}))
+        {"val_loss": teacher_forced_loss(model, *val).item(), "val_accuracy": exact_accuracy(model, *val)}))
     return losses
 
 
