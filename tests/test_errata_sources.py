@@ -141,3 +141,71 @@ def test_every_test_an_entry_names_exists():
         for nb in re.findall(r"notebooks? (\d\d)", text):
             assert list((ROOT / "notebooks").glob(f"{nb}_*.py")), (heading, nb)
     assert named >= 30
+
+
+# ------------------------------------------------------------------ D2.F3 (002 sec. 4.1.2)
+def test_d2f3_exp_of_softmax_rows_sum_past_one_and_weights_stay_within_a_factor_e():
+    """exp(softmax(Q K^T)) / sqrt(d_k): each row sums to between n e^(1/n) / sqrt(d_k) (uniform scores)
+    and (n - 1 + e) / sqrt(d_k) (one-hot), not 1, and within a row the largest weight is at most e times
+    the smallest whatever the scores; softmax(Q K^T / sqrt(d_k)) rows sum to 1 and can be far sharper."""
+    n, dk = 6, 16
+    Q, K = 3 * rng(4).standard_normal((n, dk)), 3 * rng(5).standard_normal((n, dk))
+    s = Q @ K.T
+    p = np.exp(s - s.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    source = np.exp(p) / np.sqrt(dk)
+    sums = source.sum(1)
+    assert np.all(n * np.exp(1 / n) / np.sqrt(dk) <= sums + 1e-12)
+    assert np.all(sums <= (n - 1 + np.e) / np.sqrt(dk) + 1e-12)
+    assert np.all(source.max(1) / source.min(1) <= np.e + 1e-12)
+    ours = F.softmax(tg.tensor(s / np.sqrt(dk)), dim=-1).numpy()
+    np.testing.assert_allclose(ours.sum(1), 1, rtol=1e-12)
+    assert (ours.max(1) / ours.min(1)).max() > 100
+
+
+# ------------------------------------------------------------------ D2.F6 (002 sec. 4.2.3)
+def test_d2f6_outer_relu_bounds_each_update_below_by_its_bias():
+    """ReLU(W2 ReLU(W1 x + b1)) + b2: the outer ReLU comes before b2, so feature j of every token's
+    update is at least b2_j -- the sublayer can raise a feature freely but lower it no further than its
+    bias. The standard W2 ReLU(W1 x + b1) + b2 (the library's linear2(relu(linear1(x)))) goes below."""
+    from tinygrad_lm import nn
+
+    tg.manual_seed(2)
+    lin1, lin2 = nn.Linear(8, 32).double(), nn.Linear(32, 8).double()
+    x = tg.tensor(rng(6).standard_normal((50, 8)))
+    inner = lin1(x).relu()
+    b2 = lin2.bias.numpy()
+    source = (inner @ lin2.weight.T).relu().numpy() + b2
+    ours = lin2(inner).numpy()
+    assert np.all(source >= b2 - 1e-15)
+    assert np.all((ours < b2 - 1e-3).any(0))                          # every feature goes below its bias
+    np.testing.assert_allclose(np.maximum(ours, b2), source, rtol=1e-12, atol=1e-15)
+
+
+# ------------------------------------------------------------------ D3.F4 (003 sec. 3.2.1.2)
+def test_d3f4_a_sigmoid_candidate_never_lets_the_cell_state_fall_below_zero():
+    """g = sigma(...) in (0, 1), i and f >= 0: from c_0 = 0 every c_t = f c_{t-1} + i g stays positive, so
+    the cell can only accumulate; with the LSTM's tanh candidate (the library's LSTMCell) it goes both
+    ways. Same weights, gates ordered i, f, g, o as PyTorch."""
+    from tinygrad_lm import nn
+
+    D, H, T = 4, 6, 30
+    tg.manual_seed(3)
+    cell = nn.LSTMCell(D, H).double()
+    Wi, Wh, b = cell.weight_ih.numpy(), cell.weight_hh.numpy(), cell.bias_ih.numpy() + cell.bias_hh.numpy()
+    xs = 2 * rng(7).standard_normal((T, D))
+    h, c = np.zeros(H), np.zeros(H)
+    cs = []
+    for x in xs:                                                      # the source's cell, g = sigma(.)
+        a = Wi @ x + Wh @ h + b
+        i, f, g, o = sig(a[:H]), sig(a[H:2 * H]), sig(a[2 * H:3 * H]), sig(a[3 * H:])
+        c = f * c + g * i
+        h = o * np.tanh(c)
+        cs.append(c)
+    assert np.min(cs) > 0
+    state = (tg.zeros(1, H, dtype=tg.float64), tg.zeros(1, H, dtype=tg.float64))
+    ours = []
+    for x in xs:
+        state = cell(tg.tensor(x[None]), state)
+        ours.append(state[1].numpy()[0])
+    assert np.min(ours) < -0.05
