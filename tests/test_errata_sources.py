@@ -124,17 +124,18 @@ def test_the_index_has_one_row_per_entry_in_order():
 
 
 def test_every_test_an_entry_names_exists():
-    """Names in the 'Shown' bullets: `tests/FILE::NAME`, or a bare `test_...` (tests/test_errata.py)."""
+    """`tests/FILE::NAME` anywhere on the page; a bare `test_...` in a 'Shown' bullet is in
+    tests/test_errata.py; 'notebook NN' there is a notebook."""
     default = (ROOT / "tests" / "test_errata.py").read_text(encoding="utf-8")
     named = 0
     for heading, body in entries():
+        for path, name in re.findall(r"tests/(test_\w+\.py)::(test_\w+)", body):
+            assert f"def {name}(" in (ROOT / "tests" / path).read_text(encoding="utf-8"), (heading, path, name)
+            named += 1
         shown = re.search(r"^- \*\*Shown:\*\*(.*?)(?=^- \*\*|\Z)", body, flags=re.M | re.S)
         if not shown:
             continue
         text = shown.group(1)
-        for path, name in re.findall(r"tests/(test_\w+\.py)::(test_\w+)", text):
-            assert f"def {name}(" in (ROOT / "tests" / path).read_text(encoding="utf-8"), (heading, path, name)
-            named += 1
         for name in re.findall(r"(?<![:/])`(test_\w+)`", text):
             assert f"def {name}(" in default, (heading, name)
             named += 1
