@@ -2,7 +2,8 @@
 
 Every ``benchmarks/bench_*.py`` module lists ``CASES``; a name picks cases whose name contains it.
 Each step runs a few times to warm up (Numba compiles, caches fill), then ``repeat`` times; the
-table shows medians and the ratio tinygrad_lm / PyTorch measured in this same process.
+table shows medians and the ratio tinygrad_lm / PyTorch measured in this same process. Cases in
+another unit (peak memory in MB, start-up in s) are measured in fresh processes, ``samples`` each.
 """
 from __future__ import annotations
 
@@ -41,6 +42,13 @@ def time_step(step, warmup: int, repeat: int, min_time: float = 0.2) -> float:
     return statistics.median(times)
 
 
+def measure(builder, case, args) -> float:
+    """A timed case's median step in ms, or the median of ``--samples`` values of a measured case."""
+    if case.unit == "ms":
+        return time_step(builder(), args.warmup, args.repeat) * 1e3
+    return statistics.median(builder() for _ in range(args.samples))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -48,6 +56,8 @@ def main(argv=None):
     parser.add_argument("--vs", choices=["torch", "none"], default="torch", help="time PyTorch beside us")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--samples", type=int, default=3, help="fresh processes per measured case (peak memory, "
+                                                                "start-up)")
     parser.add_argument("--json", default="benchmarks/results/latest.json", help="where to write the results")
     parser.add_argument("--list", action="store_true", help="list the cases and stop")
     args = parser.parse_args(argv)
@@ -63,13 +73,14 @@ def main(argv=None):
     rows = []
     print(f"{'case':<44} {'tinygrad_lm':>12} {'torch':>10} {'ratio':>7} {'goal':>6}")
     for case in cases:
-        ours = time_step(case.tinygrad(), args.warmup, args.repeat)
-        theirs = time_step(case.torch(), args.warmup, args.repeat) if args.vs == "torch" and case.torch else None
+        ours = measure(case.tinygrad, case, args)
+        theirs = measure(case.torch, case, args) if args.vs == "torch" and case.torch else None
         ratio = ours / theirs if theirs else None
-        rows.append(dict(name=case.name, tinygrad_ms=ours * 1e3, torch_ms=theirs and theirs * 1e3, ratio=ratio,
-                         goal=case.goal, note=case.note))
-        print(f"{case.name:<44} {ours * 1e3:>10.2f}ms "
-              + (f"{theirs * 1e3:>8.2f}ms {ratio:>6.2f}x" if theirs else f"{'-':>10} {'-':>7}")
+        rows.append(dict(name=case.name, unit=case.unit, tinygrad=ours, torch=theirs, ratio=ratio, goal=case.goal,
+                         note=case.note))
+        u = f"{case.unit:<2}"
+        print(f"{case.name:<44} {ours:>10.2f}{u} "
+              + (f"{theirs:>8.2f}{u} {ratio:>6.2f}x" if theirs else f"{'-':>10} {'-':>7}")
               + (f" {case.goal:>5.1f}x" if case.goal else ""), flush=True)
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
