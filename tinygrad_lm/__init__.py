@@ -1,11 +1,11 @@
 """tinygrad_lm: a small deep-learning framework for teaching, with hand-written backward passes."""
-import contextlib as _contextlib
-
-import numpy as _np
-
 from .runtime import apply_process_settings
 
 apply_process_settings()  # process-wide: OpenBLAS threads and glibc's allocator (tinygrad_lm/runtime.py)
+# NumPy only after the settings: OpenBLAS reads its thread timeout when NumPy first loads it
+import contextlib as _contextlib
+
+import numpy as _np
 from . import backend
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .tensor import (Tensor, bool_, float16, float32, float64, get_default_dtype, int32, int64, long,
