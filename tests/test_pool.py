@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 import tinygrad_lm as tg
 import tinygrad_lm.nn.functional as F
 from tinygrad_lm import backend, nn
+from tinygrad_lm.kernels import threads
 from tinygrad_lm.ops.pool import pool_geometry
 from helpers import assert_close, compare_with_torch
 
@@ -95,9 +96,15 @@ def assert_kernels_equal(impl, c, include_pad, dtype):
 
 
 @settings(max_examples=25, deadline=None)
-@given(c=pool_configs(), include_pad=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]))
-def test_numba_kernels_equal_textbook_twin(c, include_pad, dtype):
-    assert_kernels_equal("cpu", c, include_pad, dtype)
+@given(c=pool_configs(), include_pad=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]),
+       parts=st.integers(1, 3))
+def test_numba_kernels_equal_textbook_twin(c, include_pad, dtype, parts):
+    """``parts``: the kernels over the (sample, channel) planes in that many ranges, as on that many threads."""
+    old, threads.parts = threads.parts, lambda n, work: min(parts, n)
+    try:
+        assert_kernels_equal("cpu", c, include_pad, dtype)
+    finally:
+        threads.parts = old
 
 
 def test_gradcheck_pools():
