@@ -210,3 +210,31 @@ def test_d3f4_a_sigmoid_candidate_never_lets_the_cell_state_fall_below_zero():
         state = cell(tg.tensor(x[None]), state)
         ours.append(state[1].numpy()[0])
     assert np.min(ours) < -0.05
+
+
+# ------------------------------------------------------------------ D3.M2 (003 sec. 4.2)
+def test_d3m2_no_reading_of_the_source_rnn_step_runs_in_pytorch():
+    """The source's RNN(10, 8, 2 layers, batch-first) + per-step Linear(8, 2), ten 0/1 values, a (2, 1, 8)
+    state and a (1, 1) label: every shape one can give those ten values raises in PyTorch, and carrying
+    the state into a second backward() without detach() raises too."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    rnn, fc = torch.nn.RNN(10, 8, 2, batch_first=True), torch.nn.Linear(8, 2)
+    x = torch.tensor([[0.0, 1.0] * 5])
+    label, h0 = torch.tensor([[1]]), torch.zeros(2, 1, 8)
+
+    def step(x, h):
+        out, h = rnn(x, h)
+        return torch.nn.functional.cross_entropy(fc(out), label), h
+
+    for xs, h in ((x, h0),                          # (1, 10): one unbatched step; a 3-D state
+                  (x, torch.zeros(2, 8)),            # 2-D state: (1, 2) output against a 2-D label
+                  (x.view(1, 1, 10), h0),            # one batched step: axis 1 of (1, 1, 2) read as classes
+                  (x.view(1, 10, 1), h0)):           # ten steps of one value: input_size is 10
+        with pytest.raises(RuntimeError):
+            step(xs, h)
+    out, h = rnn(x.view(1, 1, 10), h0)               # many-to-one, as ours: it runs once ...
+    torch.nn.functional.cross_entropy(fc(out[:, -1]), label[0]).backward()
+    out, _ = rnn(x.view(1, 1, 10), h)                # ... then the carried state's freed graph
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.cross_entropy(fc(out[:, -1]), label[0]).backward()
