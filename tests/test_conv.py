@@ -56,16 +56,21 @@ def test_conv2d_matches_torch(plain, c):
 
 
 def assert_kernels_equal(impl, c, dtype):
-    """``impl``'s conv kernels (output, input and weight gradients) equal the textbook twin's, in the
-    input's dtype."""
-    x, w = _arrays(c, dtype)[:2]
+    """``impl``'s conv kernels (output with the bias if drawn, input, weight and bias gradients) equal
+    the textbook twin's, in the input's dtype."""
+    x, w, *b = _arrays(c, dtype)
+    bias = b[0] if b else None
     geom = (*c["stride"], *c["padding"], *c["dilation"])
     outs = {}
     for name in (impl, "plain"):
-        y, saved = backend.kernel("conv2d_forward", impl=name)(x, w, geom, c["groups"])
+        y, saved = backend.kernel("conv2d_forward", impl=name)(x, w, geom, c["groups"], bias)
         g = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
-        outs[name] = (y, *backend.kernel("conv2d_backward", impl=name)(g, x, w, saved, geom, c["groups"], True, True))
-    for a, b, what in zip(outs[impl], outs["plain"], ("y", "dx", "dw"), strict=True):
+        outs[name] = (y, *backend.kernel("conv2d_backward", impl=name)(g, x, w, saved, geom, c["groups"], True, True,
+                                                                       bias is not None))
+    for a, b, what in zip(outs[impl], outs["plain"], ("y", "dx", "dw", "db"), strict=True):
+        if bias is None and what == "db":
+            assert a is None and b is None
+            continue
         assert a.dtype == dtype, what
         assert_close(a, b, dtype, what)
 
@@ -156,9 +161,9 @@ def test_cupy_kernels_equal_textbook_twin(c):
     geom = (*c["stride"], *c["padding"], *c["dilation"])
     y, saved = backend.kernel("conv2d_forward", impl="plain")(x, w, geom, c["groups"])
     g = np.random.default_rng(1).standard_normal(y.shape)
-    dx, dw = backend.kernel("conv2d_backward", impl="plain")(g, x, w, saved, geom, c["groups"], True, True)
+    dx, dw, _ = backend.kernel("conv2d_backward", impl="plain")(g, x, w, saved, geom, c["groups"], True, True)
     yg, sg = backend.kernel("conv2d_forward", "cuda")(cp.asarray(x), cp.asarray(w), geom, c["groups"])
-    dxg, dwg = backend.kernel("conv2d_backward", "cuda")(cp.asarray(g), cp.asarray(x), cp.asarray(w), sg, geom,
-                                                         c["groups"], True, True)
+    dxg, dwg, _ = backend.kernel("conv2d_backward", "cuda")(cp.asarray(g), cp.asarray(x), cp.asarray(w), sg, geom,
+                                                            c["groups"], True, True)
     for a, b in ((yg, y), (dxg, dx), (dwg, dw)):
         assert_close(cp.asnumpy(a), b)

@@ -8,14 +8,17 @@ With x: (N, C, H, W), w: (K, C/G, KH, KW), G groups, stride s, padding p, dilati
 
 (c runs over the input channels of k's group). Every implementation has the signature
 
-    forward(x, w, geom, groups) -> (y, saved)
-    backward(g, x, w, saved, geom, groups, need_x, need_w) -> (dx, dw)
+    forward(x, w, geom, groups, bias=None) -> (y, saved)
+    backward(g, x, w, saved, geom, groups, need_x, need_w, need_b=False) -> (dx, dw, db)
 
-with geom = (stride_h, stride_w, pad_h, pad_w, dil_h, dil_w). The fast ones unfold x once into
+with geom = (stride_h, stride_w, pad_h, pad_w, dil_h, dil_w); y includes bias[k] when given, and
+db[k] = sum_{b,i,j} g[b, k, i, j] (None unless need_b). The fast ones unfold x once into
 cols[(c, n, m), (b, i, j)] (im2col, the batch inside the columns), so the forward pass, the weight
 gradient and the column gradient are each a single matrix product per group over the whole batch
 (one large BLAS call rather than one per sample); they keep cols for the weight gradient and fold
-the column gradient back into the image (col2im).
+the column gradient back into the image (col2im). The product gives y as (K, N, OH OW); on Numba one
+pass over the samples turns it into (N, K, OH, OW) and adds the bias, and one pass turns g the other
+way and sums it for db.
 """
 from __future__ import annotations
 
@@ -52,7 +55,7 @@ def _grouped(a, groups):
 
 
 @register("conv2d_forward", "plain")
-def forward_plain(x, w, geom, groups):
+def forward_plain(x, w, geom, groups, bias=None):
     """The sums over the kernel offsets n, m are loops; the sum over channels c a contraction."""
     m_ = xp(x)
     N, K, KH, KW = x.shape[0], w.shape[0], w.shape[2], w.shape[3]
@@ -62,11 +65,12 @@ def forward_plain(x, w, geom, groups):
     for n in range(KH):
         for m in range(KW):
             y += m_.einsum("bgcij,gkc->bgkij", _grouped(_tap(xpad, n, m, geom, OH, OW), groups), wg[..., n, m])
-    return y.reshape(N, K, OH, OW), None
+    y = y.reshape(N, K, OH, OW)
+    return (y if bias is None else y + bias[:, None, None]), None
 
 
 @register("conv2d_backward", "plain")
-def backward_plain(g, x, w, saved, geom, groups, need_x, need_w):
+def backward_plain(g, x, w, saved, geom, groups, need_x, need_w, need_b=False):
     m_ = xp(x)
     K, KH, KW = w.shape[0], w.shape[2], w.shape[3]
     OH, OW = g.shape[2], g.shape[3]
@@ -84,7 +88,8 @@ def backward_plain(g, x, w, saved, geom, groups, need_x, need_w):
     if need_x:
         ph, pw = geom[2], geom[3]
         dx = dxpad[:, :, ph: ph + x.shape[2], pw: pw + x.shape[3]]
-    return dx, None if dw is None else dw.reshape(w.shape)
+    db = g.sum(axis=(0, 2, 3)) if need_b else None
+    return dx, None if dw is None else dw.reshape(w.shape), db
 
 
 # ---------------------------------------------------------------- im2col + one matrix product per group
@@ -93,26 +98,28 @@ def _by_group(a, groups):
     return a if groups == 1 else a.reshape(groups, a.shape[0] // groups, a.shape[1])
 
 
-def _forward_cols(x, w, geom, groups, im2col):
+def _forward_cols(x, w, bias, geom, groups, im2col, to_nchw):
     N, K = x.shape[0], w.shape[0]
     OH, OW = _out_hw(x, w, geom)
     cols = im2col(x, w.shape[2], w.shape[3], geom, OH, OW)              # (C KH KW, N OH OW)
     y = xp(x).matmul(_by_group(w.reshape(K, -1), groups), _by_group(cols, groups))  # (G, K/G, N OH OW)
-    return xp(x).ascontiguousarray(y.reshape(K, N, OH, OW).transpose(1, 0, 2, 3)), cols
+    return to_nchw(y.reshape(K, N, OH * OW), bias).reshape(N, K, OH, OW), cols
 
 
-def _backward_cols(g, x, w, cols, geom, groups, need_x, need_w, col2im):
+def _backward_cols(g, x, w, cols, geom, groups, need_x, need_w, need_b, col2im, to_knhw):
     m_ = xp(x)
     K = w.shape[0]
-    gk = _by_group(m_.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(K, -1), groups)  # (G, K/G, N OH OW)
+    N, _, OH, OW = g.shape
+    gk, db = to_knhw(g.reshape(N, K, OH * OW), need_b)
+    gk = _by_group(gk.reshape(K, -1), groups)                           # (G, K/G, N OH OW)
     dx = dw = None
     if need_w:  # dW = G cols^T, the sum over the batch and positions inside the product; computed as
         # (cols G^T)^T, the orientation OpenBLAS runs ~20% faster for a long inner dimension
         dw = m_.matmul(_by_group(cols, groups), gk.swapaxes(-1, -2)).swapaxes(-1, -2).reshape(w.shape)
     if need_x:  # dcols = W^T G, then each column entry added back where im2col took it from
         dcols = m_.matmul(_by_group(w.reshape(K, -1), groups).swapaxes(-1, -2), gk).reshape(cols.shape)
-        dx = col2im(dcols, x.shape, w.shape[2], w.shape[3], geom, g.shape[2], g.shape[3])
-    return dx, dw
+        dx = col2im(dcols, x.shape, w.shape[2], w.shape[3], geom, OH, OW)
+    return dx, dw, db
 
 
 # ---------------------------------------------------------------- Numba
@@ -191,6 +198,47 @@ def _col2im_numba(dcols, dx, b0, b1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
                                 xf[row + j * uint64(sw)] += df[src + j]
 
 
+@njit(cache=True, nogil=True)
+def _to_nchw_numba(yk, bias, y, b0, b1):
+    """y[b, k] = yk[k, b] + bias[k] for the samples b0..b1-1 (one pass instead of a transposing copy and a
+    broadcast add)."""
+    for b in range(b0, b1):
+        for k in range(yk.shape[0]):
+            src, dst, bk = yk[k, b], y[b, k], bias[k]
+            for t in range(src.shape[0]):
+                dst[t] = src[t] + bk
+
+
+@njit(cache=True, nogil=True)
+def _to_knhw_numba(g, gk, dbs, b0, b1, need_b):
+    """gk[k, b] = g[b, k] for the samples b0..b1-1, and their sums dbs[b, k] if need_b (in the same pass)."""
+    for b in range(b0, b1):
+        for k in range(g.shape[1]):
+            src, dst = g[b, k], gk[k, b]
+            s = 0.0
+            for t in range(src.shape[0]):
+                dst[t] = src[t]
+                s += src[t]
+            if need_b:
+                dbs[b, k] = s
+
+
+def _to_nchw_cpu(yk, bias):
+    K, N, P = yk.shape
+    y = np.empty((N, K, P), dtype=yk.dtype)
+    bias = np.zeros(K, yk.dtype) if bias is None else np.ascontiguousarray(bias)
+    in_ranges(lambda b0, b1: _to_nchw_numba(yk, bias, y, b0, b1), N, y.size)
+    return y
+
+
+def _to_knhw_cpu(g, need_b):
+    N, K, P = g.shape
+    g, gk = np.ascontiguousarray(g), np.empty((K, N, P), dtype=g.dtype)
+    dbs = np.empty((N, K) if need_b else (0, 0), dtype=np.float64)
+    in_ranges(lambda b0, b1: _to_knhw_numba(g, gk, dbs, b0, b1, need_b), N, g.size)
+    return gk, dbs.sum(axis=0).astype(g.dtype) if need_b else None
+
+
 def _im2col_cpu(x, KH, KW, geom, OH, OW):
     cols = np.empty((x.shape[1] * KH * KW, x.shape[0] * OH * OW), dtype=x.dtype)
     x = np.ascontiguousarray(x)
@@ -205,13 +253,14 @@ def _col2im_cpu(dcols, x_shape, KH, KW, geom, OH, OW):
 
 
 @register("conv2d_forward", "cpu")
-def forward_cpu(x, w, geom, groups):
-    return _forward_cols(x, np.ascontiguousarray(w), geom, groups, _im2col_cpu)
+def forward_cpu(x, w, geom, groups, bias=None):
+    return _forward_cols(x, np.ascontiguousarray(w), bias, geom, groups, _im2col_cpu, _to_nchw_cpu)
 
 
 @register("conv2d_backward", "cpu")
-def backward_cpu(g, x, w, cols, geom, groups, need_x, need_w):
-    return _backward_cols(g, x, np.ascontiguousarray(w), cols, geom, groups, need_x, need_w, _col2im_cpu)
+def backward_cpu(g, x, w, cols, geom, groups, need_x, need_w, need_b=False):
+    return _backward_cols(g, x, np.ascontiguousarray(w), cols, geom, groups, need_x, need_w, need_b, _col2im_cpu,
+                          _to_knhw_cpu)
 
 
 # ---------------------------------------------------------------- CuPy: one thread per column entry
@@ -269,14 +318,26 @@ def _col2im_gpu(dcols, x_shape, KH, KW, geom, OH, OW):
     return dx
 
 
+def _to_nchw_gpu(yk, bias):
+    y = xp(yk).ascontiguousarray(yk.transpose(1, 0, 2))
+    if bias is not None:
+        y += bias[:, None]
+    return y
+
+
+def _to_knhw_gpu(g, need_b):
+    return xp(g).ascontiguousarray(g.transpose(1, 0, 2)), g.sum(axis=(0, 2)) if need_b else None
+
+
 @register("conv2d_forward", "gpu")
-def forward_gpu(x, w, geom, groups):
-    return _forward_cols(x, xp(w).ascontiguousarray(w), geom, groups, _im2col_gpu)
+def forward_gpu(x, w, geom, groups, bias=None):
+    return _forward_cols(x, xp(w).ascontiguousarray(w), bias, geom, groups, _im2col_gpu, _to_nchw_gpu)
 
 
 @register("conv2d_backward", "gpu")
-def backward_gpu(g, x, w, cols, geom, groups, need_x, need_w):
-    return _backward_cols(g, x, xp(w).ascontiguousarray(w), cols, geom, groups, need_x, need_w, _col2im_gpu)
+def backward_gpu(g, x, w, cols, geom, groups, need_x, need_w, need_b=False):
+    return _backward_cols(g, x, xp(w).ascontiguousarray(w), cols, geom, groups, need_x, need_w, need_b, _col2im_gpu,
+                          _to_knhw_gpu)
 
 
 # ---------------------------------------------------------------- contracts (backend.contract)
@@ -294,12 +355,14 @@ def _conv_contract(kernel, x, w, geom, groups):
 
 
 @contract("conv2d_forward")
-def _forward_contract(x, w, geom, groups):
+def _forward_contract(x, w, geom, groups, bias=None):
     _conv_contract("conv2d_forward", x, w, geom, groups)
+    checks.floating("conv2d_forward", x=x, bias=bias)
+    checks.shape("conv2d_forward", "bias", bias, (w.shape[0],))
 
 
 @contract("conv2d_backward")
-def _backward_contract(g, x, w, saved, geom, groups, need_x, need_w):
+def _backward_contract(g, x, w, saved, geom, groups, need_x, need_w, need_b=False):
     out_shape = _conv_contract("conv2d_backward", x, w, geom, groups)
     checks.floating("conv2d_backward", g=g, x=x)
     checks.shape("conv2d_backward", "g", g, out_shape)

@@ -61,8 +61,8 @@ class Conv2d(Function):
     dL/dx[b,c,y,x] = sum over the (k, n, m, i, j) that read x[b,c,y,x] of g[b,k,i,j] w[k,c,n,m],
     dL/dbias[k] = sum_{b,i,j} g[b,k,i,j].
 
-    The sums run in the kernel ``conv2d_forward`` / ``conv2d_backward`` (kernels/conv.py): the
-    textbook loops, or im2col with one matrix product per group on Numba or CuPy.
+    The sums (and the bias) run in the kernel ``conv2d_forward`` / ``conv2d_backward`` (kernels/conv.py):
+    the textbook loops, or im2col with one matrix product per group on Numba or CuPy.
     """
 
     saves_inputs = (0, 1)
@@ -71,21 +71,18 @@ class Conv2d(Function):
     def forward(self, x, weight, bias, geom, groups):
         check_conv(x, weight, bias, geom, groups)
         self.device = backend.device_of(x)
-        y, saved = backend.kernel("conv2d_forward", self.device)(x, weight, geom, groups)
-        if bias is not None:
-            y += bias[:, None, None]
+        y, saved = backend.kernel("conv2d_forward", self.device)(x, weight, geom, groups, bias)
         self.x, self.weight, self.saved, self.geom, self.groups = x, weight, saved, geom, groups
         self.has_bias = bias is not None
         return y
 
     def backward(self, g):
         need_x, need_w = self.needs_input_grad[0], self.needs_input_grad[1]
-        dx = dw = None
-        if need_x or need_w:
-            dx, dw = backend.kernel("conv2d_backward", self.device)(g, self.x, self.weight, self.saved, self.geom,
-                                                                    self.groups, need_x, need_w)
-        db = g.sum(axis=(0, 2, 3)) if self.has_bias and self.needs_input_grad[2] else None
-        return dx, dw, db
+        need_b = self.has_bias and self.needs_input_grad[2]
+        if not (need_x or need_w or need_b):
+            return None, None, None
+        return backend.kernel("conv2d_backward", self.device)(g, self.x, self.weight, self.saved, self.geom,
+                                                              self.groups, need_x, need_w, need_b)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002 - torch's name
