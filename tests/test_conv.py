@@ -86,6 +86,24 @@ def test_numba_kernels_equal_textbook_twin(c, dtype, parts):
         threads.parts = old
 
 
+@pytest.mark.parametrize("k, padding, dilation", [((3, 3), (1, 1), (1, 1)), ((5, 3), (2, 1), (1, 1)),
+                                                  ((3, 3), (2, 2), (2, 2)), ((1, 3), (0, 1), (1, 1)),
+                                                  ((3, 2), (1, 1), (1, 2)), ((4, 4), (2, 2), (1, 1))])
+@pytest.mark.parametrize("parts", [1, 2])
+def test_same_size_stride_1_kernels_equal_textbook_twin(k, padding, dilation, parts):
+    """Stride 1 with the output as wide as the input takes im2col / col2im's flat path (one shifted run per
+    plane, wrapped columns zeroed), with the image 1 to 5 rows high (kernel taller than the image too)."""
+    old, threads.parts = threads.parts, lambda n, work: parts
+    try:
+        for h in range(1, 6):
+            c = dict(n=3, cin=4, cout=6, h=h, w=5, k=k, stride=(1, 1), padding=padding, dilation=dilation, groups=2,
+                     bias=True, seed=h)
+            if h + 2 * padding[0] - dilation[0] * (k[0] - 1) >= 1:
+                assert_kernels_equal("cpu", c, np.float64)
+    finally:
+        threads.parts = old
+
+
 def test_gradcheck_conv2d():
     rng = np.random.default_rng(0)
     x = tg.tensor(rng.standard_normal((2, 4, 6, 5)), requires_grad=True)

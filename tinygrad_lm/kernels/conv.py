@@ -141,18 +141,47 @@ def valid_outputs(o_count, start, step, size):
 # Flat offsets are uint64: Numba wraps a negative signed index around, and that check, which LLVM
 # cannot drop for an index such as ``base + j``, stops the row copies vectorising (2-8x slower).
 # (A negative start such as ``row + j0`` wraps modulo 2^64 and comes back once j >= jlo is added.)
+@njit(inline="always")
+def flat_span(OH, OW, W, i0, j0, H):
+    """Where stride 1 keeps the row pitch (OW == W), output (i, j) of kernel offset (i0, j0) reads input
+    i W + j + (i0 W + j0): the whole block is one shifted run [t_lo, t_hi) of the plane, long rather than
+    OH short rows; the valid rows [ilo, ihi) and columns [jlo, jhi) mark the wrapped entries in it."""
+    ilo, ihi = valid_outputs(OH, i0, 1, H)
+    jlo, jhi = valid_outputs(OW, j0, 1, W)
+    if ihi <= ilo or jhi <= jlo:
+        return ilo, ilo, jlo, jhi, 0, 0
+    return ilo, ihi, jlo, jhi, ilo * OW + jlo, (ihi - 1) * OW + jhi
+
+
 @njit(cache=True, nogil=True)
 def _im2col_numba(x, cols, b0, b1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
     """Fills the columns of samples b0..b1-1 in ``cols`` (C KH KW, N OH OW), zeros where the window reads
     the padding."""
     N, C, H, W = x.shape
     xf, cf = x.ravel(), cols.ravel()
+    flat = sh == 1 and sw == 1 and OW == W
     for r in range(C * KH * KW):  # one row of cols: channel c, kernel offset (n, m)
         c, n, m = r // (KH * KW), (r // KW) % KH, r % KW
         i0, j0 = n * dh - ph, m * dw - pw
         ilo, ihi = valid_outputs(OH, i0, sh, H)
         jlo, jhi = valid_outputs(OW, j0, sw, W)
         for b in range(b0, b1):
+            if flat:  # one shifted run, zeros around it, then the wrapped columns zeroed
+                out = uint64((r * N + b) * OH * OW)
+                filo, fihi, fjlo, fjhi, t_lo, t_hi = flat_span(OH, OW, W, i0, j0, H)
+                src = uint64((b * C + c) * H * W + i0 * W + j0)
+                for t in range(uint64(t_lo)):
+                    cf[out + t] = 0
+                for t in range(uint64(t_lo), uint64(t_hi)):
+                    cf[out + t] = xf[src + t]
+                for t in range(uint64(t_hi), uint64(OH * OW)):
+                    cf[out + t] = 0
+                for i in range(filo, fihi):
+                    for j in range(fjlo):
+                        cf[out + uint64(i * OW + j)] = 0
+                    for j in range(fjhi, OW):
+                        cf[out + uint64(i * OW + j)] = 0
+                continue
             for i in range(OH):
                 out = uint64(((r * N + b) * OH + i) * OW)
                 if i < ilo or i >= ihi:
@@ -175,9 +204,11 @@ def _im2col_numba(x, cols, b0, b1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
 
 @njit(cache=True, nogil=True)
 def _col2im_numba(dcols, dx, b0, b1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
-    """Adds the columns' entries of samples b0..b1-1 into the zeroed ``dx`` (N, C, H, W)."""
+    """Adds the columns' entries of samples b0..b1-1 into the zeroed ``dx`` (N, C, H, W). On the flat path
+    (see flat_span) it zeroes the wrapped entries of ``dcols`` (scratch) and adds the whole run."""
     N, C, H, W = dx.shape
     df, xf = dcols.ravel(), dx.ravel()
+    flat = sh == 1 and sw == 1 and OW == W
     for b in range(b0, b1):
         for c in range(C):  # one (sample, channel) plane, in cache while its KH KW rows add in
             for n in range(KH):
@@ -185,8 +216,20 @@ def _col2im_numba(dcols, dx, b0, b1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
                 ilo, ihi = valid_outputs(OH, i0, sh, H)
                 for m in range(KW):
                     j0 = m * dw - pw
-                    jlo, jhi = valid_outputs(OW, j0, sw, W)
                     r = (c * KH + n) * KW + m
+                    if flat:
+                        src = uint64((r * N + b) * OH * OW)
+                        filo, fihi, fjlo, fjhi, t_lo, t_hi = flat_span(OH, OW, W, i0, j0, H)
+                        for i in range(filo, fihi):
+                            for j in range(fjlo):
+                                df[src + uint64(i * OW + j)] = 0
+                            for j in range(fjhi, OW):
+                                df[src + uint64(i * OW + j)] = 0
+                        dst = uint64((b * C + c) * H * W + i0 * W + j0)
+                        for t in range(uint64(t_lo), uint64(t_hi)):
+                            xf[dst + t] += df[src + t]
+                        continue
+                    jlo, jhi = valid_outputs(OW, j0, sw, W)
                     for i in range(ilo, ihi):
                         src = uint64(((r * N + b) * OH + i) * OW)
                         row = uint64(((b * C + c) * H + i0 + i * sh) * W + j0)
