@@ -90,14 +90,16 @@ print('max/min weight in a row, wrong:', (wrong_A.max(1) / wrong_A.min(1)).round
 print('max |O_wrong - O| =', np.abs(wrong_A @ V - O).max())
 
 # %% [markdown]
-# **D2.F6** — the source wraps a second ReLU around the position-wise FFN: $\mathrm{ReLU}(\mathrm{ReLU}(xW_1+b_1)W_2+b_2)$. The right one is $\max(0, xW_1+b_1)W_2+b_2$: the output must be able to go negative (it is added to the residual stream).
+# **D2.F6** — the source wraps a second ReLU around the position-wise FFN's second product and adds the bias after it: $\mathrm{ReLU}(\mathrm{ReLU}(xW_1+b_1)W_2)+b_2$. Each feature of the update is then bounded below by its bias, $\mathrm{FFN}(x)_j \ge b_{2,j}$ for every token, and wherever $\mathrm{ReLU}(xW_1+b_1)W_2$ is negative the output is the constant $b_2$ with zero gradient. The right one has one activation, $\max(0, xW_1+b_1)W_2+b_2$: the update added to the residual stream must be able to lower a feature as freely as raise it.
 
 # %%
 ffn1, ffn2 = nn.Linear(8, 16), nn.Linear(16, 8)
 x = tg.Tensor(rng.standard_normal((6, 8)).astype(np.float32))
 right = ffn2(F.relu(ffn1(x))).numpy()
-wrong = F.relu(ffn2(F.relu(ffn1(x)))).numpy()
-print('share of negative outputs the wrong FFN clips to 0:', (right < 0).mean().round(2))
+b2 = ffn2.bias.numpy()
+wrong = F.relu(ffn2(F.relu(ffn1(x))) - ffn2.bias).numpy() + b2  # ReLU(ReLU(x W1 + b1) W2) + b2
+assert np.allclose(wrong, np.maximum(right, b2), atol=1e-6)  # the source's block is max(ours, b2)
+print('share of outputs below their bias, which the source clamps to it:', (right < b2).mean().round(2))
 print('max |wrong - right| =', np.abs(wrong - right).max())
 
 # %% [markdown]

@@ -295,7 +295,7 @@ except ValueError as e:
     print('ValueError:', e)
 
 # %% [markdown]
-# **Document 002, section 4.2: attention of a token to itself.** Its worked text-generation example writes each token's attention as $\mathrm{softmax}(\mathrm{dot}(Q_i, K_i))\,V_i$, with the $i$-th query against the $i$-th key only. A softmax over one score is exactly 1, so the "attention" returns $v_i$: every position ignores the rest of the sentence. The loop of section 3, allowed to see only $s = t$, shows it: changing the earlier tokens leaves the last output unchanged, where the causal version changes.
+# **Document 002, sections 4.2.3 and 4.2.4: attention of a token to itself.** Its worked text-generation example writes each token's attention as $\mathrm{softmax}(\mathrm{dot}(Q_i, K_i, V_i))\,V_i$: a "dot" of three vectors, which has no meaning, and in any reading only the $i$-th token's own query, key and value, never another position's. Read as the $i$-th query against the $i$-th key only, a softmax over one score is exactly 1, so the "attention" returns $v_i$: every position ignores the rest of the sentence. The loop of section 3, allowed to see only $s = t$, shows it: changing the earlier tokens leaves the last output unchanged, where the causal version changes.
 
 # %%
 xa = xin.copy(); xb = xin.copy(); xb[:-1] = np.random.default_rng(1).standard_normal(xb[:-1].shape)
