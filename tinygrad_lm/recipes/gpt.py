@@ -21,7 +21,7 @@ from ..optim import AdamW
 from ..optim.lr_scheduler import LambdaLR
 from ..train import Callback, Trainer
 from ..train.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, write_json_atomic
-from ..train.cli_options import add_common_arguments, count
+from ..train.cli_options import add_common_arguments, add_generate_arguments, count
 from ..train.run_dir import Run
 
 
@@ -128,26 +128,14 @@ def add_arguments(parser, command, model):
         parser.add_argument("--dropout", type=float, default=0.1, help="dropout probability")
         parser.add_argument("--no-tie", action="store_true", help="separate input and output embeddings")
     else:
-        parser.add_argument("--out", default="runs/gpt", metavar="DIR", help="run folder of `tinygrad-lm train gpt`")
-        parser.add_argument("--seed", type=int, default=0, help="seeds the sampling")
-        parser.add_argument("--prompt", default="The ", help="text to continue")
-        parser.add_argument("--max-new-tokens", type=count, default=50,
-                            help="tokens to add to the prompt")
+        add_generate_arguments(parser, model, prompt="The ", max_new_tokens=50)
         parser.add_argument("--num-return-sequences", type=count, default=1,
                             help="continuations of the prompt, each sampled on its own")
-        parser.add_argument("--temperature", type=float, default=0.8,
-                            help="divides the logits before sampling: below 1 safer, above 1 more varied; "
-                                 "0 is greedy")
-        parser.add_argument("--top-k", type=int, default=40,
-                            help="sample among the k most likely tokens only; 0 for all")
         parser.add_argument("--top-p", type=float, default=None,
                             help="sample among the fewest most likely tokens whose probabilities reach p (nucleus)")
         parser.add_argument("--repetition-penalty", type=float, default=1.2,
                             help="divides the positive logits (multiplies the negative) of tokens already in the "
                                  "text, against loops such as runs of blank lines; 1 for none")
-        parser.add_argument("--greedy", action="store_true",
-                            help="take the most likely token every time instead of sampling (deterministic, "
-                                 "prone to repeating itself)")
         parser.add_argument("--no-cache", action="store_true", help="recompute the whole prefix every step")
 
 

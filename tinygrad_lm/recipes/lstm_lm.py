@@ -22,7 +22,7 @@ from ..models.lstm_lm import LSTMLanguageModel, sample
 from ..tensor import Tensor
 from ..train import Callback, Trainer
 from ..train.checkpoint import CheckpointError, load_checkpoint, read_checkpoint
-from ..train.cli_options import add_common_arguments, count
+from ..train.cli_options import add_common_arguments, add_generate_arguments, count
 from ..train.run_dir import Run
 
 
@@ -91,20 +91,7 @@ class _EpochLog(Callback):
 
 def add_arguments(parser, command, model):
     if command == "generate":
-        parser.add_argument("--out", default="runs/lstm-lm", metavar="DIR",
-                            help="run folder of `tinygrad-lm train lstm-lm`")
-        parser.add_argument("--prompt", default="the for statement", help="text to continue")
-        parser.add_argument("--max-new-tokens", type=count, default=40,
-                            help="words to add to the prompt")
-        parser.add_argument("--temperature", type=float, default=0.8,
-                            help="divides the logits before sampling: below 1 safer, above 1 more varied; "
-                                 "0 is greedy")
-        parser.add_argument("--top-k", type=int, default=40,
-                            help="sample among the k most likely words only; 0 for all")
-        parser.add_argument("--greedy", action="store_true",
-                            help="take the most likely word every time instead of sampling (deterministic, "
-                                 "prone to repeating itself)")
-        parser.add_argument("--seed", type=int, default=0, help="seeds the sampling")
+        add_generate_arguments(parser, model, prompt="the for statement", max_new_tokens=40, unit="word")
         return
     add_common_arguments(parser, model, epochs=10, batch_size=32, lr=1e-3, lr_help="Adam's learning rate")
     parser.add_argument("--seq-len", type=count, default=35, help="words per training window")

@@ -59,3 +59,20 @@ def add_common_arguments(parser, model: str, *, batch_size: int, lr: float, epoc
     parser.add_argument("--distributed", choices=("none", "mpi"), default="none",
                         help="mpi: data-parallel over the processes of `mpirun -n N` (each takes a slice of every "
                              "batch; rank 0 prints and writes); needs the extra tinygrad-lm[mpi]")
+
+
+def add_generate_arguments(parser, model: str, *, prompt: str, max_new_tokens: int, unit: str = "token") -> None:
+    """The options of every ``tinygrad-lm generate <model>``: the run folder, the prompt, how much to add, and
+    sampling (temperature and top-k by default, greedy on request) with its seed; ``unit`` names what is
+    sampled ('token', 'word')."""
+    parser.add_argument("--out", default=f"runs/{model}", metavar="DIR",
+                        help=f"run folder of `tinygrad-lm train {model}`")
+    parser.add_argument("--prompt", default=prompt, help="text to continue")
+    parser.add_argument("--max-new-tokens", type=count, default=max_new_tokens, help=f"{unit}s to add to the prompt")
+    parser.add_argument("--temperature", type=float, default=0.8,
+                        help="divides the logits before sampling: below 1 safer, above 1 more varied; 0 is greedy")
+    parser.add_argument("--top-k", type=int, default=40, help=f"sample among the k most likely {unit}s only; 0 for all")
+    parser.add_argument("--greedy", action="store_true",
+                        help=f"take the most likely {unit} every time instead of sampling (deterministic, prone to "
+                             f"repeating itself)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the sampling")
