@@ -107,6 +107,29 @@ def test_numba_kernels_equal_textbook_twin(c, include_pad, dtype, parts):
         threads.parts = old
 
 
+@settings(max_examples=25, deadline=None)
+@given(shape=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(2, 7), st.integers(2, 7)),
+       seed=st.integers(0, 99), dtype=st.sampled_from([np.float32, np.float64]), parts=st.integers(1, 3))
+def test_max_pool_2x2_path_equals_textbook_twin(shape, seed, dtype, parts):
+    """The 2x2 stride-2 kernel (odd sizes drop the last row or column, as floor mode does): ties go to the
+    first maximum in scan order and a NaN wins, as in the twin (values from {-1, 0, 1} with NaNs)."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-1, 2, shape).astype(dtype)
+    x[rng.random(shape) < 0.1] = np.nan
+    kernel, geom, out = pool_geometry("max_pool2d", shape, 2, None, 0, 1, False)
+    g = rng.standard_normal((*shape[:2], *out)).astype(dtype)
+    old, threads.parts = threads.parts, lambda n, work: min(parts, n)
+    try:
+        z, idx = backend.kernel("max_pool2d_forward", impl="cpu")(x, geom, kernel, out)
+        dx = backend.kernel("max_pool2d_backward", impl="cpu")(g, idx, shape)
+    finally:
+        threads.parts = old
+    zt, idxt = backend.kernel("max_pool2d_forward", impl="plain")(x, geom, kernel, out)
+    np.testing.assert_array_equal(z, zt)  # (NaN equal to NaN)
+    np.testing.assert_array_equal(idx, idxt)
+    np.testing.assert_array_equal(dx, backend.kernel("max_pool2d_backward", impl="plain")(g, idxt, shape))
+
+
 def test_gradcheck_pools():
     x = tg.tensor(distinct((2, 3, 7, 6), 0), requires_grad=True)
     assert tg.gradcheck(lambda x: F.max_pool2d(x, (3, 2), stride=(2, 1), padding=1), [x])
