@@ -19,9 +19,11 @@
 #
 # $$z_2 = W_1 x + b_1,\quad a_2 = \sigma(z_2),\quad z_3 = W_2 a_2 + b_2,\quad a_3 = \sigma(z_3)$$
 #
-# and the cross-entropy (D1.F2) $J = -\sum_k y_k \log a_{3,k}$. We derive the gradients by hand
-# (D1.F3), write them in plain NumPy, hold them to the engine, and train on scikit-learn's
-# handwritten digits.
+# Document 001 scores these sigmoid outputs with the multi-class cross-entropy (D1.F2)
+# $J = -\sum_k y_k \log a_{3,k}$, a pairing that does not work (next section). We pair each output with
+# its loss: a softmax output with that cross-entropy, or sigmoid outputs with the binary cross-entropy.
+# We derive the gradients by hand (D1.F3), write them in plain NumPy, hold them to the engine, and train
+# on scikit-learn's handwritten digits.
 
 # %%
 import os
@@ -35,6 +37,46 @@ from tinygrad_lm.models import mlp
 from tinygrad_lm.recipes import mlp as recipe
 from tinygrad_lm.data import StandardScaler
 from tinygrad_lm.train import plot_history
+
+# %% [markdown]
+# ## Erratum D1.F2: a multi-class cross-entropy on independent sigmoids
+#
+# Document 001 (section 4.3) ends the network with one sigmoid per output, $a_{3,k} = \sigma(z_{3,k})$,
+# and scores it with $J = -\sum_k y_k \log a_{3,k}$. That loss is the cross-entropy of *one*
+# distribution over the classes: it assumes the outputs sum to 1, so that raising the true class's
+# probability must lower the others. Independent sigmoids do not sum to 1, and the loss only reads the
+# true class's output: $\partial J/\partial z_{3,k} = -y_k(1 - a_{3,k})$, exactly 0 for every wrong class.
+# Nothing pushes a wrong output down, and raising *every* output lowers the loss: with all outputs near 1
+# the loss is near 0 whatever the label, for a network that predicts nothing. With a softmax the same
+# loss works: adding one constant to every logit leaves the probabilities, and the loss, unchanged, and
+# $\partial J/\partial z_3 = a_3 - y$ pushes the wrong classes down. (Sigmoid outputs pair with the
+# binary cross-entropy, which gives the same $a_3 - y$.) We use those two pairings; below, the document's
+# loss beside them on one sample of class 0.
+
+# %%
+z3 = np.array([[1.0, -0.5, 0.3]])                          # one sample's output logits
+y1 = np.array([[1.0, 0.0, 0.0]])                           # its label: class 0
+losses = {"document: sigmoid + cross-entropy": lambda z: mlp.cross_entropy(z.sigmoid(), tg.tensor(y1)),
+          "softmax + cross-entropy": lambda z: mlp.cross_entropy(z.softmax(-1), tg.tensor(y1)),
+          "sigmoid + binary cross-entropy": lambda z: mlp.binary_cross_entropy(z.sigmoid(), tg.tensor(y1))}
+print("sigmoid outputs", mlp.sigmoid(z3).round(3), "sum to", mlp.sigmoid(z3).sum().round(3))
+grads, raised = {}, {}
+for name, loss in losses.items():
+    z = tg.tensor(z3, requires_grad=True)
+    J = loss(z); J.backward(); grads[name] = z.grad.numpy()[0] + 0.0   # + 0.0: print -0 as 0
+    raised[name] = loss(tg.tensor(z3 + 10)).item()          # every logit raised by 10
+    print(f"{name:>34}: J = {J.item():.3f}, dJ/dz3 = {grads[name].round(3)}, all logits + 10: J = {raised[name]:.3f}")
+doc, soft, bce = losses
+assert abs(mlp.sigmoid(z3).sum() - 1) > 0.1                 # not a distribution
+assert np.all(grads[doc][1:] == 0) and grads[doc][0] < 0    # wrong classes never pushed down
+assert raised[doc] < 1e-4                                   # all outputs near 1: "perfect" loss, no prediction
+wrong_label = mlp.cross_entropy(tg.tensor(z3 + 10).sigmoid(), tg.tensor(np.array([[0.0, 1.0, 0.0]]))).item()
+assert wrong_label < 1e-4                                   # ... whatever the label
+p3 = np.exp(z3) / np.exp(z3).sum()
+np.testing.assert_allclose(grads[soft], (p3 - y1)[0], rtol=1e-12)               # a3 - y
+np.testing.assert_allclose(raised[soft], losses[soft](tg.tensor(z3)).item(), rtol=1e-12)  # shift-invariant
+np.testing.assert_allclose(grads[bce], (mlp.sigmoid(z3) - y1)[0], rtol=1e-12)   # a3 - y
+assert np.all(grads[soft][1:] > 0) and np.all(grads[bce][1:] > 0)               # wrong classes pushed down
 
 # %% [markdown]
 # ## The gradients, by hand
@@ -77,15 +119,25 @@ for output, loss_fn in (("sigmoid", mlp.binary_cross_entropy), ("softmax", mlp.c
     print(f"{output:>7}: J engine {J.item():.10f}  J hand {J_hand:.10f}  worst gradient difference {worst:.1e}")
 
 # %% [markdown]
-# The document's output error, $\frac{y - a_3}{a_3(1 - a_3)}$, against the true one, $a_3 - y$,
-# for a few outputs:
+# **Erratum D1.F3.** The document's output error is $\partial J/\partial z_3 = \frac1k\sum_i
+# \frac{y_i - a_{3,i}}{a_{3,i}(1 - a_{3,i})}$: one number averaged over the $k$ outputs, each term divided
+# by $\sigma' = a(1-a)$ instead of multiplied, with the sign of $y - a$. Term by term against the true
+# $a_3 - y$ (sigmoid outputs with the binary cross-entropy), for five outputs: every term points the
+# other way and is at least 4 times as large (because $a(1-a) \le 1/4$), so a gradient step along it
+# *raises* the loss.
 
 # %%
 z3 = np.array([-2.0, -0.5, 0.0, 1.0, 3.0])
 y = np.array([0.0, 1.0, 1.0, 0.0, 1.0])
 a3 = mlp.sigmoid(z3)
-print("true  dJ/dz3 =", np.round(a3 - y, 4))
-print("doc's dJ/dz3 =", np.round((y - a3) / (a3 * (1 - a3)), 4))
+true, doc_terms = a3 - y, (y - a3) / (a3 * (1 - a3))
+print("true  dJ/dz3 =", np.round(true, 4))
+print("doc's terms  =", np.round(doc_terms, 4), "-> its one averaged value:", doc_terms.mean().round(4))
+assert np.all(np.sign(doc_terms) == -np.sign(true)) and np.all(np.abs(doc_terms) >= 4 * np.abs(true))
+bce = lambda z: -(y * np.log(mlp.sigmoid(z)) + (1 - y) * np.log(1 - mlp.sigmoid(z))).sum()
+print(f"J = {bce(z3):.4f}; a step of 0.01 along the true error: {bce(z3 - 0.01 * true):.4f}, "
+      f"along the document's: {bce(z3 - 0.01 * doc_terms):.4f}")
+assert bce(z3 - 0.01 * true) < bce(z3) < bce(z3 - 0.01 * doc_terms)
 
 # %% [markdown]
 # ## Training: NumPy by hand versus the engine
@@ -118,7 +170,7 @@ plt.plot(range(1, epochs + 1), engine_curve, "x--", label="engine + SGD")
 plt.xlabel("epoch"); plt.ylabel("training loss"); plt.legend(); plt.grid(alpha=0.3); plt.show()
 print("largest difference between the curves:", np.abs(np.array(hand_curve) - engine_curve).max())
 acc = (np.argmax(net(tg.tensor(x_test)).numpy(), 1) == split.y_test).mean()
-print(f"sigmoid network, test accuracy {acc:.3f}")
+print(f"engine-trained network (sigmoid hidden layer, softmax output), test accuracy {acc:.3f}")
 
 # %% [markdown]
 # ## The digits MLP

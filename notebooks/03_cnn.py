@@ -115,10 +115,35 @@ plt.show()
 # %% [markdown]
 # ## D4.M1: the MNIST-style CNN, mended
 #
-# Two unpadded 3x3 convolutions take 28x28 to 24x24, so the document's flatten size 64·7·7 cannot be
-# right; we add the missing pooling step (adaptive average pooling to 7x7) and end with log-softmax
-# scored by the negative log-likelihood (not a second log-softmax inside cross-entropy). The data are
-# scikit-learn's 8x8 digits resized to 28x28, normalized with the training images' statistics.
+# **Erratum D4.M1.** Document 004 (section 4.1) runs two unpadded 3x3 convolutions on 28x28 images and
+# then flattens with `view(-1, 64*7*7)`. The convolutions leave 64x24x24 = 36 864 values per image, and
+# 36 864 = 3136 · 576/49, so the view raises for any batch that is not a multiple of 49; for one that is,
+# it silently makes 576/49 times as many rows (49 images give 576 rows), which the loss would then refuse
+# against the 49 labels. The pooling that would give 7x7 is missing. The network ends in `log_softmax`
+# and is trained with `CrossEntropyLoss`, which applies a second log-softmax: redundant, not wrong, since
+# log-softmax is idempotent, so the loss equals `nll_loss` on the log-probabilities. Both, computed
+# first; then we add the missing pooling step (adaptive average pooling to 7x7) and score the
+# log-softmax with the negative log-likelihood. The data are scikit-learn's 8x8 digits resized to 28x28,
+# normalized with the training images' statistics.
+
+# %%
+# D4.M1 as the document writes it: two unpadded 3x3 convolutions, then view(-1, 64*7*7), no pooling
+doc_net = MnistCNN()
+def doc_features(x):
+    maps = F.relu(doc_net.conv2(F.relu(doc_net.conv1(x))))           # (B, 64, 24, 24)
+    return maps, maps.view(-1, 64 * 7 * 7)
+try:
+    doc_features(tg.zeros(2, 1, 28, 28))
+except ValueError as e:
+    print("a batch of 2 images:", e)
+maps, rows = doc_features(tg.zeros(49, 1, 28, 28))
+print("a batch of 49 images: maps", tuple(maps.shape), "->", rows.shape[0], "rows of 64*7*7, not 49")
+assert maps.shape[1:] == (64, 24, 24) and rows.shape[0] == 576   # 49 * 36864 / 3136
+# log_softmax scored by CrossEntropyLoss (a second log-softmax) equals nll_loss: redundant, not wrong
+logits, labels = tg.tensor(rng.standard_normal((8, 10))), rng.integers(0, 10, 8)
+log_p = F.log_softmax(logits, dim=1)
+np.testing.assert_allclose(F.cross_entropy(log_p, labels).item(), F.nll_loss(log_p, labels).item(), rtol=1e-12)
+print("cross_entropy(log_softmax(z)) == nll_loss(log_softmax(z)):", F.nll_loss(log_p, labels).item())
 
 # %%
 split, what = load_data("cnn-mnist", "digits", n_train=300 if FAST else None)

@@ -72,9 +72,11 @@ for cls in (nn.LinearRecurrentCell, nn.ElmanCell):
     print(f"{cls.__name__:>19}: NumPy loop == engine, max |y| diff {np.abs(np.array(ys) - y_engine.numpy()).max():.1e}")
 
 # %% [markdown]
-# The outputs $y_t=\sigma(o_t)$ lie in $(0,1)$, so document 000's squared error (D0.F2),
-# $L = \tfrac12\sum_i (y_i - \hat y_i)^2$, is a natural loss for them; its gradient with respect to the
-# prediction is simply $\hat y - y$. By hand against the engine, on the Elman cell's outputs above:
+# The outputs $y_t=\sigma(o_t)$ lie in $(0,1)$. For *targets that are numbers* in $(0, 1)$ (a regression)
+# document 000's squared error (D0.F2), $L = \tfrac12\sum_i (y_i - \hat y_i)^2$, can score them; its
+# gradient with respect to the prediction is simply $\hat y - y$. (For class probabilities it is the
+# wrong loss: through the sigmoid its push vanishes on confident mistakes; see erratum D0.F1/F2 and
+# notebook 10.) By hand against the engine, on the Elman cell's outputs above:
 
 # %%
 y_hat = y_engine.detach().requires_grad_()
@@ -94,14 +96,18 @@ print(f"D0.F2: L = {L.item():.4f}, dL/dy_hat = y_hat - y checked")
 T = 30
 xs = tg.randn(T, 1, 4) * 0.1
 fig, ax = plt.subplots(figsize=(5, 3))
+norms = {}
 for cls in (nn.LinearRecurrentCell, nn.ElmanCell):
     cell = cls(4, 16)
     cell.weight_hh.data *= 6
     radius = np.abs(np.linalg.eigvals(cell.weight_hh.numpy())).max()
     _, hs = rnn.run_cell(cell, xs)
-    ax.semilogy(np.linalg.norm(hs.numpy()[:, 0], axis=1), label=cls.__name__)
+    norms[cls.__name__] = np.linalg.norm(hs.numpy()[:, 0], axis=1)
+    ax.semilogy(norms[cls.__name__], label=cls.__name__)
 ax.set_title(f"spectral radius of W_hh = {radius:.2f}")
 ax.set_xlabel("t"); ax.set_ylabel("|h_t|"); ax.legend(); plt.show()
+assert norms["ElmanCell"].max() <= np.sqrt(16)              # tanh keeps every unit in (-1, 1)
+assert norms["LinearRecurrentCell"][-1] > 1e3 * norms["LinearRecurrentCell"][0]   # the linear state explodes
 
 # %% [markdown]
 # ## 2. The LSTM (D3.F4)
@@ -168,6 +174,7 @@ for a_ in ax:
 ax[0].set_ylabel("cell state units"); plt.show()
 _, (_, c_other) = lstm(t(x), (t(h0), t(c0 + 1)))
 print("a different c0 changes c_T by", np.abs(c_other.numpy() - c_n.numpy()).max().round(3))
+assert np.abs(c_other.numpy() - c_n.numpy()).max() > 1e-3   # c0 is a state the output depends on
 
 # %% [markdown]
 # The gates of a trained or untrained cell are worth looking at: here the input gate $i_t$ of a fresh
@@ -259,6 +266,7 @@ r, z = sigmoid(gi[:, :H] + gh[:, :H]), sigmoid(gi[:, H:2 * H] + gh[:, H:2 * H])
 n_ours = np.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
 n_document = np.tanh((1 - z) @ W_xh.T + (r * h_prev) @ Wh[:H].T + bh[2 * H:])   # x~ = 1 - z, W_hr reused
 print("candidate, ours    :", n_ours.round(3)); print("candidate, document:", n_document.round(3))
+assert np.abs(n_ours - n_document).max() > 1e-2
 # the update conventions: (1-z) h + z n with z' = 1 - z is ours
 np.testing.assert_allclose(z * h_prev + (1 - z) * n_ours, (1 - (1 - z)) * h_prev + (1 - z) * n_ours, rtol=1e-12)
 
@@ -312,30 +320,70 @@ plt.show()
 # %% [markdown]
 # ## 5. The document's RNN classifier (D3.M2)
 #
-# Document 003 (section 4.2) builds `RNN(input 10, hidden 8, 2 layers, batch_first)` → `Linear(8 → 2)`,
-# cross-entropy and SGD with learning rate 0.01. Its code has three faults. (1) The linear layer runs at
-# *every* step, giving logits of shape $(1, 10, 2)$, which it scores against one label of shape
-# $(1, 1)$: a shape error. A classifier of a whole sequence is *many-to-one*,
-# $\text{logits}=W h^{(2)}_T+b$ on the last step's top-layer state; the per-step variant needs one label
-# per step. (2) Its input `[[0, 1, 0, ...]]` has shape $(1, 10)$: ten numbers, which a batch-first RNN
-# with `input_size=10` reads as one unbatched step of ten features, not as a sequence of ten; a sequence
-# of ten one-feature steps needs shape $(1, 10, 1)$ and `input_size=1`. (3) It carries the hidden state
-# from one iteration into the next without detaching it, so each `backward()` would reach into a graph
-# already freed. Here are faults (1) and (2) on our engine:
+# Document 003 (section 4.2) builds `RNN(input 10, hidden 8, 2 layers, batch_first)` followed by a
+# `Linear(8 → 2)` applied to the RNN's output at *every* step, with cross-entropy and SGD (learning rate
+# 0.01). Each iteration feeds the ten values `[[0, 1, 0, 1, ...]]`, a tensor of shape $(1, 10)$ that its
+# comment calls a sequence of length 10, with a hidden state of shape (layers, batch, hidden) $= (2, 1, 8)$,
+# scores the output against the label `[[1]]` of shape $(1, 1)$ (which its comment calls a sequence of
+# ten classes, one per position), and carries the returned hidden state into the next iteration.
+#
+# **Erratum D3.M2.** No reading of those shapes runs; below, each one on our engine, and the same call in
+# PyTorch, which refuses it too.
+# 1. As written: a 2-D input is an *unbatched* sequence, so $(1, 10)$ is one step with ten features, not
+#    ten steps; its state must then be 2-D, $(2, 8)$, and the 3-D state is refused.
+# 2. With a 2-D state it runs, and the per-step linear layer gives logits $(1, 2)$ against the 2-D label
+#    $(1, 1)$; the loss wants one class index per row, shape $(1,)$.
+# 3. As a batch of one step, $(1, 1, 10)$: the per-step logits are $(1, 1, 2)$, the loss reads their axis 1
+#    as the classes (a single class), and the $(1, 1)$ label does not fit.
+# 4. As ten steps of one value, $(1, 10, 1)$, what the comment describes: one feature per step where the
+#    network has `input_size=10`.
+# 5. The many-to-one reading (the last step's logits $(1, 2)$ against the label $(1,)$) runs once, but the
+#    carried hidden state still belongs to the first iteration's graph, which its `backward()` freed: the
+#    second `backward()` fails. A fresh state per batch (or `hidden.detach()`) fixes it.
+#
+# The comment's ten labels and the code's one label also disagree. What we build instead: a many-to-one
+# classifier, $\text{logits}=W h^{(2)}_T+b$ on the last step's top-layer state, fed $(B, T, \text{features})$
+# with one label per sequence (or the per-step variant with one label per step, shape $(B, T)$), and a
+# fresh state for every batch (`models.rnn.RNNClassifier`).
 
 # %%
-per_step = rnn.RNNClassifier(per_step=True)
-x_doc = t(np.array([[0, 1, 0, 1, 0, 1, 0, 1, 0, 1]], dtype=np.float32))
-print("(2) the (1, 10) input runs as", per_step.rnn(x_doc)[0].shape[0], "step, not 10")
+import torch
+CE = tg.nn.functional.cross_entropy
+doc = rnn.RNNClassifier(per_step=True)                     # the document's model: Linear at every step
+t_rnn, t_fc = torch.nn.RNN(10, 8, 2, batch_first=True), torch.nn.Linear(8, 2)
+x_doc = t(np.array([[0, 1, 0, 1, 0, 1, 0, 1, 0, 1]], dtype=np.float32))   # (1, 10)
+label = np.array([[1]])                                    # (1, 1)
+print("the (1, 10) input gives outputs of shape", tuple(doc.rnn(x_doc)[0].shape), "= one step, not ten")
+readings = {"1. (1, 10) input, (2, 1, 8) state": (x_doc, tg.zeros(2, 1, 8)),
+            "2. (1, 10) input, (2, 8) state": (x_doc, tg.zeros(2, 8)),
+            "3. one batched step, (1, 1, 10)": (x_doc.reshape(1, 1, 10), tg.zeros(2, 1, 8)),
+            "4. ten steps of one value, (1, 10, 1)": (x_doc.reshape(1, 10, 1), tg.zeros(2, 1, 8))}
+for name, (xr, hr) in readings.items():
+    try:
+        CE(doc(xr, hr)[0], label)
+        raise AssertionError(f"{name} ran")
+    except ValueError as e:
+        print(f"{name}\n   ours:    {e}")
+    try:
+        out_torch, _ = t_rnn(torch.tensor(xr.numpy()), torch.tensor(hr.numpy()))
+        torch.nn.functional.cross_entropy(t_fc(out_torch), torch.tensor(label))
+        raise AssertionError(f"{name} ran in PyTorch")
+    except RuntimeError as e:
+        print("   PyTorch:", str(e).splitlines()[0][:110])
+
+many = rnn.RNNClassifier()                                 # 5. many-to-one, the state carried over
+x1 = x_doc.reshape(1, 1, 10)
+logits, hidden = many(x1, tg.zeros(2, 1, 8))
+CE(logits, label[0]).backward()                            # the first iteration runs
+logits, _ = many(x1, hidden)
 try:
-    per_step(x_doc, tg.zeros(2, 1, 8))
-except ValueError as e:
-    print("    and with the document's (layers, batch, hidden) state it fails:", e)
-logits, _ = per_step(x_doc[:, None, :].expand(1, 10, 10))
-try:
-    tg.nn.functional.cross_entropy(logits, np.array([[1]]))
-except ValueError as e:
-    print("(1) per-step logits", tuple(logits.shape), "against one label:", e)
+    CE(logits, label[0]).backward()
+    raise AssertionError("a second backward through the carried state ran")
+except RuntimeError as e:
+    print("5. second iteration, carried state:", e)
+logits, _ = many(x1, hidden.detach())
+CE(logits, label[0]).backward()                            # a detached (or fresh) state: it runs
+print("   with hidden.detach() it runs")
 
 # %% [markdown]
 # The task we give it (`rnn_recipe.digit_mean_task`): ten one-hot digits; the label is 1 when their mean is at
@@ -422,7 +470,6 @@ ax[0].set_ylabel("feature"); plt.show()
 # as is. A two-layer bidirectional LSTM, loaded into `torch.nn.LSTM`:
 
 # %%
-import torch
 ours = nn.LSTM(4, 6, num_layers=2, bidirectional=True).double()
 theirs = torch.nn.LSTM(4, 6, num_layers=2, bidirectional=True).double()
 theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
@@ -443,7 +490,8 @@ print("max |ours - torch| =", diff)
 #   $r\odot(Wh+b)$. They agree only at $r=1$. We implement PyTorch's, which needs one matrix product per
 #   step and matches PyTorch's weights; the document's $\tilde X_t = 1 - z_t$ input is an error.
 # * A sequence classifier is many-to-one (D3.M2): classify the last state, not every step against one
-#   label, and give the RNN a $(B, T, D)$ input.
+#   label, give the RNN a $(B, T, D)$ input, and start every batch from a fresh (or detached) state;
+#   every reading of the document's shapes is refused, by our engine and by PyTorch.
 # * Recurrent dropout is variational (D1.T2): one mask per sequence, reused at every step.
 # * Every unit here was written as a NumPy loop and matched to the fused engine layer to about $10^{-12}$.
 

@@ -261,6 +261,7 @@ softmax = np.exp(logits - logits.max(1, keepdims=True)); softmax /= softmax.sum(
 np.testing.assert_allclose(softmax[:, 1], p_hand, rtol=1e-12)
 print("untrained P(label 1):", p_hand.round(3), "== predict == softmax(h W_out)[:, 1]")
 print("softmax(O) without W_out has", h_T.shape[1], "entries per text, not one per class")
+assert h_T.shape[1] != 2 == softmax.shape[1]              # hidden features, not the two classes
 
 # %% [markdown]
 # ## 6. Training
@@ -287,6 +288,9 @@ new = ["Return a copy of the string with all the cased characters converted to u
 p = model.predict(pad_sequences(tokenizer.texts_to_sequences(new), maxlen=100).astype(np.int64))[:, 0]
 for text, p1 in zip(new, p, strict=True):
     print(f"P(built-in type) = {p1:.3f}, P(statement) = {1 - p1:.3f} -> class {int(p1 > 0.5)}: {text[:60]}")
+one = model.predict(pad_sequences(tokenizer.texts_to_sequences(new[:1]), maxlen=100).astype(np.int64))
+print("predict on one text returns", repr(one.round(3)), "of shape", one.shape, "(the document prints a 1-D [0.864])")
+assert one.shape == (1, 1)                                # a (1, 1) array prints as [[p]]
 
 # %% [markdown]
 # ## Summary

@@ -118,6 +118,7 @@ print("logits", logits.shape, "NumPy loop == engine; each of the", y_hat.shape[0
 O = np.zeros((1, 12))                                       # a last-layer state, hidden size 12
 print("softmax(O) has", softmax(O).shape[-1], "entries; softmax(O W_out^T) has",
       softmax(O @ P["fc.weight"].T).shape[-1], "= vocabulary size", len(vocab))
+assert softmax(O).shape[-1] == 12 != len(vocab) == softmax(O @ P["fc.weight"].T).shape[-1]
 
 # %% [markdown]
 # ## 3. Loss, perplexity and accuracy, by hand

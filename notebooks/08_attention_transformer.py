@@ -37,7 +37,7 @@ rng = np.random.default_rng(0)
 # %% [markdown]
 # ## 1. Self-attention step by step (D2.F2, D2.F3, D0.F3, D4.F2)
 #
-# Rows of $X$ are tokens. $Q = XW_Q,\ K = XW_K,\ V = XW_V$ (D2.F2); the attention map is $A = \mathrm{softmax}(QK^\top/\sqrt{d_k})$, each row a probability distribution over the keys (D2.F3); the output is $O = AV$ (D0.F3, and D4.F2 as $\mathrm{Attention}(Q,K,V)$).
+# Rows of $X$ are tokens. $Q = XW_Q,\ K = XW_K,\ V = XW_V$ (D2.F2); the attention map is $A = \mathrm{softmax}(QK^\top/\sqrt{d_k})$, each row a probability distribution over the keys (D2.F3); the output is $O = AV$ (D0.F3, and D4.F2 as $\mathrm{Attention}(Q,K,V)$). Document 004 (§3.4, D4.F2) writes exactly this formula, $\mathrm{softmax}(QK^\top/\sqrt{d_k})V$; documents 000 (§4.2) and 002 (§4.1.2) write two others for the same operation, computed beside it in section 2.
 
 # %%
 T, d, dk = 5, 8, 4
@@ -77,17 +77,22 @@ assert np.allclose(query_key(2 * Xc), 4 * query_key(Xc))              # quadrati
 np.testing.assert_allclose(sm(query_key(Xc)) @ (Wv0 @ Xc).T,           # ours, rows as tokens
                            self_attention(t(Xc.T), t(Wq0.T), t(Wk0.T), t(Wv0.T)).numpy(), rtol=1e-10)
 qs, ks = rng.standard_normal((16, 256)), rng.standard_normal((16, 256))
-print('d_k = 256, mean largest weight in a row: unscaled', sm(qs @ ks.T).max(1).mean().round(3),
-      '| scaled', sm(qs @ ks.T / np.sqrt(256)).max(1).mean().round(3))
+unscaled, scaled = sm(qs @ ks.T).max(1).mean(), sm(qs @ ks.T / np.sqrt(256)).max(1).mean()
+print('d_k = 256, mean largest weight in a row: unscaled', unscaled.round(3), '| scaled', scaled.round(3))
+assert unscaled > 0.8 > 0.5 > scaled                                   # without the scale: nearly one-hot
 
 # %% [markdown]
-# **D2.F3** — the source writes $\exp(\mathrm{softmax}(QK))/\sqrt{d_k}\,V$: the exponential is applied twice and the scale after the softmax, so the weights no longer sum to one and all lie in $[1, e]/\sqrt{d_k}$ — almost uniform, whatever the scores.
+# **D2.F3** — the source (002 §4.1.2) writes $\mathrm{Attention}(Q,K,V) = \exp(\mathrm{softmax}(\mathrm{dot}(Q,K)))/\sqrt{d_k} \times V$ (and $\sqrt{k}$ where it repeats the line): an exponential on top of the softmax, and the scale after it instead of on the scores. The softmax's entries lie in $(0, 1)$, so the weights all lie in $[1, e]/\sqrt{d_k}$: almost uniform whatever the scores (no two differ by more than a factor $e$), and with $n$ keys each row sums to between $n e^{1/n}/\sqrt{d_k}$ and $(n-1+e)/\sqrt{d_k}$ instead of 1. Ours is $\mathrm{softmax}(QK^\top/\sqrt{d_k})V$, the $A$ of section 1.
 
 # %%
 wrong_A = np.exp(sm(Q @ K.T)) / np.sqrt(dk)
 print('row sums, wrong:', wrong_A.sum(1).round(3), ' right:', A.sum(1).round(3))
 print('max/min weight in a row, wrong:', (wrong_A.max(1) / wrong_A.min(1)).round(2), ' right:', (A.max(1) / A.min(1)).round(2))
 print('max |O_wrong - O| =', np.abs(wrong_A @ V - O).max())
+n = K.shape[0]
+assert np.all(wrong_A.sum(1) >= n * np.exp(1 / n) / np.sqrt(dk) - 1e-12) and np.all(wrong_A.sum(1) <= (n - 1 + np.e) / np.sqrt(dk))
+assert np.all(wrong_A.max(1) / wrong_A.min(1) <= np.e) and np.allclose(A.sum(1), 1)
+assert np.abs(wrong_A @ V - O).max() > 0.1
 
 # %% [markdown]
 # **D2.F6** — the source wraps a second ReLU around the position-wise FFN's second product and adds the bias after it: $\mathrm{ReLU}(\mathrm{ReLU}(xW_1+b_1)W_2)+b_2$. Each feature of the update is then bounded below by its bias, $\mathrm{FFN}(x)_j \ge b_{2,j}$ for every token, and wherever $\mathrm{ReLU}(xW_1+b_1)W_2$ is negative the output is the constant $b_2$ with zero gradient. The right one has one activation, $\max(0, xW_1+b_1)W_2+b_2$: the update added to the residual stream must be able to lower a feature as freely as raise it.
@@ -100,6 +105,7 @@ b2 = ffn2.bias.numpy()
 wrong = F.relu(ffn2(F.relu(ffn1(x))) - ffn2.bias).numpy() + b2  # ReLU(ReLU(x W1 + b1) W2) + b2
 assert np.allclose(wrong, np.maximum(right, b2), atol=1e-6)  # the source's block is max(ours, b2)
 print('share of outputs below their bias, which the source clamps to it:', (right < b2).mean().round(2))
+assert (right < b2 - 1e-3).any() and np.all(wrong >= b2 - 1e-6)
 print('max |wrong - right| =', np.abs(wrong - right).max())
 
 # %% [markdown]
@@ -119,12 +125,15 @@ def source_layer(x, mem):
     return h, s, layer.norm3(a + layer._ff_block(a))
 h, s, wrong = source_layer(y, mem)
 print("source's layer against ours: max |diff| =", np.abs(wrong.numpy() - right).max().round(3))
+assert np.abs(wrong.numpy() - right).max() > 0.1
 two_s = F.layer_norm(s + s, (16,), w2, b2).numpy()
 np.testing.assert_allclose(two_s, F.layer_norm(s, (16,), w2, b2, eps=1e-5 / 4).numpy(), rtol=1e-12)
 print('LN(2 SA(h)) is LN(SA(h)) with eps/4; it differs from the residual LN(h + SA(h)) by',
       np.abs(two_s - F.layer_norm(h + s, (16,), w2, b2).numpy()).max().round(3))
 other_mem = tg.tensor(rng.standard_normal((1, 7, 16)))
 print('another memory changes its output by', np.abs(source_layer(y, other_mem)[2].numpy() - wrong.numpy()).max().round(3))
+assert np.abs(two_s - F.layer_norm(h + s, (16,), w2, b2).numpy()).max() > 0.1   # the skip path is lost
+assert np.abs(source_layer(y, other_mem)[2].numpy() - wrong.numpy()).max() > 1e-3
 
 # %% [markdown]
 # ## 3. Attention maps and masks

@@ -295,6 +295,23 @@ except ValueError as e:
     print('ValueError:', e)
 
 # %% [markdown]
+# **D4.M2, the pad token.** GPT-2 has no pad token, and the document passes no attention mask and no `pad_token_id`, so the library warns and falls back on the end-of-text token; its decoding is greedy without the text saying so. What happens in a batch: a row that emits the end token is finished, and from then on it is padded with that same token while the others go on. Our `generate` does exactly that, and says so in its docstring. Below, two prompts of equal length; the end token is set to the first token row 0 would write, so row 0 finishes at once.
+
+# %%
+other = prompt_ids.copy(); other[0, -1] = tok.encode(' x')[0]            # a second prompt, same length
+pair = np.concatenate([prompt_ids, other])
+n = pair.shape[1]
+free = model.generate(pair, max_length=n + 8).numpy()                   # greedy, no end token
+eos = int(free[0, n])                                                   # row 0's first new token
+padded = model.generate(pair, max_length=n + 8, eos_token_id=eos).numpy()
+for row_free, row in zip(free, padded, strict=True):
+    print(repr(tok.decode(row[:n].tolist())), '-> without an end token', row_free[n:].tolist(),
+          f'| with eos_token_id={eos}', row[n:].tolist())
+assert (padded[0, n:] == eos).all()                                     # finished: padded with eos
+if eos not in free[1, n:]:
+    assert (padded[1] == free[1]).all()                                 # the other row goes on unchanged
+
+# %% [markdown]
 # **Document 002, sections 4.2.3 and 4.2.4: attention of a token to itself.** Its worked text-generation example writes each token's attention as $\mathrm{softmax}(\mathrm{dot}(Q_i, K_i, V_i))\,V_i$: a "dot" of three vectors, which has no meaning, and in any reading only the $i$-th token's own query, key and value, never another position's. Read as the $i$-th query against the $i$-th key only, a softmax over one score is exactly 1, so the "attention" returns $v_i$: every position ignores the rest of the sentence. The loop of section 3, allowed to see only $s = t$, shows it: changing the earlier tokens leaves the last output unchanged, where the causal version changes.
 
 # %%

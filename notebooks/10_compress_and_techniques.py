@@ -290,7 +290,9 @@ ax[1].plot(hist["d_loss"], label="D"); ax[1].plot(hist["g_loss"], label="G"); ax
 # alone, and on them plus 50 generated digits per class. Whether it helps is measured, not assumed:
 # document 004 counts GAN-generated data among the ways to *speed training up* and says it improves a
 # model (`docs/errata.md`, D4.T1/D4.T2). Generating data is extra work, and any gain is an empirical
-# question: compare the two lines printed below.
+# question: compare the two lines printed below. The work is counted too: the GAN's training steps come
+# first, and then every epoch of the classifier runs over 3.5 times as many examples (200 real + 500
+# generated), so the generated data make training slower, never faster.
 
 # %%
 split = tg.data.datasets.digits()
@@ -309,7 +311,8 @@ for name, (xa, ya) in {"real only": (xs, ys),
                        "real + generated": (np.concatenate([xs, xg]), np.concatenate([ys, yg]))}.items():
     tg.manual_seed(0)
     clf = fit(MLP(64, (64,), 10), (tg.tensor(xa.astype(np.float32)), tg.tensor(ya)), 5 if FAST else 40)
-    print(f"{name:18s} test accuracy {evaluate(clf, xt, yt)[1]:.4f}")
+    print(f"{name:18s} {len(xa)} examples per epoch, test accuracy {evaluate(clf, xt, yt)[1]:.4f}")
+assert len(xg) == 500 and len(xs) + len(xg) == 3.5 * len(xs)   # extra work per epoch, after the GAN's steps
 
 # %% [markdown]
 # ## 10. Where does a training step spend its time? (D2.T5)
