@@ -168,6 +168,7 @@ B, T, V = some.shape[0], some.shape[1] - 1, len(vocab)
 flat = tg.tensor(logits_v).view(-1, V)
 try:
     F.cross_entropy(flat, some[:, 1:])
+    raise AssertionError("unflattened targets were accepted")
 except ValueError as e:
     print("unflattened targets:", e)
 print("flattened targets: loss", round(F.cross_entropy(flat, some[:, 1:].reshape(-1)).item(), 4))

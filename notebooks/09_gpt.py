@@ -291,6 +291,7 @@ print('prompt', prompt_ids.shape[1], 'tokens + new', out.shape[1] - prompt_ids.s
 assert out.shape[1] == 50
 try:
     model.generate(prompt_ids, max_length=50, num_return_sequences=2)
+    raise AssertionError("greedy decoding with num_return_sequences=2 ran")
 except ValueError as e:
     print('ValueError:', e)
 
