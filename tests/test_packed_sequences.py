@@ -254,3 +254,20 @@ def test_d1m1_unpacked_prediction_depends_on_padding():
     text = [[3, 14, 15]]
     a, b = (model(tg.tensor(_keras_pad(text, n, "pre"))).numpy() for n in (3, 30))
     assert abs(a - b).max() > 1e-6
+
+
+@pytest.mark.parametrize("layer", ["RNN", "LSTM", "GRU"])
+def test_initial_state_rank_must_match_the_input_as_torch(layer):
+    """An unbatched (T, D) input takes (n, H) states and a batched one (n, B, H); a mismatch names the shapes
+    the user passed (not the internally unsqueezed ones), where torch raises too."""
+    net = getattr(tg.nn, layer)(3, 4)
+    ref = getattr(torch.nn, layer)(3, 4)
+    x, h = tg.randn(5, 3), tg.randn(1, 2, 4)
+    state = (h, h) if layer == "LSTM" else h
+    with pytest.raises(ValueError, match=r"a 2-D input \(5, 3\) needs 2-D initial states, got \(1, 2, 4\)"):
+        net(x, state)
+    tstate = (torch.randn(1, 2, 4),) * 2 if layer == "LSTM" else torch.randn(1, 2, 4)
+    with pytest.raises(RuntimeError):
+        ref(torch.randn(5, 3), tstate)
+    out, _ = net(x, (tg.zeros(1, 4), tg.zeros(1, 4)) if layer == "LSTM" else tg.zeros(1, 4))
+    assert out.shape == (5, 4)

@@ -146,6 +146,10 @@ class RNNBase(Module):
         if x.ndim not in (2, 3):
             raise ValueError(f"{type(self).__name__}: input must be (T, B, D), (B, T, D) or (T, D), got {x.shape}")
         batched = x.ndim == 3
+        for state in (hx if isinstance(hx, tuple) else (hx,)):
+            if state is not None and state.ndim != x.ndim:  # as torch: an unbatched input takes (n, H) states
+                raise ValueError(f"{type(self).__name__}: a {x.ndim}-D input {tuple(x.shape)} needs {x.ndim}-D "
+                                 f"initial states, got {tuple(state.shape)}")
         if not batched:
             x = ops.unsqueeze(x, 1)
             hx = None if hx is None else (tuple(ops.unsqueeze(h, 1) for h in hx) if isinstance(hx, tuple)
