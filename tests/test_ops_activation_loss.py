@@ -349,10 +349,10 @@ def test_unknown_reduction_refused(bad):
 @settings(max_examples=10, deadline=None)
 @given(seed=seeds, smoothing=st.sampled_from([0.0, 0.1]), ignore=st.sampled_from([-100, 3]), weighted=st.booleans())
 def test_cross_entropy_kernel_numba_equals_plain(dtype, seed, smoothing, ignore, weighted):
-    from tinygrad_lm.kernels.cross_entropy import PARALLEL_MIN_SIZE
+    from tinygrad_lm.kernels.cross_entropy import KERNEL_MIN_SIZE
 
     rng = np.random.default_rng(seed)
-    M, C = 64, PARALLEL_MIN_SIZE // 64 + 7  # large enough for the Numba path
+    M, C = 64, KERNEL_MIN_SIZE // 64 + 7  # large enough for the Numba path
     x = (5 * rng.standard_normal((M, C))).astype(dtype)
     t = rng.integers(0, C, M)
     t[rng.random(M) < 0.2] = ignore

@@ -13,7 +13,8 @@ import numpy as np
 
 from ..backend import contract, register, xp
 from . import checks
-from numba import njit, prange
+from .threads import in_ranges
+from numba import njit
 
 
 @register("cross_entropy_forward", "plain")
@@ -46,13 +47,14 @@ def backward_plain(x, lse, target, weight, ignore_index, eps, g):
     return (grad * m.where(valid, g, 0)[:, None]).astype(x.dtype)
 
 
-@njit(parallel=True, cache=True)
-def _forward_numba(x, target, weight, ignore_index, eps):
-    M, C = x.shape
-    loss = np.zeros(M, dtype=x.dtype)
-    lse = np.empty(M, dtype=np.float64)
+# Each kernel fills rows r0..r1-1 of its outputs, and kernels/threads.py runs ranges of rows on its sleeping
+# threads (the kernels release the GIL): Numba's parallel loops kept their workers spinning after the loss
+# and took the cores from the next BLAS product.
+@njit(nogil=True, cache=True)
+def _forward_numba(x, target, weight, ignore_index, eps, loss, lse, r0, r1):
+    C = x.shape[1]
     wsum = weight.sum()
-    for i in prange(M):
+    for i in range(r0, r1):
         row = x[i]
         mx = -np.inf
         for j in range(C):
@@ -67,17 +69,16 @@ def _forward_numba(x, target, weight, ignore_index, eps):
         y = target[i]
         if y != ignore_index:
             loss[i] = -(1 - eps) * weight[y] * (row[y] - lse[i]) - (eps / C) * (ws - wsum * lse[i])
-    return loss, lse
 
 
-@njit(parallel=True, cache=True)
-def _backward_numba(x, lse, target, weight, ignore_index, eps, g):
-    M, C = x.shape
-    grad = np.zeros_like(x)
+@njit(nogil=True, cache=True)
+def _backward_numba(x, lse, target, weight, ignore_index, eps, g, grad, r0, r1):
+    C = x.shape[1]
     wsum = weight.sum()
-    for i in prange(M):
+    for i in range(r0, r1):
         y = target[i]
         if y == ignore_index:
+            grad[i] = 0
             continue
         gi = g[i]
         wy = weight[y]
@@ -85,7 +86,6 @@ def _backward_numba(x, lse, target, weight, ignore_index, eps, g):
         for j in range(C):
             grad[i, j] = np.exp(x[i, j] - lse[i]) * scale - (eps / C) * weight[j] * gi
         grad[i, y] -= (1 - eps) * wy * gi
-    return grad
 
 
 # ---------------------------------------------------------------- float32: a vectorized exp
@@ -120,16 +120,14 @@ def _scaled_exp(v, shift, mult, out, bits):
     return total
 
 
-@njit(parallel=True, fastmath=FAST, cache=True)
-def _forward_f32(x, mx, target, weight, ignore_index, eps):
+@njit(nogil=True, fastmath=FAST, cache=True)
+def _forward_f32(x, mx, target, weight, ignore_index, eps, loss, lse, r0, r1):
     """As _forward_numba, given each row's maximum ``mx`` (NumPy's SIMD max; NaN if the row has one)."""
-    M, C = x.shape
-    loss = np.zeros(M, dtype=np.float32)
-    lse = np.empty(M, dtype=np.float32)
+    C = x.shape[1]
     wsum = 0.0
     for j in range(C):
         wsum += weight[j]
-    for i in prange(M):
+    for i in range(r0, r1):
         row = x[i]
         s = _scaled_exp(row, mx[i], np.float32(1.0), np.empty(C, np.float32), np.empty(C, np.int32))
         li = mx[i] + np.log(s)
@@ -143,18 +141,17 @@ def _forward_f32(x, mx, target, weight, ignore_index, eps):
                     ws += weight[j] * row[j]
                 value -= (eps / C) * (ws - wsum * li)
             loss[i] = value
-    return loss, lse
 
 
-@njit(parallel=True, fastmath=FAST, cache=True)
-def _backward_f32(x, lse, target, weight, ignore_index, eps, g, grad):
-    """As _backward_numba, writing into ``grad`` (allocated by NumPy, which asks the OS for huge
-    pages: a fresh 20 MB gradient then costs ten page faults, not five thousand)."""
-    M, C = x.shape
+@njit(nogil=True, fastmath=FAST, cache=True)
+def _backward_f32(x, lse, target, weight, ignore_index, eps, g, grad, r0, r1):
+    """As _backward_numba (``grad`` allocated by NumPy, which asks the OS for huge pages: a fresh 20 MB
+    gradient then costs ten page faults, not five thousand)."""
+    C = x.shape[1]
     wsum = 0.0
     for j in range(C):
         wsum += weight[j]
-    for i in prange(M):
+    for i in range(r0, r1):
         out = grad[i]
         y = target[i]
         if y == ignore_index:
@@ -168,32 +165,39 @@ def _backward_f32(x, lse, target, weight, ignore_index, eps, g, grad):
             for j in range(C):
                 out[j] -= smooth * weight[j]
         out[y] -= (1 - eps) * wy * gi
-    return grad
 
 
-# Below this many logits the parallel kernel's thread start-up (up to milliseconds on a busy
-# machine) costs more than the whole computation, so the plain twin runs instead.
-PARALLEL_MIN_SIZE = 1 << 15
+# Below this many logits the plain twin's few NumPy passes cost less than a kernel call and its ranges.
+KERNEL_MIN_SIZE = 1 << 15
 
 
 @register("cross_entropy_forward", "cpu")
 def forward_cpu(x, target, weight, ignore_index, eps):
-    if x.size < PARALLEL_MIN_SIZE:
+    if x.size < KERNEL_MIN_SIZE:
         return forward_plain(x, target, weight, ignore_index, eps)
-    x = np.ascontiguousarray(x)
+    x, M = np.ascontiguousarray(x), x.shape[0]
+    loss = np.zeros(M, dtype=x.dtype)
     if x.dtype == np.float32:
-        return _forward_f32(x, x.max(axis=1), target, weight, ignore_index, float(eps))
-    return _forward_numba(x, target, weight, ignore_index, float(eps))
+        lse, mx = np.empty(M, np.float32), x.max(axis=1)
+        in_ranges(lambda a, b: _forward_f32(x, mx, target, weight, ignore_index, float(eps), loss, lse, a, b),
+                  M, x.size)
+    else:
+        lse = np.empty(M, np.float64)
+        in_ranges(lambda a, b: _forward_numba(x, target, weight, ignore_index, float(eps), loss, lse, a, b),
+                  M, x.size)
+    return loss, lse
 
 
 @register("cross_entropy_backward", "cpu")
 def backward_cpu(x, lse, target, weight, ignore_index, eps, g):
-    if x.size < PARALLEL_MIN_SIZE:
+    if x.size < KERNEL_MIN_SIZE:
         return backward_plain(x, lse, target, weight, ignore_index, eps, g)
     x, g = np.ascontiguousarray(x), np.ascontiguousarray(g)
-    if x.dtype == np.float32:
-        return _backward_f32(x, lse, target, weight, ignore_index, float(eps), g, np.empty_like(x))
-    return _backward_numba(x, lse, target, weight, ignore_index, float(eps), g)
+    grad = np.empty_like(x)
+    kernel = _backward_f32 if x.dtype == np.float32 else _backward_numba
+    in_ranges(lambda a, b: kernel(x, lse, target, weight, ignore_index, float(eps), g, grad, a, b), x.shape[0],
+              x.size)
+    return grad
 
 
 # ---------------------------------------------------------------- contracts (backend.contract)
