@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import tinygrad_lm as tg
 import tinygrad_lm.nn.functional as F
-from tinygrad_lm import backend, nn
+from tinygrad_lm import autograd, backend, nn, ops
 from tinygrad_lm.kernels import threads
 from helpers import assert_close, compare_with_torch
 
@@ -55,18 +55,18 @@ def test_conv2d_matches_torch(plain, c):
         backend.PLAIN = old
 
 
-def assert_kernels_equal(impl, c, dtype):
-    """``impl``'s conv kernels (output with the bias if drawn, input, weight and bias gradients) equal
-    the textbook twin's, in the input's dtype."""
+def assert_kernels_equal(impl, c, dtype, relu=False):
+    """``impl``'s conv kernels (output with the bias if drawn, and the ReLU if ``relu``; input, weight and
+    bias gradients) equal the textbook twin's, in the input's dtype."""
     x, w, *b = _arrays(c, dtype)
     bias = b[0] if b else None
     geom = (*c["stride"], *c["padding"], *c["dilation"])
     outs = {}
     for name in (impl, "plain"):
-        y, saved = backend.kernel("conv2d_forward", impl=name)(x, w, geom, c["groups"], bias)
+        y, saved = backend.kernel("conv2d_forward", impl=name)(x, w, geom, c["groups"], bias, relu)
         g = np.random.default_rng(1).standard_normal(y.shape).astype(dtype)
         outs[name] = (y, *backend.kernel("conv2d_backward", impl=name)(g, x, w, saved, geom, c["groups"], True, True,
-                                                                       bias is not None))
+                                                                       bias is not None, y if relu else None))
     for a, b, what in zip(outs[impl], outs["plain"], ("y", "dx", "dw", "db"), strict=True):
         if bias is None and what == "db":
             assert a is None and b is None
@@ -76,12 +76,13 @@ def assert_kernels_equal(impl, c, dtype):
 
 
 @settings(max_examples=25, deadline=None)
-@given(c=conv_configs(), dtype=st.sampled_from([np.float32, np.float64]), parts=st.integers(1, 3))
-def test_numba_kernels_equal_textbook_twin(c, dtype, parts):
+@given(c=conv_configs(), dtype=st.sampled_from([np.float32, np.float64]), parts=st.integers(1, 3),
+       relu=st.booleans())
+def test_numba_kernels_equal_textbook_twin(c, dtype, parts, relu):
     """``parts``: im2col / col2im over the samples in that many ranges, as on that many threads."""
     old, threads.parts = threads.parts, lambda n, work: parts
     try:
-        assert_kernels_equal("cpu", c, dtype)
+        assert_kernels_equal("cpu", c, dtype, relu)
     finally:
         threads.parts = old
 
@@ -111,6 +112,54 @@ def test_gradcheck_conv2d():
     b = tg.tensor(rng.standard_normal(6), requires_grad=True)
     assert tg.gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=1, dilation=(1, 2), groups=2),
                         [x, w, b])
+
+
+@pytest.mark.parametrize("plain", [False, True], ids=["numba", "textbook"])
+@settings(max_examples=15, deadline=None)
+@given(c=conv_configs())
+def test_conv2d_relu_matches_torch(plain, c):
+    """The fused op equals torch's relu(conv2d(...)), forward and every gradient."""
+    old = backend.PLAIN
+    backend.PLAIN = plain
+    try:
+        compare_with_torch(lambda *a: F.conv2d(*a, **_opts(c), activation="relu"),
+                           lambda *a: torch.relu(torch.nn.functional.conv2d(*a, **_opts(c))), _arrays(c))
+    finally:
+        backend.PLAIN = old
+
+
+def test_gradcheck_conv2d_relu():
+    rng = np.random.default_rng(1)
+    x = tg.tensor(rng.standard_normal((2, 4, 6, 5)), requires_grad=True)
+    w = tg.tensor(rng.standard_normal((6, 2, 3, 2)), requires_grad=True)
+    b = tg.tensor(rng.standard_normal(6), requires_grad=True)
+    out = F.conv2d(x, w, b, padding=1, groups=2, activation="relu")
+    assert (out.numpy() == 0).any() and (out.numpy() > 0).any()
+    assert tg.gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=1, groups=2, activation="relu"), [x, w, b])
+
+
+def test_fused_relu_equals_unfused_and_refuses_changed_output():
+    """nn.Conv2d(x, activation="relu") gives relu(conv(x))'s values and gradients; its backward reads its
+    output, so an in-place change of it is refused as for any op that saves its output."""
+    rng = np.random.default_rng(0)
+    x = tg.tensor(rng.standard_normal((3, 2, 7, 6)).astype(np.float32), requires_grad=True)
+    conv = nn.Conv2d(2, 5, 3, padding=1)
+    g = rng.standard_normal((3, 5, 7, 6)).astype(np.float32)
+    results = []
+    for fused in (True, False):
+        x.grad = conv.weight.grad = conv.bias.grad = None
+        y = conv(x, activation="relu") if fused else ops.relu(conv(x))
+        (y * tg.tensor(g)).sum().backward()
+        results.append([y.numpy(), x.grad.numpy(), conv.weight.grad.numpy(), conv.bias.grad.numpy()])
+    for a, b, what in zip(*results, ("y", "dx", "dw", "db"), strict=True):
+        assert_close(a, b, np.float32, what)
+    y = conv(x, activation="relu")
+    y.data += 1
+    autograd.increment_version(y)
+    with pytest.raises(RuntimeError, match="output"):
+        y.sum().backward()
+    with pytest.raises(ValueError, match="activation"):
+        conv(x, activation="tanh")
 
 
 def test_float32_stays_float32_and_matches_torch():
@@ -172,16 +221,17 @@ def test_nn_conv2d_names_shapes_init_and_torch_state_dict():
 
 @pytest.mark.gpu
 @settings(max_examples=10, deadline=None)
-@given(c=conv_configs())
-def test_cupy_kernels_equal_textbook_twin(c):
+@given(c=conv_configs(), relu=st.booleans())
+def test_cupy_kernels_equal_textbook_twin(c, relu):
     cp = backend.cupy()
     x, w = _arrays(c)[:2]
     geom = (*c["stride"], *c["padding"], *c["dilation"])
-    y, saved = backend.kernel("conv2d_forward", impl="plain")(x, w, geom, c["groups"])
+    y, saved = backend.kernel("conv2d_forward", impl="plain")(x, w, geom, c["groups"], None, relu)
     g = np.random.default_rng(1).standard_normal(y.shape)
-    dx, dw, _ = backend.kernel("conv2d_backward", impl="plain")(g, x, w, saved, geom, c["groups"], True, True)
-    yg, sg = backend.kernel("conv2d_forward", "cuda")(cp.asarray(x), cp.asarray(w), geom, c["groups"])
+    dx, dw, _ = backend.kernel("conv2d_backward", impl="plain")(g, x, w, saved, geom, c["groups"], True, True, False,
+                                                                y if relu else None)
+    yg, sg = backend.kernel("conv2d_forward", "cuda")(cp.asarray(x), cp.asarray(w), geom, c["groups"], None, relu)
     dxg, dwg, _ = backend.kernel("conv2d_backward", "cuda")(cp.asarray(g), cp.asarray(x), cp.asarray(w), sg, geom,
-                                                            c["groups"], True, True)
+                                                            c["groups"], True, True, False, yg if relu else None)
     for a, b in ((yg, y), (dxg, dx), (dwg, dw)):
         assert_close(cp.asnumpy(a), b)

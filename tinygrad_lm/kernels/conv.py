@@ -8,17 +8,19 @@ With x: (N, C, H, W), w: (K, C/G, KH, KW), G groups, stride s, padding p, dilati
 
 (c runs over the input channels of k's group). Every implementation has the signature
 
-    forward(x, w, geom, groups, bias=None) -> (y, saved)
-    backward(g, x, w, saved, geom, groups, need_x, need_w, need_b=False) -> (dx, dw, db)
+    forward(x, w, geom, groups, bias=None, relu=False) -> (y, saved)
+    backward(g, x, w, saved, geom, groups, need_x, need_w, need_b=False, y=None) -> (dx, dw, db)
 
 with geom = (stride_h, stride_w, pad_h, pad_w, dil_h, dil_w); y includes bias[k] when given, and
-db[k] = sum_{b,i,j} g[b, k, i, j] (None unless need_b). The fast ones unfold x once into
+db[k] = sum_{b,i,j} g[b, k, i, j] (None unless need_b). With relu the forward returns max(y, 0), and
+the backward given that output y first takes g through the ReLU (g [y > 0]), so a conv followed by a
+ReLU costs no passes of its own. The fast ones unfold x once into
 cols[(c, n, m), (b, i, j)] (im2col, the batch inside the columns), so the forward pass, the weight
 gradient and the column gradient are each a single matrix product per group over the whole batch
 (one large BLAS call rather than one per sample); they keep cols for the weight gradient and fold
 the column gradient back into the image (col2im). The product gives y as (K, N, OH OW); on Numba one
-pass over the samples turns it into (N, K, OH, OW) and adds the bias, and one pass turns g the other
-way and sums it for db.
+pass over the samples turns it into (N, K, OH, OW) and adds the bias (and applies the ReLU), and one
+pass masks g, turns it the other way and sums it for db.
 """
 from __future__ import annotations
 
@@ -55,7 +57,7 @@ def _grouped(a, groups):
 
 
 @register("conv2d_forward", "plain")
-def forward_plain(x, w, geom, groups, bias=None):
+def forward_plain(x, w, geom, groups, bias=None, relu=False):
     """The sums over the kernel offsets n, m are loops; the sum over channels c a contraction."""
     m_ = xp(x)
     N, K, KH, KW = x.shape[0], w.shape[0], w.shape[2], w.shape[3]
@@ -66,12 +68,14 @@ def forward_plain(x, w, geom, groups, bias=None):
         for m in range(KW):
             y += m_.einsum("bgcij,gkc->bgkij", _grouped(_tap(xpad, n, m, geom, OH, OW), groups), wg[..., n, m])
     y = y.reshape(N, K, OH, OW)
-    return (y if bias is None else y + bias[:, None, None]), None
+    y = y if bias is None else y + bias[:, None, None]
+    return (m_.maximum(y, 0) if relu else y), None
 
 
 @register("conv2d_backward", "plain")
-def backward_plain(g, x, w, saved, geom, groups, need_x, need_w, need_b=False):
+def backward_plain(g, x, w, saved, geom, groups, need_x, need_w, need_b=False, y=None):
     m_ = xp(x)
+    g = g if y is None else g * (y > 0)
     K, KH, KW = w.shape[0], w.shape[2], w.shape[3]
     OH, OW = g.shape[2], g.shape[3]
     xpad, wg, gg = _pad(x, geom), w.reshape(groups, K // groups, *w.shape[1:]), _grouped(g, groups)
@@ -98,24 +102,27 @@ def _by_group(a, groups):
     return a if groups == 1 else a.reshape(groups, a.shape[0] // groups, a.shape[1])
 
 
-def _forward_cols(x, w, bias, geom, groups, im2col, to_nchw):
+def _forward_cols(x, w, bias, relu, geom, groups, im2col, to_nchw):
     N, K = x.shape[0], w.shape[0]
     OH, OW = _out_hw(x, w, geom)
     cols = im2col(x, w.shape[2], w.shape[3], geom, OH, OW)              # (C KH KW, N OH OW)
     y = xp(x).matmul(_by_group(w.reshape(K, -1), groups), _by_group(cols, groups))  # (G, K/G, N OH OW)
-    return to_nchw(y.reshape(K, N, OH * OW), bias).reshape(N, K, OH, OW), cols
+    return to_nchw(y.reshape(K, N, OH * OW), bias, relu).reshape(N, K, OH, OW), cols
 
 
-def _backward_cols(g, x, w, cols, geom, groups, need_x, need_w, need_b, col2im, to_knhw):
+def _backward_cols(g, x, w, cols, geom, groups, need_x, need_w, need_b, y, col2im, to_knhw):
     m_ = xp(x)
     K = w.shape[0]
     N, _, OH, OW = g.shape
-    gk, db = to_knhw(g.reshape(N, K, OH * OW), need_b)
+    gk, db = to_knhw(g.reshape(N, K, OH * OW), need_b, None if y is None else y.reshape(N, K, OH * OW))
     gk = _by_group(gk.reshape(K, -1), groups)                           # (G, K/G, N OH OW)
     dx = dw = None
-    if need_w:  # dW = G cols^T, the sum over the batch and positions inside the product; computed as
-        # (cols G^T)^T, the orientation OpenBLAS runs ~20% faster for a long inner dimension
-        dw = m_.matmul(_by_group(cols, groups), gk.swapaxes(-1, -2)).swapaxes(-1, -2).reshape(w.shape)
+    if need_w:  # dW = G cols^T, the sum over the batch and positions inside the product; OpenBLAS runs
+        # (cols G^T)^T ~25% faster where cols has more rows than G (conv2 of D3.M1, D4.M1), G cols^T
+        # ~25-40% faster where it has fewer (a first conv: 9 or 27 rows against 32)
+        cg = _by_group(cols, groups)
+        dw = (m_.matmul(gk, cg.swapaxes(-1, -2)) if cg.shape[-2] < gk.shape[-2] else
+              m_.matmul(cg, gk.swapaxes(-1, -2)).swapaxes(-1, -2)).reshape(w.shape)
     if need_x:  # dcols = W^T G, then each column entry added back where im2col took it from
         dcols = m_.matmul(_by_group(w.reshape(K, -1), groups).swapaxes(-1, -2), gk).reshape(cols.shape)
         dx = col2im(dcols, x.shape, w.shape[2], w.shape[3], geom, OH, OW)
@@ -242,43 +249,57 @@ def _col2im_numba(dcols, dx, b0, b1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
 
 
 @njit(cache=True, nogil=True)
-def _to_nchw_numba(yk, bias, y, b0, b1):
-    """y[b, k] = yk[k, b] + bias[k] for the samples b0..b1-1 (one pass instead of a transposing copy and a
-    broadcast add)."""
+def _to_nchw_numba(yk, bias, y, b0, b1, relu):
+    """y[b, k] = yk[k, b] + bias[k], or its ReLU, for the samples b0..b1-1 (one pass instead of a
+    transposing copy, a broadcast add and the ReLU's own passes)."""
     for b in range(b0, b1):
         for k in range(yk.shape[0]):
             src, dst, bk = yk[k, b], y[b, k], bias[k]
-            for t in range(src.shape[0]):
-                dst[t] = src[t] + bk
+            if relu:
+                for t in range(src.shape[0]):
+                    v = src[t] + bk
+                    dst[t] = 0 if v < 0 else v  # (NaN stays NaN, as np.maximum)
+            else:
+                for t in range(src.shape[0]):
+                    dst[t] = src[t] + bk
 
 
-@njit(cache=True, nogil=True)
-def _to_knhw_numba(g, gk, dbs, b0, b1, need_b):
-    """gk[k, b] = g[b, k] for the samples b0..b1-1, and their sums dbs[b, k] if need_b (in the same pass)."""
+@njit(cache=True, nogil=True, fastmath={"reassoc"})  # the sums in any order: in vectors, not one by one
+def _to_knhw_numba(g, y, gk, dbs, b0, b1, need_b, relu):
+    """gk[k, b] = g[b, k] (times [y[b, k] > 0] if relu) for the samples b0..b1-1, and their sums dbs[b, k]
+    if need_b (in the same pass)."""
     for b in range(b0, b1):
         for k in range(g.shape[1]):
             src, dst = g[b, k], gk[k, b]
             s = 0.0
-            for t in range(src.shape[0]):
-                dst[t] = src[t]
-                s += src[t]
+            if relu:
+                yk = y[b, k]
+                for t in range(src.shape[0]):
+                    v = src[t] if yk[t] > 0 else 0
+                    dst[t] = v
+                    s += v
+            else:
+                for t in range(src.shape[0]):
+                    dst[t] = src[t]
+                    s += src[t]
             if need_b:
                 dbs[b, k] = s
 
 
-def _to_nchw_cpu(yk, bias):
+def _to_nchw_cpu(yk, bias, relu):
     K, N, P = yk.shape
     y = np.empty((N, K, P), dtype=yk.dtype)
     bias = np.zeros(K, yk.dtype) if bias is None else np.ascontiguousarray(bias)
-    in_ranges(lambda b0, b1: _to_nchw_numba(yk, bias, y, b0, b1), N, y.size)
+    in_ranges(lambda b0, b1: _to_nchw_numba(yk, bias, y, b0, b1, relu), N, y.size)
     return y
 
 
-def _to_knhw_cpu(g, need_b):
+def _to_knhw_cpu(g, need_b, y):
     N, K, P = g.shape
     g, gk = np.ascontiguousarray(g), np.empty((K, N, P), dtype=g.dtype)
+    relu, y = y is not None, g if y is None else np.ascontiguousarray(y)
     dbs = np.empty((N, K) if need_b else (0, 0), dtype=np.float64)
-    in_ranges(lambda b0, b1: _to_knhw_numba(g, gk, dbs, b0, b1, need_b), N, g.size)
+    in_ranges(lambda b0, b1: _to_knhw_numba(g, y, gk, dbs, b0, b1, need_b, relu), N, g.size)
     return gk, dbs.sum(axis=0).astype(g.dtype) if need_b else None
 
 
@@ -296,13 +317,13 @@ def _col2im_cpu(dcols, x_shape, KH, KW, geom, OH, OW):
 
 
 @register("conv2d_forward", "cpu")
-def forward_cpu(x, w, geom, groups, bias=None):
-    return _forward_cols(x, np.ascontiguousarray(w), bias, geom, groups, _im2col_cpu, _to_nchw_cpu)
+def forward_cpu(x, w, geom, groups, bias=None, relu=False):
+    return _forward_cols(x, np.ascontiguousarray(w), bias, relu, geom, groups, _im2col_cpu, _to_nchw_cpu)
 
 
 @register("conv2d_backward", "cpu")
-def backward_cpu(g, x, w, cols, geom, groups, need_x, need_w, need_b=False):
-    return _backward_cols(g, x, np.ascontiguousarray(w), cols, geom, groups, need_x, need_w, need_b, _col2im_cpu,
+def backward_cpu(g, x, w, cols, geom, groups, need_x, need_w, need_b=False, y=None):
+    return _backward_cols(g, x, np.ascontiguousarray(w), cols, geom, groups, need_x, need_w, need_b, y, _col2im_cpu,
                           _to_knhw_cpu)
 
 
@@ -361,25 +382,26 @@ def _col2im_gpu(dcols, x_shape, KH, KW, geom, OH, OW):
     return dx
 
 
-def _to_nchw_gpu(yk, bias):
+def _to_nchw_gpu(yk, bias, relu):
     y = xp(yk).ascontiguousarray(yk.transpose(1, 0, 2))
     if bias is not None:
         y += bias[:, None]
-    return y
+    return xp(y).maximum(y, 0, out=y) if relu else y
 
 
-def _to_knhw_gpu(g, need_b):
+def _to_knhw_gpu(g, need_b, y):
+    g = g if y is None else g * (y > 0)
     return xp(g).ascontiguousarray(g.transpose(1, 0, 2)), g.sum(axis=(0, 2)) if need_b else None
 
 
 @register("conv2d_forward", "gpu")
-def forward_gpu(x, w, geom, groups, bias=None):
-    return _forward_cols(x, xp(w).ascontiguousarray(w), bias, geom, groups, _im2col_gpu, _to_nchw_gpu)
+def forward_gpu(x, w, geom, groups, bias=None, relu=False):
+    return _forward_cols(x, xp(w).ascontiguousarray(w), bias, relu, geom, groups, _im2col_gpu, _to_nchw_gpu)
 
 
 @register("conv2d_backward", "gpu")
-def backward_gpu(g, x, w, cols, geom, groups, need_x, need_w, need_b=False):
-    return _backward_cols(g, x, xp(w).ascontiguousarray(w), cols, geom, groups, need_x, need_w, need_b, _col2im_gpu,
+def backward_gpu(g, x, w, cols, geom, groups, need_x, need_w, need_b=False, y=None):
+    return _backward_cols(g, x, xp(w).ascontiguousarray(w), cols, geom, groups, need_x, need_w, need_b, y, _col2im_gpu,
                           _to_knhw_gpu)
 
 
@@ -398,14 +420,15 @@ def _conv_contract(kernel, x, w, geom, groups):
 
 
 @contract("conv2d_forward")
-def _forward_contract(x, w, geom, groups, bias=None):
+def _forward_contract(x, w, geom, groups, bias=None, relu=False):
     _conv_contract("conv2d_forward", x, w, geom, groups)
     checks.floating("conv2d_forward", x=x, bias=bias)
     checks.shape("conv2d_forward", "bias", bias, (w.shape[0],))
 
 
 @contract("conv2d_backward")
-def _backward_contract(g, x, w, saved, geom, groups, need_x, need_w, need_b=False):
+def _backward_contract(g, x, w, saved, geom, groups, need_x, need_w, need_b=False, y=None):
     out_shape = _conv_contract("conv2d_backward", x, w, geom, groups)
-    checks.floating("conv2d_backward", g=g, x=x)
+    checks.floating("conv2d_backward", g=g, x=x, y=y)
     checks.shape("conv2d_backward", "g", g, out_shape)
+    checks.shape("conv2d_backward", "y", y, out_shape)

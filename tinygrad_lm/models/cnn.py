@@ -28,8 +28,8 @@ class CifarCNN(nn.Module):
         self.fc2 = nn.Linear(128, num_classes)
 
     def forward(self, x):
-        x = self.pool(ops.relu(self.conv1(x)))
-        x = self.pool(ops.relu(self.conv2(x)))
+        x = self.pool(self.conv1(x, activation="relu"))  # relu(conv1(x)), fused
+        x = self.pool(self.conv2(x, activation="relu"))
         x = ops.flatten(x, 1)
         return self.fc2(ops.relu(self.fc1(x)))
 
@@ -46,7 +46,7 @@ class MnistCNN(nn.Module):
         self.fc2 = nn.Linear(128, num_classes)
 
     def forward(self, x):
-        x = ops.relu(self.conv2(ops.relu(self.conv1(x))))
+        x = self.conv2(self.conv1(x, activation="relu"), activation="relu")  # relu(conv(x)), fused
         x = ops.flatten(self.pool(x), 1)
         return ops.log_softmax(self.fc2(ops.relu(self.fc1(x))), dim=1)
 

@@ -67,13 +67,14 @@ class Conv2d(Function):
 
     saves_inputs = (0, 1)
     operands = ("input", "weight", "bias")
+    relu = False
 
     def forward(self, x, weight, bias, geom, groups):
         check_conv(x, weight, bias, geom, groups)
         self.device = backend.device_of(x)
-        y, saved = backend.kernel("conv2d_forward", self.device)(x, weight, geom, groups, bias)
+        y, saved = backend.kernel("conv2d_forward", self.device)(x, weight, geom, groups, bias, self.relu)
         self.x, self.weight, self.saved, self.geom, self.groups = x, weight, saved, geom, groups
-        self.has_bias = bias is not None
+        self.has_bias, self.y = bias is not None, y if self.relu else None
         return y
 
     def backward(self, g):
@@ -82,12 +83,29 @@ class Conv2d(Function):
         if not (need_x or need_w or need_b):
             return None, None, None
         return backend.kernel("conv2d_backward", self.device)(g, self.x, self.weight, self.saved, self.geom,
-                                                              self.groups, need_x, need_w, need_b)
+                                                              self.groups, need_x, need_w, need_b, self.y)
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002 - torch's name
-    """torch.nn.functional.conv2d: (N, C, H, W) or unbatched (C, H, W) input."""
-    geom = conv_geometry(stride, padding, dilation)
+class Conv2dReLU(Conv2d):
+    """relu(conv2d(x, w, bias)) as one op (D1.F5 after D3.F1): y = max(z, 0) with z Conv2d's output;
+    dL/dz = g [y > 0], then z's three gradients as Conv2d's. The kernel applies the ReLU in the pass that
+    writes y (NCHW, with the bias) and the mask in the pass that transposes g, so the ReLU costs no
+    passes of its own over the conv's output; the backward reads that output (saves_output)."""
+
+    saves_output = True
+    relu = True
+
+
+_ACTIVATIONS = {None: Conv2d, "relu": Conv2dReLU}
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,  # noqa: A002 - torch's name
+           activation=None):
+    """torch.nn.functional.conv2d: (N, C, H, W) or unbatched (C, H, W) input. ``activation="relu"`` (not
+    torch's) returns relu(conv2d(...)) from one fused op, the same values and gradients."""
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"conv2d: activation must be None or 'relu', got {activation!r}")
+    op, geom = _ACTIVATIONS[activation], conv_geometry(stride, padding, dilation)
     if input.ndim == 3:
-        return Conv2d.apply(input.unsqueeze(0), weight, bias, geom=geom, groups=groups).squeeze(0)
-    return Conv2d.apply(input, weight, bias, geom=geom, groups=groups)
+        return op.apply(input.unsqueeze(0), weight, bias, geom=geom, groups=groups).squeeze(0)
+    return op.apply(input, weight, bias, geom=geom, groups=groups)
