@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 
 import tinygrad_lm as tg
 import tinygrad_lm.nn.functional as F
@@ -164,6 +164,7 @@ def test_one_hot_errors_like_torch(values, k, match):
 @settings(max_examples=80, deadline=None)
 @given(mode=st.sampled_from(["constant", "reflect", "replicate", "circular"]), k=st.integers(1, 3),
        batch=st.booleans(), sizes=st.lists(st.integers(1, 5), min_size=5, max_size=5), seed=st.integers(0, 2 ** 31))
+@example(mode="replicate", k=1, batch=False, sizes=[1, 1, 1, 1, 1], seed=9363)  # (1, 1) by (0, -1): torch refuses
 def test_pad_matches_torch_forward_and_backward(mode, k, batch, sizes, seed):
     """Pads drawn around each mode's limits, negative (cropping) ones included: where torch refuses, so must we."""
     rng = np.random.default_rng(seed)
@@ -217,6 +218,8 @@ def test_pad_torch_order_last_dim_first():
     ((1, 1, 5), (6, 0), "circular", RuntimeError, "wrapping around more than once"),
     ((1, 1, 2), (-1, 2), "circular", RuntimeError, "wrapping around more than once"),
     ((1, 1, 1), (-1, 0), "reflect", RuntimeError, "too small"),
+    ((1, 3), (0, -3), "replicate", RuntimeError, "too small"),
+    ((1, 1, 3, 3), (0, -3, 0, -3), "reflect", RuntimeError, "too small"),
     ((3,), (1, 1), "reflect", NotImplementedError, "1D input"),
     ((1, 1, 2, 3), (1, 1), "replicate", NotImplementedError, "4D input"),
     ((1, 2, 3), (1,), "constant", RuntimeError, "divisible by 2"),
@@ -424,3 +427,11 @@ def test_every_name_on_the_pytorch_page_exists_in_both_libraries():
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["rows"] >= 50, result  # the tables were parsed
     assert result["missing"] == [], result["missing"]
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate"])
+def test_pad_may_empty_one_of_several_padded_dimensions_as_torch(mode):
+    """torch refuses reflect / replicate only when every padded dimension would be empty."""
+    x = np.arange(9.0).reshape(1, 1, 3, 3)
+    ours = F.pad(tg.tensor(x), (0, 0, 0, -3), mode=mode)
+    assert ours.shape == tuple(TF.pad(torch.tensor(x), (0, 0, 0, -3), mode=mode).shape) == (1, 1, 0, 3)

@@ -101,7 +101,8 @@ def pad(input, pad, mode: str = "constant", value=None):  # noqa: A002 - torch's
         if (lo or hi) and mode == "circular" and max(lo, hi) > n + min(lo, 0) + min(hi, 0):
             raise RuntimeError(f"pad: padding value causes wrapping around more than once (circular): padding "
                                f"{(lo, hi)} at dimension {d} of input {list(input.shape)}")
-        if (lo or hi) and mode == "reflect" and n + lo + hi < 1:
-            raise RuntimeError(f"pad: input is too small for mode {mode!r}: padding {(lo, hi)} at dimension {d} of "
-                               f"input {list(input.shape)} leaves size {n + lo + hi}")
+    sizes = [n + lo + hi for n, (lo, hi) in zip(input.shape[-k:], pairs[-k:], strict=True)]
+    if mode in ("reflect", "replicate") and max(sizes) < 1:  # as torch: one padded dimension may be empty
+        raise RuntimeError(f"pad: input {list(input.shape)} is too small for mode {mode!r}: padding {pad} leaves "
+                           f"its last {k} dimensions the sizes {sizes}")
     return IndexPad.apply(input, pads=pairs, mode=mode)
