@@ -154,7 +154,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5):
         super().__init__()
-        check_probability("Dropout", "p", p)
+        check_probability(type(self).__name__, "p", p)
         self.p = p
 
     def forward(self, x):
@@ -164,20 +164,12 @@ class Dropout(Module):
         return f"p={self.p}"
 
 
-class Dropout2d(Module):
+class Dropout2d(Dropout):
     """Zero each channel x[n, c] of an (N, C, H, W) input whole with probability p while training, scaling the
     rest by 1/(1-p); a 3-D input is taken as (N, C, L), as torch (ops.dropout2d)."""
 
-    def __init__(self, p: float = 0.5):
-        super().__init__()
-        check_probability("Dropout2d", "p", p)
-        self.p = p
-
     def forward(self, x):
         return ops.dropout2d(x, self.p, self.training)
-
-    def extra_repr(self):
-        return f"p={self.p}"
 
 
 class Embedding(Module):

@@ -41,7 +41,7 @@ def plot_history(history: dict, path=None, title: str = "", unit: str = "epoch",
         fig.suptitle("\n".join(textwrap.wrap(title, width=int(11 * fig.get_figwidth()))), fontsize=11)
     fig.tight_layout()
     if path is not None:
-        from .checkpoint import atomic_write
+        from ..atomicfile import atomic_write
 
         with atomic_write(path) as f:
             fig.savefig(f, dpi=110, format="png")
