@@ -105,6 +105,46 @@ def test_same_size_stride_1_kernels_equal_textbook_twin(k, padding, dilation, pa
         threads.parts = old
 
 
+@pytest.mark.parametrize("n, cin, cout, hw, k, stride, padding", [
+    (3, 8, 13, (7, 9), (3, 3), (1, 1), (1, 1)),   # 13 output channels: two row tiles and a partial one
+    (2, 32, 64, (6, 6), (3, 3), (1, 1), (0, 0)),  # 288 rows of cols: nine panels of 32 (AVX-512)
+    (1, 3, 32, (11, 10), (5, 5), (2, 2), (2, 2)),
+    (2, 40, 7, (5, 5), (1, 1), (1, 1), (0, 0)),   # 25 positions: one partial panel
+])
+@pytest.mark.parametrize("parts", [1, 2])
+def test_per_sample_float32_kernels_equal_textbook_twin(n, cin, cout, hw, k, stride, padding, parts):
+    """float32 with one group runs one sample at a time on gemm's micro-kernel: channels past its tile
+    (MR x NR), positions that are not a multiple of NR, with and without the fused ReLU."""
+    old, threads.parts = threads.parts, lambda n, work: parts
+    try:
+        c = dict(n=n, cin=cin, cout=cout, h=hw[0], w=hw[1], k=k, stride=stride, padding=padding, dilation=(1, 1),
+                 groups=1, bias=True, seed=n + cin)
+        for relu in (False, True):
+            assert_kernels_equal("cpu", c, np.float32, relu)
+    finally:
+        threads.parts = old
+
+
+@pytest.mark.parametrize("need_x, need_w, need_b", [(False, True, True), (True, False, False), (False, False, True)])
+def test_backward_computes_only_the_gradients_asked_for(need_x, need_w, need_b):
+    """A first layer needs no dx; a frozen one no dw: what is not asked for is None, the rest equal the twin."""
+    c = dict(n=2, cin=8, cout=9, h=6, w=7, k=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1,
+             bias=True, seed=0)
+    x, w, bias = _arrays(c, np.float32)
+    geom = (1, 1, 1, 1, 1, 1)
+    grads = {}
+    for name in ("cpu", "plain"):
+        y, saved = backend.kernel("conv2d_forward", impl=name)(x, w, geom, 1, bias)
+        g = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
+        grads[name] = backend.kernel("conv2d_backward", impl=name)(g, x, w, saved, geom, 1, need_x, need_w, need_b)
+    for ours, twin, needed, what in zip(grads["cpu"], grads["plain"], (need_x, need_w, need_b), ("dx", "dw", "db"),
+                                        strict=True):
+        if needed:
+            assert_close(ours, twin, np.float32, what)
+        else:
+            assert ours is None, what
+
+
 def test_gradcheck_conv2d():
     rng = np.random.default_rng(0)
     x = tg.tensor(rng.standard_normal((2, 4, 6, 5)), requires_grad=True)

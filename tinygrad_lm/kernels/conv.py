@@ -29,9 +29,11 @@ from numba import njit, uint64
 
 from ..arraymath import out_size
 from ..backend import contract, register, xp
-from . import checks
+from . import checks, gemm
 from .cuda import launch
+from .gemm import NR
 from .threads import in_ranges
+
 
 
 def _out_hw(x, w, geom):
@@ -160,53 +162,84 @@ def flat_span(OH, OW, W, i0, j0, H):
     return ilo, ihi, jlo, jhi, ilo * OW + jlo, (ihi - 1) * OW + jhi
 
 
+@njit(inline="always")
+def _im2col_run(xf, dst, b, c, n, m, C, H, W, sh, sw, ph, pw, dh, dw, OH, OW):
+    """dst[(i, j)] = the input that kernel offset (n, m) of channel c meets at output (i, j) of sample b
+    (0 in the padding): one sample's stretch of a row of cols, OH OW long."""
+    i0, j0 = n * dh - ph, m * dw - pw
+    if sh == 1 and sw == 1 and OW == W:  # one shifted run, zeros around it, then the wrapped columns zeroed
+        filo, fihi, fjlo, fjhi, t_lo, t_hi = flat_span(OH, OW, W, i0, j0, H)
+        src = uint64((b * C + c) * H * W + i0 * W + j0)
+        for t in range(uint64(t_lo)):
+            dst[t] = 0
+        for t in range(uint64(t_lo), uint64(t_hi)):
+            dst[t] = xf[src + t]
+        for t in range(uint64(t_hi), uint64(OH * OW)):
+            dst[t] = 0
+        for i in range(filo, fihi):
+            for j in range(fjlo):
+                dst[uint64(i * OW + j)] = 0
+            for j in range(fjhi, OW):
+                dst[uint64(i * OW + j)] = 0
+        return
+    ilo, ihi = valid_outputs(OH, i0, sh, H)
+    jlo, jhi = valid_outputs(OW, j0, sw, W)
+    for i in range(OH):
+        out = uint64(i * OW)
+        if i < ilo or i >= ihi:
+            jlo_i, jhi_i = OW, OW
+        else:
+            jlo_i, jhi_i = jlo, jhi
+        for j in range(uint64(jlo_i)):
+            dst[out + j] = 0
+        for j in range(uint64(jhi_i), uint64(OW)):
+            dst[out + j] = 0
+        if jhi_i > jlo_i:
+            row = uint64(((b * C + c) * H + i0 + i * sh) * W + j0)
+            if sw == 1:
+                for j in range(uint64(jlo), uint64(jhi)):
+                    dst[out + j] = xf[row + j]
+            else:
+                for j in range(uint64(jlo), uint64(jhi)):
+                    dst[out + j] = xf[row + j * uint64(sw)]
+
+
+@njit(inline="always")
+def _put_run(panels, row, n0, src):
+    """panels[n // NR, row, n % NR] = src[n - n0] for the len(src) columns n from n0: a stretch of a row
+    of a matrix written into gemm's packed layout of B (whole panels as fixed-length copies, which
+    vectorise)."""
+    size = src.shape[0]
+    head = min((NR - n0 % NR) % NR, size)  # up to the first panel boundary
+    for q in range(head):
+        panels[n0 // NR, row, n0 % NR + q] = src[q]
+    i = head
+    while i + NR <= size:
+        dst = panels[(n0 + i) // NR, row]
+        for q in range(NR):
+            dst[q] = src[i + q]
+        i += NR
+    for q in range(size - i):
+        panels[(n0 + i) // NR, row, q] = src[i + q]
+
+
 @njit(cache=True, nogil=True)
 def _im2col_numba(x, cols, b0, b1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
-    """Fills the columns of samples b0..b1-1 in ``cols`` (C KH KW, N OH OW), zeros where the window reads
-    the padding."""
+    """Fills the columns of samples b0..b1-1 of cols[(c, n, m), (b, i, j)]: ``cols`` (C KH KW, N OH OW),
+    or, 3-D, the same matrix in gemm's packed layout of B (ceil(N OH OW / NR), C KH KW, NR)."""
     N, C, H, W = x.shape
-    xf, cf = x.ravel(), cols.ravel()
-    flat = sh == 1 and sw == 1 and OW == W
-    for r in range(C * KH * KW):  # one row of cols: channel c, kernel offset (n, m)
-        c, n, m = r // (KH * KW), (r // KW) % KH, r % KW
-        i0, j0 = n * dh - ph, m * dw - pw
-        ilo, ihi = valid_outputs(OH, i0, sh, H)
-        jlo, jhi = valid_outputs(OW, j0, sw, W)
-        for b in range(b0, b1):
-            if flat:  # one shifted run, zeros around it, then the wrapped columns zeroed
-                out = uint64((r * N + b) * OH * OW)
-                filo, fihi, fjlo, fjhi, t_lo, t_hi = flat_span(OH, OW, W, i0, j0, H)
-                src = uint64((b * C + c) * H * W + i0 * W + j0)
-                for t in range(uint64(t_lo)):
-                    cf[out + t] = 0
-                for t in range(uint64(t_lo), uint64(t_hi)):
-                    cf[out + t] = xf[src + t]
-                for t in range(uint64(t_hi), uint64(OH * OW)):
-                    cf[out + t] = 0
-                for i in range(filo, fihi):
-                    for j in range(fjlo):
-                        cf[out + uint64(i * OW + j)] = 0
-                    for j in range(fjhi, OW):
-                        cf[out + uint64(i * OW + j)] = 0
-                continue
-            for i in range(OH):
-                out = uint64(((r * N + b) * OH + i) * OW)
-                if i < ilo or i >= ihi:
-                    jlo_i, jhi_i = OW, OW
-                else:
-                    jlo_i, jhi_i = jlo, jhi
-                for j in range(uint64(jlo_i)):
-                    cf[out + j] = 0
-                for j in range(uint64(jhi_i), uint64(OW)):
-                    cf[out + j] = 0
-                if jhi_i > jlo_i:
-                    row = uint64(((b * C + c) * H + i0 + i * sh) * W + j0)
-                    if sw == 1:
-                        for j in range(uint64(jlo), uint64(jhi)):
-                            cf[out + j] = xf[row + j]
-                    else:
-                        for j in range(uint64(jlo), uint64(jhi)):
-                            cf[out + j] = xf[row + j * uint64(sw)]
+    P = OH * OW
+    xf, packed = x.ravel(), cols.ndim == 3
+    buf = np.empty(P if packed else 0, dtype=x.dtype)
+    for b in range(b0, b1):
+        for r in range(C * KH * KW):  # one row of cols: channel c, kernel offset (n, m)
+            c, n, m = r // (KH * KW), (r // KW) % KH, r % KW
+            if packed:
+                _im2col_run(xf, buf, b, c, n, m, C, H, W, sh, sw, ph, pw, dh, dw, OH, OW)
+                _put_run(cols, r, b * P, buf)
+            else:
+                _im2col_run(xf, cols.reshape(-1, N * P)[r, b * P:(b + 1) * P], b, c, n, m, C, H, W, sh, sw, ph, pw,
+                            dh, dw, OH, OW)
 
 
 @njit(cache=True, nogil=True)
@@ -316,15 +349,105 @@ def _col2im_cpu(dcols, x_shape, KH, KW, geom, OH, OW):
     return dx
 
 
+# ---------------------------------------------------------------- Numba, float32 with one group: per sample
+# The three products run one sample at a time on gemm's micro-kernel, each sample's columns made where
+# they are used and used while they are in cache (~300-700 KB), never the whole batch's (19-42 MB, written
+# to memory and read back): the forward unfolds a sample into gemm's packed B and multiplies; the backward
+# unfolds it again for dW^T += cols G^T and folds dcols = W^T G back into dx. Nothing is kept between
+# the passes. The samples go in ranges over the cores, each with its own dW^T. (float64 and grouped
+# convolutions take the batch-wide im2col and NumPy's BLAS above.)
+def _per_sample(x, groups):
+    return x.dtype == np.float32 and groups == 1
+
+
+@njit(cache=True, nogil=True)
+def _forward_samples(x, w2, bias, y, b0, b1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, relu):
+    """y[b] (K, OH OW) = W cols_b + bias (then the ReLU) for the samples b0..b1-1; w2 = W as (K, C KH KW)."""
+    K, R = w2.shape
+    P = OH * OW
+    cols = np.zeros(((P + NR - 1) // NR, R, NR), dtype=np.float32)  # the padding columns stay 0
+    for b in range(b0, b1):
+        _im2col_numba(x[b:b + 1], cols, 0, 1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
+        yb = y[b]
+        gemm.gemm_strided(w2, cols, yb, 0, cols.shape[0], False)
+        for k in range(K):
+            row, bk = yb[k], bias[k]
+            for t in range(P):
+                v = row[t] + bk
+                row[t] = (0 if v < 0 else v) if relu else v  # (NaN stays NaN, as np.maximum)
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc"})  # db's sums in any order: in vectors
+def _backward_samples(g, x, w2, y, dx, dwt, dbs, b0, b1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, need_x, need_w,
+                      relu):
+    """For the samples b0..b1-1: dwt (C KH KW, K) += cols_b G_b^T, dx[b] = col2im(W^T G_b), dbs[b] = G_b's
+    row sums, with G_b = g[b] (K, OH OW), masked by [y[b] > 0] if relu."""
+    K, R = w2.shape
+    P = OH * OW
+    g_cols = np.zeros(((P + NR - 1) // NR, K, NR), dtype=np.float32)  # G_b as the B of W^T G_b
+    g_rows = np.zeros(((K + NR - 1) // NR, P, NR), dtype=np.float32)  # G_b^T as the B of cols G_b^T
+    cols, dcols, row = np.empty((R, P), np.float32), np.empty((R, P), np.float32), np.empty(P, np.float32)
+    for b in range(b0, b1):
+        for k in range(K):
+            s = 0.0
+            for t in range(P):
+                v = g[b, k, t] if not relu or y[b, k, t] > 0 else 0
+                row[t] = v
+                s += v
+            dbs[b, k] = s
+            _put_run(g_cols, k, 0, row)
+            for t in range(P):
+                g_rows[k // NR, t, k % NR] = row[t]
+        if need_w:
+            _im2col_numba(x[b:b + 1], cols, 0, 1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
+            gemm.gemm_strided(cols, g_rows, dwt, 0, g_rows.shape[0], True)
+        if need_x:
+            gemm.gemm_strided(w2.T, g_cols, dcols, 0, g_cols.shape[0], False)
+            _col2im_numba(dcols, dx[b:b + 1], 0, 1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
+
+
+def _forward_per_sample(x, w, bias, relu, geom):
+    N, K = x.shape[0], w.shape[0]
+    OH, OW = _out_hw(x, w, geom)
+    x, y = np.ascontiguousarray(x), np.empty((N, K, OH * OW), dtype=np.float32)
+    bias = np.zeros(K, np.float32) if bias is None else np.ascontiguousarray(bias)
+    in_ranges(lambda b0, b1: _forward_samples(x, w.reshape(K, -1), bias, y, b0, b1, w.shape[2], w.shape[3], *geom,
+                                              OH, OW, relu), N, y.size * w[0].size // 64)
+    return y.reshape(N, K, OH, OW), None
+
+
+def _backward_per_sample(g, x, w, geom, need_x, need_w, need_b, y):
+    N, K, OH, OW = g.shape
+    g, x = np.ascontiguousarray(g).reshape(N, K, -1), np.ascontiguousarray(x)
+    y = g if y is None else np.ascontiguousarray(y).reshape(N, K, -1)
+    dx = np.zeros(x.shape if need_x else (0,) + x.shape[1:], dtype=np.float32)
+    dbs, partial = np.empty((N, K), dtype=np.float64), []
+
+    def run(b0, b1):
+        dwt = np.zeros((w[0].size, K), dtype=np.float32)
+        _backward_samples(g, x, w.reshape(K, -1), y, dx, dwt, dbs, b0, b1, w.shape[2], w.shape[3], *geom, OH, OW,
+                          need_x, need_w, y is not g)
+        partial.append(dwt)
+
+    in_ranges(run, N, g.size * w[0].size // 32)
+    dw = sum(partial[1:], partial[0]).T.reshape(w.shape) if need_w else None
+    return (dx if need_x else None), dw, (dbs.sum(axis=0).astype(np.float32) if need_b else None)
+
+
 @register("conv2d_forward", "cpu")
 def forward_cpu(x, w, geom, groups, bias=None, relu=False):
-    return _forward_cols(x, np.ascontiguousarray(w), bias, relu, geom, groups, _im2col_cpu, _to_nchw_cpu)
+    w = np.ascontiguousarray(w)
+    if _per_sample(x, groups):
+        return _forward_per_sample(x, w, bias, relu, geom)
+    return _forward_cols(x, w, bias, relu, geom, groups, _im2col_cpu, _to_nchw_cpu)
 
 
 @register("conv2d_backward", "cpu")
 def backward_cpu(g, x, w, cols, geom, groups, need_x, need_w, need_b=False, y=None):
-    return _backward_cols(g, x, np.ascontiguousarray(w), cols, geom, groups, need_x, need_w, need_b, y, _col2im_cpu,
-                          _to_knhw_cpu)
+    w = np.ascontiguousarray(w)
+    if _per_sample(x, groups):
+        return _backward_per_sample(g, x, w, geom, need_x, need_w, need_b, y)
+    return _backward_cols(g, x, w, cols, geom, groups, need_x, need_w, need_b, y, _col2im_cpu, _to_knhw_cpu)
 
 
 # ---------------------------------------------------------------- CuPy: one thread per column entry

@@ -37,18 +37,19 @@ PANELS = 8  # B's panels a block of the loop over tiles keeps in cache (8 x 288 
 
 
 @intrinsic
-def _tile(typingctx, a_addr, b_addr, c_addr, ldc, depth, rows, accumulate):
-    """C[:rows, :NR] (+)= A_panel B_panel over ``depth`` k: A_panel (depth, MR) and B_panel (depth, NR)
-    contiguous float32 at the addresses given, C at c_addr with row pitch ``ldc`` (floats); rows <= MR."""
+def _tile(typingctx, a_addr, a_rs, a_ks, b_addr, c_addr, ldc, depth, rows, accumulate):
+    """C[:rows, :NR] (+)= A B over ``depth`` k, float32: A[r, k] at a_addr + (r a_rs + k a_ks) floats (a
+    packed block: a_rs = 1, a_ks = MR; a row-major matrix: its pitch and 1), B a packed (depth, NR) panel,
+    C at c_addr with row pitch ``ldc`` floats; rows <= MR."""
     f32 = ir.FloatType()
     vec, i64 = ir.VectorType(f32, VW), ir.IntType(64)
-    sig = types.void(types.intp, types.intp, types.intp, types.intp, types.intp, types.intp, types.boolean)
+    sig = types.void(*[types.intp] * 8, types.boolean)
 
     def const(v):
         return ir.Constant(i64, v)
 
     def codegen(context, builder, signature, args):
-        a_addr, b_addr, c_addr, ldc, depth, rows, accumulate = args
+        a_addr, a_rs, a_ks, b_addr, c_addr, ldc, depth, rows, accumulate = args
         fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3), f"llvm.fma.v{VW}f32")
         ap, bp, cp = (builder.inttoptr(p, f32.as_pointer()) for p in (a_addr, b_addr, c_addr))
         zero, lane0 = ir.Constant(vec, [0.0] * VW), ir.Constant(ir.VectorType(ir.IntType(32), VW), [0] * VW)
@@ -59,12 +60,12 @@ def _tile(typingctx, a_addr, b_addr, c_addr, ldc, depth, rows, accumulate):
         builder.position_at_end(loop)  # for k in range(depth): acc[r][v] += A[k, r] * B[k, v VW : (v+1) VW]
         k = builder.phi(i64)
         acc = [builder.phi(vec) for _ in range(MR * 2)]
-        brow, arow = builder.gep(bp, [builder.mul(k, const(NR))]), builder.gep(ap, [builder.mul(k, const(MR))])
+        brow, arow = builder.gep(bp, [builder.mul(k, const(NR))]), builder.gep(ap, [builder.mul(k, a_ks)])
         b = [builder.load(builder.bitcast(builder.gep(brow, [const(v * VW)]), vec.as_pointer()), align=4)
              for v in range(2)]
         new = []
         for r in range(MR):
-            a = builder.insert_element(ir.Constant(vec, ir.Undefined), builder.load(builder.gep(arow, [const(r)])),
+            a = builder.insert_element(ir.Constant(vec, ir.Undefined), builder.load(builder.gep(arow, [builder.mul(const(r), a_rs)])),
                                        ir.Constant(ir.IntType(32), 0))
             a = builder.shuffle_vector(a, a, lane0)  # A[k, r] in every lane
             new += [builder.call(fma, [a, b[v], acc[2 * r + v]]) for v in range(2)]
@@ -121,31 +122,47 @@ def pack_b(b, out):
                 out[nb, k, l] = b[k, n] if n < N else 0
 
 
-@njit(cache=True, nogil=True)
-def gemm_packed(ap, bp, c, p0, p1, accumulate):
-    """c[:, panels p0..p1-1] = (or +=) A B from packed A (ap) and B (bp); c (M, N) C-contiguous float32.
-    A partial last panel goes through a scratch tile, so nothing is written past column N."""
+@njit(inline="always")
+def _tiles(a0, a_rs, a_ks, a_bs, blocks, depth, bp, c, p0, p1, accumulate):
+    """c[:, panels p0..p1-1] (+)= A B, A's row block mb at a0 + mb a_bs floats (strides as _tile's), B packed
+    (bp), c (M, N) C-contiguous; a partial last panel goes through a scratch tile, so nothing is written
+    past column N."""
     M, N = c.shape
-    depth = ap.shape[1]
     scratch = np.zeros((MR, NR), dtype=np.float32)
-    a0, b0, c0, s0 = ap.ctypes.data, bp.ctypes.data, c.ctypes.data, scratch.ctypes.data
+    b0, c0, s0 = bp.ctypes.data, c.ctypes.data, scratch.ctypes.data
     for q0 in range(p0, p1, PANELS):  # a block of B's panels stays in cache while every row block uses it,
-        for mb in range(ap.shape[0]):  # and each row of C is written in runs of PANELS NR floats
+        for mb in range(blocks):  # and each row of C is written in runs of PANELS NR floats
             rows = min(MR, M - mb * MR)
+            a_addr = a0 + mb * a_bs * 4
             for nb in range(q0, min(q0 + PANELS, p1)):
                 n0 = nb * NR
                 width = min(NR, N - n0)
-                a_addr, b_addr = a0 + mb * depth * MR * 4, b0 + nb * depth * NR * 4
+                b_addr = b0 + nb * depth * NR * 4
                 if width == NR:
-                    _tile(a_addr, b_addr, c0 + (mb * MR * N + n0) * 4, N, depth, rows, accumulate)
+                    _tile(a_addr, a_rs, a_ks, b_addr, c0 + (mb * MR * N + n0) * 4, N, depth, rows, accumulate)
                 else:
-                    _tile(a_addr, b_addr, s0, NR, depth, rows, False)
+                    _tile(a_addr, a_rs, a_ks, b_addr, s0, NR, depth, rows, False)
                     for r in range(rows):
-                        for l in range(width):
+                        for lane in range(width):
                             if accumulate:
-                                c[mb * MR + r, n0 + l] += scratch[r, l]
+                                c[mb * MR + r, n0 + lane] += scratch[r, lane]
                             else:
-                                c[mb * MR + r, n0 + l] = scratch[r, l]
+                                c[mb * MR + r, n0 + lane] = scratch[r, lane]
+
+
+@njit(cache=True, nogil=True)
+def gemm_packed(ap, bp, c, p0, p1, accumulate):
+    """c[:, panels p0..p1-1] = (or +=) A B from packed A (ap) and packed B (bp); c (M, N) C-contiguous."""
+    depth = ap.shape[1]
+    _tiles(ap.ctypes.data, 1, MR, depth * MR, ap.shape[0], depth, bp, c, p0, p1, accumulate)
+
+
+@njit(cache=True, nogil=True)
+def gemm_strided(a, bp, c, p0, p1, accumulate):
+    """As gemm_packed, with A any float32 2-D array (M, K) read where it lies (its strides: a transposed
+    view is as good), unpacked."""
+    a_rs, a_ks = a.strides[0] // 4, a.strides[1] // 4
+    _tiles(a.ctypes.data, a_rs, a_ks, MR * a_rs, (a.shape[0] + MR - 1) // MR, a.shape[1], bp, c, p0, p1, accumulate)
 
 
 def packed_shape(rows: int, depth: int, tile: int) -> tuple[int, int, int]:
