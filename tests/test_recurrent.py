@@ -207,7 +207,7 @@ def test_fast_gates_equal_plain_wide_and_saturated(mode, B, H, dtype):
     """float32 kernels take their own vectorised e^x: hold them to the plain twin on rows wide enough for
     the vector loops (H = 37: full vectors and a remainder) and on pre-activations up to +-60, where
     sigma and tanh saturate (no overflow, no NaN). B x 4H x H = 4 x 512 x 128 is past the size where the
-    LSTM walks its steps in Python around NumPy's BLAS instead of one compiled loop: both paths."""
+    LSTM leaves BLAS in one compiled loop (float32: for the packed product; float64: for Python steps)."""
     rng = np.random.default_rng(6)
     xw, w, b, h0, c0, mask, hmask = _recurrence_inputs(mode, 5, B, H, rng, dtype)
     xw *= 20
@@ -223,6 +223,40 @@ def test_fast_gates_equal_plain_wide_and_saturated(mode, B, H, dtype):
     for a, b_ in zip(*results, strict=True):
         assert np.isfinite(b_).all()
         np.testing.assert_allclose(b_, a, **(dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)))
+
+
+@pytest.mark.parametrize("path", ["compiled, BLAS", "compiled, packed", "python, packed on the cores"])
+@pytest.mark.parametrize("B, H", [(1, 37), (13, 150)])
+def test_lstm_float32_paths_equal_plain(monkeypatch, path, B, H):
+    """A float32 LSTM walks its steps one of three ways by the size of a step's product (kernels/recurrent.py
+    _stepping); force each on awkward shapes: B = 1 and 13 rows (not a multiple of gemm.MR), H = 37 and 150
+    (not a multiple of gemm.NR: a partial last panel, forward N = 4H and backward N = H), and 13 x 150 x 600
+    multiply-adds a step, enough for gemm.matmul_packed to split the panels over two threads; padded steps,
+    a dropout mask on h, both directions.
+
+    Tolerance: each product sums K <= 600 float32 terms, in another order than the plain twin's BLAS, so
+    each can differ by ~K eps |x| |w| (eps = 2^-24, |x| <= 2 (hmask), |w| <= ~2); over T = 7 steps of gates
+    whose derivatives are below 1 that is < 7 x 600 x 6e-8 x 4 ~ 1e-3 in the worst case; 2e-4 covers the
+    random-sign sums (sqrt K, not K) with room."""
+    from tinygrad_lm.kernels import recurrent
+
+    small, shared = {"compiled, BLAS": (1 << 62, 1 << 62), "compiled, packed": (0, 1 << 62),
+                     "python, packed on the cores": (0, 0)}[path]
+    monkeypatch.setattr(recurrent, "_SMALL", small)
+    monkeypatch.setattr(recurrent, "_SHARED", shared)
+    rng = np.random.default_rng(11)
+    xw, w, b, h0, c0, mask, hmask = _recurrence_inputs("lstm", 7, B, H, rng, np.float32)
+    w /= np.sqrt(H)  # pre-activations of order 1, so the gates are not all saturated
+    mask[:, 0] = [True, True, False, True, True, True, False]  # a padded step within row 0, and a padded tail
+    for reverse in (False, True):
+        results = []
+        for impl in ("plain", "cpu"):
+            packed, saved = backend.kernel("lstm_forward", impl=impl)(xw, w, b, h0, c0, mask, hmask, reverse)
+            g = np.random.default_rng(12).standard_normal(packed.shape).astype(np.float32)
+            grads = backend.kernel("lstm_backward", impl=impl)(g, saved, w, mask, hmask, reverse)
+            results.append((packed,) + tuple(saved) + tuple(grads))
+        for i, (a, b_) in enumerate(zip(*results, strict=True)):
+            np.testing.assert_allclose(b_, a, rtol=2e-4, atol=2e-4, err_msg=f"output {i}, reverse={reverse}")
 
 
 @settings(max_examples=6, deadline=None)

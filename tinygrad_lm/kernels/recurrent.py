@@ -1,7 +1,8 @@
 """Recurrences of RNN (tanh/relu), LSTM and GRU over a whole sequence, and their backward through
 time: a plain NumPy twin (one step a loop iteration, array ops only), a Numba kernel that fuses each
-step's gate arithmetic into one loop around one BLAS product, and CuPy drivers that run each step as
-one cuBLAS product and one CUDA kernel for the gates.
+step's gate arithmetic into one loop around one matrix product (BLAS, or for a float32 LSTM past a size
+gemm.py's packed micro-kernel), and CuPy drivers that run each step as one cuBLAS product and one CUDA
+kernel for the gates.
 
 Shared conventions (T steps, B sequences, H hidden units, G = k H gate rows):
 
@@ -29,7 +30,7 @@ from numba.extending import overload
 
 from ..arraymath import sigmoid_array
 from ..backend import contract, register, xp
-from . import checks
+from . import checks, gemm
 from .activation import _FAST, exp_nonpositive32
 from .cuda import launch
 
@@ -178,8 +179,8 @@ def gru_backward_plain(g, saved, w_hh, mask, hmask, reverse):
 
 
 # ---------------------------------------------------------------- Numba kernels
-# Each step is one BLAS product into a reused buffer, then the gate arithmetic in loops the compiler
-# vectorises: constants of the arrays' own dtype (``one``: a Python 1 would turn float32 math into
+# Each step is one matrix product into a reused buffer (_product), then the gate arithmetic in loops the
+# compiler vectorises: constants of the arrays' own dtype (``one``: a Python 1 would turn float32 math into
 # float64), the mask tested once a row, and float32 e^x as a few multiplies (exp_nonpositive32; Numba's
 # np.exp calls the C library one number at a time). float64 keeps np.exp.
 # Serial: the loops run between BLAS products, whose threads would fight a parallel loop for the cores.
@@ -217,6 +218,29 @@ def _recurrent_product(h, hmask, w_t, hm, out):
     the product ~30% slower on the transposed view of W_hh)."""
     np.multiply(h, hmask, hm)
     np.dot(hm, w_t, out)
+
+
+def _product(x, w, xpk, out):
+    """out = x @ W. W plain (K, N): one BLAS call. W packed (gemm.pack(W, NR), float32): x is packed into
+    xpk and the micro-kernel runs, its panels split over the cores (gemm.matmul_packed) from Python,
+    serially when compiled (the overload below). OpenBLAS repacks W on every call (a step's product
+    reached ~130 GFLOP/s, the packed one ~150 on 2 cores)."""
+    if w.ndim == 2:
+        np.dot(x, w, out)
+    else:
+        gemm.pack_a(x, xpk)
+        gemm.matmul_packed(xpk, w, out)
+
+
+@overload(_product, jit_options={"fastmath": _FAST, "error_model": "numpy"})
+def _product_impl(x, w, xpk, out):
+    if w.ndim == 2:
+        return lambda x, w, xpk, out: np.dot(x, w, out)
+
+    def packed(x, w, xpk, out):
+        gemm.pack_a(x, xpk)
+        gemm.gemm_packed(xpk, w, out, 0, w.shape[0], False)
+    return packed
 
 
 @njit(cache=True, fastmath=_FAST, error_model="numpy")
@@ -293,15 +317,15 @@ def _lstm_fwd_step(t, xw, a, b, sc, h, c, cn, mask, packed, gates, tanh_c):
                 c[bi, j] = cn[j]
 
 
-def _lstm_fwd_loop(xw, w_t, b, sc, mask, hmask, reverse, h, c, hm, a, cn, packed, hprev, cprev, gates, tanh_c):
-    # the products are written out, not _recurrent_product: run as Python this loop must reach NumPy's BLAS
+def _lstm_fwd_loop(xw, w_t, b, sc, mask, hmask, reverse, h, c, hm, hp, a, cn, packed, hprev, cprev, gates, tanh_c):
+    # run as Python (large steps) or compiled (small ones): the product is _product, not _recurrent_product
     T = xw.shape[0]
     for s in range(T):
         t = T - 1 - s if reverse else s
         hprev[t] = h
         cprev[t] = c
         np.multiply(h, hmask, hm)
-        np.dot(hm, w_t, a)
+        _product(hm, w_t, hp, a)
         _lstm_fwd_step(t, xw, a, b, sc, h, c, cn, mask, packed, gates, tanh_c)
 
 
@@ -329,12 +353,12 @@ def _lstm_bwd_step(t, g, cprev, gates, tanh_c, mask, dh, dc, da):
             dcr[j] = dct * f
 
 
-def _lstm_bwd_loop(g, cprev, gates, tanh_c, w_hh, mask, hmask, reverse, dh, dc, da, back):
+def _lstm_bwd_loop(g, cprev, gates, tanh_c, w_hh, mask, hmask, reverse, dh, dc, da, dap, back):
     T = cprev.shape[0]
     for s in range(T):
         t = s if reverse else T - 1 - s
         _lstm_bwd_step(t, g, cprev, gates, tanh_c, mask, dh, dc, da)
-        np.dot(da[t], w_hh, back)
+        _product(da[t], w_hh, dap, back)
         _hold_rows(back, hmask, mask[t], dh)
 
 
@@ -440,12 +464,24 @@ def rnn_backward_cpu(g, saved, w_hh, mask, hmask, reverse, mode):
     return da, da, dh
 
 
-# OpenBLAS runs a product on one thread below m n k = 65536 * 4 (its GEMM threshold). Above it, Numba's
-# np.dot (SciPy's OpenBLAS, a second thread pool beside NumPy's) fought NumPy's BLAS threads: the D0.M1
-# step took ~4 s instead of ~1 s. So large layers walk the steps in Python with NumPy's own BLAS, around
-# the same compiled step kernels; small ones run the whole loop compiled (no per-step call overhead).
-def _compiled(B, G, H):
-    return B * G * H < 65536 * 4
+# How a recurrence walks its steps, by the multiply-adds B K N of a step's product (B, K) @ W (K, N):
+# - below _SMALL the whole loop runs compiled around BLAS products: no per-step call overhead, and on such
+#   products OpenBLAS's one-thread path beats packing (LSTM H = 32: 2.4 against 3.1 us a step);
+# - float32 above it goes through the packed micro-kernel (gemm.py, W packed once a call): the whole loop
+#   compiled and serial below _SHARED (handing half a product to a second thread costs 20-80 us here),
+#   above it the steps in Python, each product split over the cores;
+# - float64 above it walks in Python with NumPy's BLAS: compiled, Numba's np.dot (SciPy's OpenBLAS, a
+#   second thread pool beside NumPy's) fought NumPy's BLAS threads (the D0.M1 step took ~4 s, not ~1 s).
+_SMALL, _SHARED = 1 << 18, 1 << 23
+
+
+def _stepping(B, w):
+    """(compiled, W as _product takes it, the buffer it packs the left operand in) for the steps of a
+    recurrence whose product is (B, K) @ w (K, N)."""
+    work = B * w.shape[0] * w.shape[1]
+    if w.dtype != np.float32 or work < _SMALL:
+        return work < _SMALL, w, np.empty((0, 0, 0), dtype=w.dtype)
+    return work < _SHARED, gemm.pack(w, gemm.NR), np.empty(gemm.packed_shape(B, w.shape[0], gemm.MR), np.float32)
 
 
 _lstm_fwd_compiled = njit(cache=True, fastmath=_FAST, error_model="numpy")(_lstm_fwd_loop)
@@ -464,8 +500,9 @@ def lstm_forward_cpu(xw, w_hh, b_hh, h0, c0, mask, hmask, reverse):
     sc[2 * H:3 * H] = 2
     h, c = packed[T], packed[T + 1]
     h[...], c[...] = h0, c0
-    run = _lstm_fwd_compiled if _compiled(B, G, H) else _lstm_fwd_loop
-    run(xw, transposed(w_hh), b_hh, sc, mask, _c(hmask), reverse, h, c, np.empty_like(h), np.empty((B, G), dtype=xw.dtype),
+    compiled, w, hp = _stepping(B, transposed(w_hh))
+    run = _lstm_fwd_compiled if compiled else _lstm_fwd_loop
+    run(xw, w, b_hh, sc, mask, _c(hmask), reverse, h, c, np.empty_like(h), hp, np.empty((B, G), dtype=xw.dtype),
         np.empty(H, dtype=xw.dtype), packed, hprev, cprev, gates, tanh_c)
     return packed, (hprev, cprev, gates, tanh_c)
 
@@ -476,8 +513,9 @@ def lstm_backward_cpu(g, saved, w_hh, mask, hmask, reverse):
     T, B, H = cprev.shape
     g = _c(g)
     da, dh, dc = np.zeros_like(gates), g[T].copy(), g[T + 1].copy()
-    run = _lstm_bwd_compiled if _compiled(B, 4 * H, H) else _lstm_bwd_loop
-    run(g, cprev, gates, tanh_c, _c(w_hh), mask, _c(hmask), reverse, dh, dc, da, np.empty_like(dh))
+    compiled, w, dap = _stepping(B, _c(w_hh))
+    run = _lstm_bwd_compiled if compiled else _lstm_bwd_loop
+    run(g, cprev, gates, tanh_c, w, mask, _c(hmask), reverse, dh, dc, da, dap, np.empty_like(dh))
     return da, da, dh, dc
 
 
