@@ -365,11 +365,11 @@ def _forward_samples(x, w2, bias, y, b0, b1, KH, KW, sh, sw, ph, pw, dh, dw, OH,
     """y[b] (K, OH OW) = W cols_b + bias (then the ReLU) for the samples b0..b1-1; w2 = W as (K, C KH KW)."""
     K, R = w2.shape
     P = OH * OW
-    cols = np.zeros(((P + NR - 1) // NR, R, NR), dtype=np.float32)  # the padding columns stay 0
+    cols = np.empty((R, P), dtype=np.float32)
     for b in range(b0, b1):
         _im2col_numba(x[b:b + 1], cols, 0, 1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
         yb = y[b]
-        gemm.gemm_strided(w2, cols, yb, 0, cols.shape[0], False)
+        gemm.gemm_rows(w2, cols, yb, False)
         for k in range(K):
             row, bk = yb[k], bias[k]
             for t in range(P):
@@ -384,25 +384,26 @@ def _backward_samples(g, x, w2, y, dx, dwt, dbs, b0, b1, KH, KW, sh, sw, ph, pw,
     row sums, with G_b = g[b] (K, OH OW), masked by [y[b] > 0] if relu."""
     K, R = w2.shape
     P = OH * OW
-    g_cols = np.zeros(((P + NR - 1) // NR, K, NR), dtype=np.float32)  # G_b as the B of W^T G_b
-    g_rows = np.zeros(((K + NR - 1) // NR, P, NR), dtype=np.float32)  # G_b^T as the B of cols G_b^T
-    cols, dcols, row = np.empty((R, P), np.float32), np.empty((R, P), np.float32), np.empty(P, np.float32)
+    g_rows = np.zeros(((K + NR - 1) // NR, P, NR), dtype=np.float32)  # G_b^T packed, the B of cols G_b^T
+    gb, cols, dcols = np.empty((K, P), np.float32), np.empty((R, P), np.float32), np.empty((R, P), np.float32)
     for b in range(b0, b1):
         for k in range(K):
             s = 0.0
             for t in range(P):
                 v = g[b, k, t] if not relu or y[b, k, t] > 0 else 0
-                row[t] = v
+                gb[k, t] = v
                 s += v
             dbs[b, k] = s
-            _put_run(g_cols, k, 0, row)
-            for t in range(P):
-                g_rows[k // NR, t, k % NR] = row[t]
         if need_w:
+            for t0 in range(0, P, 16):  # the transpose in 16-position blocks, read and written in cache lines
+                for k in range(K):
+                    dst = g_rows[k // NR]
+                    for t in range(t0, min(t0 + 16, P)):
+                        dst[t, k % NR] = gb[k, t]
             _im2col_numba(x[b:b + 1], cols, 0, 1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
             gemm.gemm_strided(cols, g_rows, dwt, 0, g_rows.shape[0], True)
         if need_x:
-            gemm.gemm_strided(w2.T, g_cols, dcols, 0, g_cols.shape[0], False)
+            gemm.gemm_rows(w2.T, gb, dcols, False)
             _col2im_numba(dcols, dx[b:b + 1], 0, 1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
 
 

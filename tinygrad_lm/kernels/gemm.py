@@ -37,19 +37,20 @@ PANELS = 8  # B's panels a block of the loop over tiles keeps in cache (8 x 288 
 
 
 @intrinsic
-def _tile(typingctx, a_addr, a_rs, a_ks, b_addr, c_addr, ldc, depth, rows, accumulate):
+def _tile(typingctx, a_addr, a_rs, a_ks, b_addr, b_ks, c_addr, ldc, depth, rows, accumulate):
     """C[:rows, :NR] (+)= A B over ``depth`` k, float32: A[r, k] at a_addr + (r a_rs + k a_ks) floats (a
-    packed block: a_rs = 1, a_ks = MR; a row-major matrix: its pitch and 1), B a packed (depth, NR) panel,
-    C at c_addr with row pitch ``ldc`` floats; rows <= MR."""
+    packed block: a_rs = 1, a_ks = MR; a row-major matrix: its pitch and 1), B's row k at b_addr + k b_ks
+    floats (NR contiguous: a packed panel, b_ks = NR, or a row-major matrix's columns, b_ks its pitch), C at
+    c_addr with row pitch ``ldc`` floats; rows <= MR."""
     f32 = ir.FloatType()
     vec, i64 = ir.VectorType(f32, VW), ir.IntType(64)
-    sig = types.void(*[types.intp] * 8, types.boolean)
+    sig = types.void(*[types.intp] * 9, types.boolean)
 
     def const(v):
         return ir.Constant(i64, v)
 
     def codegen(context, builder, signature, args):
-        a_addr, a_rs, a_ks, b_addr, c_addr, ldc, depth, rows, accumulate = args
+        a_addr, a_rs, a_ks, b_addr, b_ks, c_addr, ldc, depth, rows, accumulate = args
         fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3), f"llvm.fma.v{VW}f32")
         ap, bp, cp = (builder.inttoptr(p, f32.as_pointer()) for p in (a_addr, b_addr, c_addr))
         zero, lane0 = ir.Constant(vec, [0.0] * VW), ir.Constant(ir.VectorType(ir.IntType(32), VW), [0] * VW)
@@ -60,7 +61,7 @@ def _tile(typingctx, a_addr, a_rs, a_ks, b_addr, c_addr, ldc, depth, rows, accum
         builder.position_at_end(loop)  # for k in range(depth): acc[r][v] += A[k, r] * B[k, v VW : (v+1) VW]
         k = builder.phi(i64)
         acc = [builder.phi(vec) for _ in range(MR * 2)]
-        brow, arow = builder.gep(bp, [builder.mul(k, const(NR))]), builder.gep(ap, [builder.mul(k, a_ks)])
+        brow, arow = builder.gep(bp, [builder.mul(k, b_ks)]), builder.gep(ap, [builder.mul(k, a_ks)])
         b = [builder.load(builder.bitcast(builder.gep(brow, [const(v * VW)]), vec.as_pointer()), align=4)
              for v in range(2)]
         new = []
@@ -123,13 +124,14 @@ def pack_b(b, out):
 
 
 @njit(inline="always")
-def _tiles(a0, a_rs, a_ks, a_bs, blocks, depth, bp, c, p0, p1, accumulate):
-    """c[:, panels p0..p1-1] (+)= A B, A's row block mb at a0 + mb a_bs floats (strides as _tile's), B packed
-    (bp), c (M, N) C-contiguous; a partial last panel goes through a scratch tile, so nothing is written
-    past column N."""
+def _tiles(a0, a_rs, a_ks, a_bs, blocks, b, b_ks, b_ps, depth, c, p0, p1, accumulate):
+    """c[:, panels p0..p1-1] (+)= A B: A's row block mb at a0 + mb a_bs floats (strides as _tile's), B's
+    panel nb (NR columns) at b's start + nb b_ps floats, its rows b_ks apart; c (M, N) C-contiguous. A
+    partial last panel of B is copied into a zero-padded one, and its tile goes through a scratch tile,
+    so nothing is read or written past column N."""
     M, N = c.shape
-    scratch = np.zeros((MR, NR), dtype=np.float32)
-    b0, c0, s0 = bp.ctypes.data, c.ctypes.data, scratch.ctypes.data
+    scratch, last = np.zeros((MR, NR), dtype=np.float32), np.zeros((depth, NR), dtype=np.float32)
+    b0, c0, s0 = b.ctypes.data, c.ctypes.data, scratch.ctypes.data
     for q0 in range(p0, p1, PANELS):  # a block of B's panels stays in cache while every row block uses it,
         for mb in range(blocks):  # and each row of C is written in runs of PANELS NR floats
             rows = min(MR, M - mb * MR)
@@ -137,32 +139,47 @@ def _tiles(a0, a_rs, a_ks, a_bs, blocks, depth, bp, c, p0, p1, accumulate):
             for nb in range(q0, min(q0 + PANELS, p1)):
                 n0 = nb * NR
                 width = min(NR, N - n0)
-                b_addr = b0 + nb * depth * NR * 4
                 if width == NR:
-                    _tile(a_addr, a_rs, a_ks, b_addr, c0 + (mb * MR * N + n0) * 4, N, depth, rows, accumulate)
-                else:
-                    _tile(a_addr, a_rs, a_ks, b_addr, s0, NR, depth, rows, False)
-                    for r in range(rows):
+                    _tile(a_addr, a_rs, a_ks, b0 + nb * b_ps * 4, b_ks, c0 + (mb * MR * N + n0) * 4, N, depth, rows,
+                          accumulate)
+                    continue
+                if mb == 0:
+                    bf = b.ravel()
+                    for k in range(depth):
                         for lane in range(width):
-                            if accumulate:
-                                c[mb * MR + r, n0 + lane] += scratch[r, lane]
-                            else:
-                                c[mb * MR + r, n0 + lane] = scratch[r, lane]
+                            last[k, lane] = bf[nb * b_ps + k * b_ks + lane]
+                _tile(a_addr, a_rs, a_ks, last.ctypes.data, NR, s0, NR, depth, rows, False)
+                for r in range(rows):
+                    for lane in range(width):
+                        if accumulate:
+                            c[mb * MR + r, n0 + lane] += scratch[r, lane]
+                        else:
+                            c[mb * MR + r, n0 + lane] = scratch[r, lane]
 
 
 @njit(cache=True, nogil=True)
 def gemm_packed(ap, bp, c, p0, p1, accumulate):
     """c[:, panels p0..p1-1] = (or +=) A B from packed A (ap) and packed B (bp); c (M, N) C-contiguous."""
     depth = ap.shape[1]
-    _tiles(ap.ctypes.data, 1, MR, depth * MR, ap.shape[0], depth, bp, c, p0, p1, accumulate)
+    _tiles(ap.ctypes.data, 1, MR, depth * MR, ap.shape[0], bp, NR, depth * NR, depth, c, p0, p1, accumulate)
 
 
 @njit(cache=True, nogil=True)
 def gemm_strided(a, bp, c, p0, p1, accumulate):
     """As gemm_packed, with A any float32 2-D array (M, K) read where it lies (its strides: a transposed
     view is as good), unpacked."""
-    a_rs, a_ks = a.strides[0] // 4, a.strides[1] // 4
-    _tiles(a.ctypes.data, a_rs, a_ks, MR * a_rs, (a.shape[0] + MR - 1) // MR, a.shape[1], bp, c, p0, p1, accumulate)
+    a_rs, a_ks, depth = a.strides[0] // 4, a.strides[1] // 4, a.shape[1]
+    _tiles(a.ctypes.data, a_rs, a_ks, MR * a_rs, (a.shape[0] + MR - 1) // MR, bp, NR, depth * NR, depth, c, p0, p1,
+           accumulate)
+
+
+@njit(cache=True, nogil=True)
+def gemm_rows(a, b, c, accumulate):
+    """c = (or +=) A B with A any float32 2-D array (as gemm_strided) and B (K, N) C-contiguous, unpacked: its
+    rows are read in place, NR columns at a time (fast while B is in cache, as a sample's columns are)."""
+    a_rs, a_ks, depth = a.strides[0] // 4, a.strides[1] // 4, a.shape[1]
+    _tiles(a.ctypes.data, a_rs, a_ks, MR * a_rs, (a.shape[0] + MR - 1) // MR, b, b.shape[1], NR, depth, c, 0,
+           (b.shape[1] + NR - 1) // NR, accumulate)
 
 
 def packed_shape(rows: int, depth: int, tile: int) -> tuple[int, int, int]:
