@@ -3,7 +3,7 @@ gradcheck away from ties, the Numba and CuPy kernels held to the textbook twin, 
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import tinygrad_lm as tg
@@ -58,6 +58,8 @@ def test_max_pool2d_matches_torch(impl, c):
 @pytest.mark.parametrize("impl", [False, True], ids=["numba", "textbook"])
 @settings(max_examples=25, deadline=None)
 @given(c=pool_configs(dilation=False), include_pad=st.booleans())
+@example(c=dict(shape=(1, 2, 7, 8), kernel_size=(1, 2), stride=(3, 3), padding=(0, 1), dilation=(1, 1),
+                ceil_mode=False, seed=0), include_pad=True)  # stride past the kernel: rows no window covers
 def test_avg_pool2d_matches_torch(impl, c, include_pad):
     old, backend.PLAIN = backend.PLAIN, impl
     try:
