@@ -1,5 +1,7 @@
 """RNN / LSTM / GRU layers and cells against PyTorch, the fused backward through time against finite
 differences, and the Numba kernels against their plain twins."""
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -225,14 +227,24 @@ def test_fast_gates_equal_plain_wide_and_saturated(mode, B, H, dtype):
         np.testing.assert_allclose(b_, a, **(dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)))
 
 
-@pytest.mark.parametrize("path", ["compiled, BLAS", "compiled, packed", "python, packed on the cores"])
+def _alone(run, n, work):
+    run(0, n)
+
+
+def _two_threads(run, n, work):
+    other = threading.Thread(target=run, args=(1, n))
+    other.start()
+    run(0, 1)
+    other.join()
+
+
+@pytest.mark.parametrize("path", ["compiled, BLAS", "Python, BLAS", "packed, one thread", "packed, two threads"])
 @pytest.mark.parametrize("B, H", [(1, 37), (13, 150)])
 def test_lstm_float32_paths_equal_plain(monkeypatch, path, B, H):
-    """A float32 LSTM walks its steps one of three ways by the size of a step's product (kernels/recurrent.py
-    _stepping); force each on awkward shapes: B = 1 and 13 rows (not a multiple of gemm.MR), H = 37 and 150
-    (not a multiple of gemm.NR: a partial last panel, forward N = 4H and backward N = H), and 13 x 150 x 600
-    multiply-adds a step, enough for gemm.matmul_packed to split the panels over two threads; padded steps,
-    a dropout mask on h, both directions.
+    """A float32 LSTM walks its steps one of three ways by the size of a step's product (kernels/recurrent.py,
+    _SMALL and _PACKED); force each on awkward shapes: B = 1 and 13 rows (not a multiple of gemm.MR: with
+    two threads, B = 1 leaves one of them no rows), H = 37 and 150 (not a multiple of gemm.NR: a partial
+    last panel, forward N = 4H and backward N = H); padded steps, a dropout mask on h, both directions.
 
     Tolerance: each product sums K <= 600 float32 terms, in another order than the plain twin's BLAS, so
     each can differ by ~K eps |x| |w| (eps = 2^-24, |x| <= 2 (hmask), |w| <= ~2); over T = 7 steps of gates
@@ -240,10 +252,11 @@ def test_lstm_float32_paths_equal_plain(monkeypatch, path, B, H):
     random-sign sums (sqrt K, not K) with room."""
     from tinygrad_lm.kernels import recurrent
 
-    small, shared = {"compiled, BLAS": (1 << 62, 1 << 62), "compiled, packed": (0, 1 << 62),
-                     "python, packed on the cores": (0, 0)}[path]
+    small, packed_from = {"compiled, BLAS": (1 << 62, 1 << 62), "Python, BLAS": (0, 1 << 62)}.get(path, (0, 0))
     monkeypatch.setattr(recurrent, "_SMALL", small)
-    monkeypatch.setattr(recurrent, "_SHARED", shared)
+    monkeypatch.setattr(recurrent, "_PACKED", packed_from)
+    if path.startswith("packed"):  # the team alone, or two threads whatever NUMBA_NUM_THREADS (1 in the tests)
+        monkeypatch.setattr(recurrent, "in_ranges", _alone if path.endswith("one thread") else _two_threads)
     rng = np.random.default_rng(11)
     xw, w, b, h0, c0, mask, hmask = _recurrence_inputs("lstm", 7, B, H, rng, np.float32)
     w /= np.sqrt(H)  # pre-activations of order 1, so the gates are not all saturated

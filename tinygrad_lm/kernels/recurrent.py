@@ -25,14 +25,17 @@ Gate rows follow PyTorch: LSTM i, f, g, o; GRU r, z, n.
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, types, uint64
-from numba.extending import overload
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
 
 from ..arraymath import sigmoid_array
 from ..backend import contract, register, xp
 from . import checks, gemm
 from .activation import _FAST, exp_nonpositive32
 from .cuda import launch
+from .threads import in_ranges
 
 
 def _order(T, reverse, backward=False):
@@ -220,29 +223,6 @@ def _recurrent_product(h, hmask, w_t, hm, out):
     np.dot(hm, w_t, out)
 
 
-def _product(x, w, xpk, out):
-    """out = x @ W. W plain (K, N): one BLAS call. W packed (gemm.pack(W, NR), float32): x is packed into
-    xpk and the micro-kernel runs, its panels split over the cores (gemm.matmul_packed) from Python,
-    serially when compiled (the overload below). OpenBLAS repacks W on every call (a step's product
-    reached ~130 GFLOP/s, the packed one ~150 on 2 cores)."""
-    if w.ndim == 2:
-        np.dot(x, w, out)
-    else:
-        gemm.pack_a(x, xpk)
-        gemm.matmul_packed(xpk, w, out)
-
-
-@overload(_product, jit_options={"fastmath": _FAST, "error_model": "numpy"})
-def _product_impl(x, w, xpk, out):
-    if w.ndim == 2:
-        return lambda x, w, xpk, out: np.dot(x, w, out)
-
-    def packed(x, w, xpk, out):
-        gemm.pack_a(x, xpk)
-        gemm.gemm_packed(xpk, w, out, 0, w.shape[0], False)
-    return packed
-
-
 @njit(cache=True, fastmath=_FAST, error_model="numpy")
 def _hold_rows(back, hmask, mask_t, dh):
     """dh_{t-1} = back * hmask on the real rows (back = da_t @ W_hh); padded rows hold dh."""
@@ -299,12 +279,65 @@ def _rnn_bwd(g, hnew, w_hh, mask, hmask, reverse, relu):
     return da, dh
 
 
+# ---- two threads walking one sequence: each step is a few short phases (~0.1-0.5 ms), and handing each
+# to a pool thread cost 20-80 us (a wake-up each way); so both threads run the whole loop and meet at a
+# barrier between phases: a store and a load of two counters, 64 bytes apart (no false sharing).
+@intrinsic
+def _load_acquire(typingctx, addr):
+    """The int64 at ``addr``, read after every write the thread that stored it made before (acquire)."""
+    def codegen(context, builder, signature, args):
+        return builder.load_atomic(builder.inttoptr(args[0], ir.IntType(64).as_pointer()), "acquire", 8)
+    return types.int64(types.intp), codegen
+
+
+@intrinsic
+def _store_release(typingctx, addr, value):
+    """*addr = value (int64), after every write of this thread before it (release)."""
+    def codegen(context, builder, signature, args):
+        builder.store_atomic(args[1], builder.inttoptr(args[0], ir.IntType(64).as_pointer()), "release", 8)
+        return context.get_dummy_value()
+    return types.void(types.intp, types.int64), codegen
+
+
+@intrinsic
+def _sched_yield(typingctx):
+    """The C library's sched_yield(): let another runnable thread have this core."""
+    def codegen(context, builder, signature, args):
+        builder.call(cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), []),
+                                                    "sched_yield"), [])
+        return context.get_dummy_value()
+    return types.void(), codegen
+
+
+@njit(cache=True, nogil=True)
+def _barrier(sync, tid, n, k):
+    """Barrier number k + 1 of threads 0 and 1 (none when n = 1); returns k + 1. sync: 16 int64 zeros.
+    Spins briefly, then yields the core on each try (2 cores shared with other processes)."""
+    k += 1
+    if n > 1:
+        base = sync.ctypes.data
+        _store_release(base + tid * 64, k)
+        tries = 0
+        while _load_acquire(base + (1 - tid) * 64) < k:
+            tries += 1
+            if tries > 256:
+                _sched_yield()
+    return k
+
+
+@njit(cache=True, nogil=True)
+def _share(blocks, tid, n, size, limit):
+    """Thread tid's share of ``blocks`` blocks of ``size`` items (``limit`` items in all): (first, end)."""
+    return min(blocks * tid // n * size, limit), min(blocks * (tid + 1) // n * size, limit)
+
+
 @njit(cache=True, fastmath=_FAST, error_model="numpy")
-def _lstm_fwd_step(t, xw, a, b, sc, h, c, cn, mask, packed, gates, tanh_c):
-    B, G = a.shape
+def _lstm_fwd_step(t, r0, r1, xw, a, b, sc, h, c, cn, mask, packed, gates, tanh_c):
+    """The gates and states of step t for rows r0..r1-1, from the product a = (h_{t-1} * m) W_hh^T."""
+    G = a.shape[1]
     H = G // 4
     one = xw.dtype.type(1)
-    for bi in range(B):
+    for bi in range(r0, r1):
         for k in range(G):
             v = (xw[t, bi, k] + a[bi, k] + b[k]) * sc[k]
             gates[t, bi, k] = _sig(v, one) * sc[k] - (sc[k] - one)
@@ -317,23 +350,48 @@ def _lstm_fwd_step(t, xw, a, b, sc, h, c, cn, mask, packed, gates, tanh_c):
                 c[bi, j] = cn[j]
 
 
-def _lstm_fwd_loop(xw, w_t, b, sc, mask, hmask, reverse, h, c, hm, hp, a, cn, packed, hprev, cprev, gates, tanh_c):
-    # run as Python (large steps) or compiled (small ones): the product is _product, not _recurrent_product
-    T = xw.shape[0]
+def _lstm_fwd_loop(xw, w_t, b, sc, mask, hmask, reverse, h, c, hm, a, cn, packed, hprev, cprev, gates, tanh_c):
+    # the products are written out, not _recurrent_product: run as Python this loop must reach NumPy's BLAS
+    T, B = xw.shape[:2]
     for s in range(T):
         t = T - 1 - s if reverse else s
         hprev[t] = h
         cprev[t] = c
         np.multiply(h, hmask, hm)
-        _product(hm, w_t, hp, a)
-        _lstm_fwd_step(t, xw, a, b, sc, h, c, cn, mask, packed, gates, tanh_c)
+        np.dot(hm, w_t, a)
+        _lstm_fwd_step(t, 0, B, xw, a, b, sc, h, c, cn, mask, packed, gates, tanh_c)
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy", nogil=True)
+def _lstm_fwd_team(tid, n, sync, xw, bp, b, sc, mask, hmask, reverse, h, c, hm, hp, a, packed, hprev, cprev, gates,
+                   tanh_c):
+    """Thread tid of n (1 or 2) walking the forward with the other: its share of each step's rows (whole
+    blocks of gemm.MR) for the gates and the packing of h * m, its share of the product's panels."""
+    T, B, G = xw.shape
+    H = G // 4
+    r0, r1 = _share(hp.shape[0], tid, n, gemm.MR, B)
+    p0, p1 = _share(bp.shape[0], tid, n, 1, bp.shape[0])
+    cn = np.empty(H, dtype=xw.dtype)
+    k = 0
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        for bi in range(r0, r1):
+            for j in range(H):
+                hprev[t, bi, j], cprev[t, bi, j] = h[bi, j], c[bi, j]
+                hm[bi, j] = h[bi, j] * hmask[bi, j]
+        gemm.pack_a(hm[r0:r1], hp[r0 // gemm.MR:(r1 + gemm.MR - 1) // gemm.MR])
+        k = _barrier(sync, tid, n, k)
+        gemm.gemm_packed(hp, bp, a, p0, p1, False)
+        k = _barrier(sync, tid, n, k)
+        _lstm_fwd_step(t, r0, r1, xw, a, b, sc, h, c, cn, mask, packed, gates, tanh_c)
 
 
 @njit(cache=True, fastmath=_FAST, error_model="numpy")
-def _lstm_bwd_step(t, g, cprev, gates, tanh_c, mask, dh, dc, da):
-    B, H = dh.shape
+def _lstm_bwd_step(t, r0, r1, g, cprev, gates, tanh_c, mask, dh, dc, da):
+    """da_t and dc_{t-1} for rows r0..r1-1."""
+    H = dh.shape[1]
     one = g.dtype.type(1)
-    for bi in range(B):
+    for bi in range(r0, r1):
         if not mask[t, bi]:
             continue
         # one row's gates as views indexed by j alone: an index such as 2 * H + j keeps Numba's
@@ -353,13 +411,30 @@ def _lstm_bwd_step(t, g, cprev, gates, tanh_c, mask, dh, dc, da):
             dcr[j] = dct * f
 
 
-def _lstm_bwd_loop(g, cprev, gates, tanh_c, w_hh, mask, hmask, reverse, dh, dc, da, dap, back):
-    T = cprev.shape[0]
+def _lstm_bwd_loop(g, cprev, gates, tanh_c, w_hh, mask, hmask, reverse, dh, dc, da, back):
+    T, B = cprev.shape[:2]
     for s in range(T):
         t = s if reverse else T - 1 - s
-        _lstm_bwd_step(t, g, cprev, gates, tanh_c, mask, dh, dc, da)
-        _product(da[t], w_hh, dap, back)
+        _lstm_bwd_step(t, 0, B, g, cprev, gates, tanh_c, mask, dh, dc, da)
+        np.dot(da[t], w_hh, back)
         _hold_rows(back, hmask, mask[t], dh)
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy", nogil=True)
+def _lstm_bwd_team(tid, n, sync, g, cprev, gates, tanh_c, bp, mask, hmask, reverse, dh, dc, da, dap, back):
+    """Thread tid of n (1 or 2) walking the backward with the other, shared as in _lstm_fwd_team."""
+    T, B, H = cprev.shape
+    r0, r1 = _share(dap.shape[0], tid, n, gemm.MR, B)
+    p0, p1 = _share(bp.shape[0], tid, n, 1, bp.shape[0])
+    k = 0
+    for s in range(T):
+        t = s if reverse else T - 1 - s
+        _lstm_bwd_step(t, r0, r1, g, cprev, gates, tanh_c, mask, dh, dc, da)
+        gemm.pack_a(da[t, r0:r1], dap[r0 // gemm.MR:(r1 + gemm.MR - 1) // gemm.MR])
+        k = _barrier(sync, tid, n, k)
+        gemm.gemm_packed(dap, bp, back, p0, p1, False)
+        k = _barrier(sync, tid, n, k)
+        _hold_rows(back[r0:r1], hmask[r0:r1], mask[t, r0:r1], dh[r0:r1])
 
 
 @njit(cache=True, fastmath=_FAST, error_model="numpy")
@@ -464,24 +539,26 @@ def rnn_backward_cpu(g, saved, w_hh, mask, hmask, reverse, mode):
     return da, da, dh
 
 
-# How a recurrence walks its steps, by the multiply-adds B K N of a step's product (B, K) @ W (K, N):
-# - below _SMALL the whole loop runs compiled around BLAS products: no per-step call overhead, and on such
-#   products OpenBLAS's one-thread path beats packing (LSTM H = 32: 2.4 against 3.1 us a step);
-# - float32 above it goes through the packed micro-kernel (gemm.py, W packed once a call): the whole loop
-#   compiled and serial below _SHARED (handing half a product to a second thread costs 20-80 us here),
-#   above it the steps in Python, each product split over the cores;
-# - float64 above it walks in Python with NumPy's BLAS: compiled, Numba's np.dot (SciPy's OpenBLAS, a
-#   second thread pool beside NumPy's) fought NumPy's BLAS threads (the D0.M1 step took ~4 s, not ~1 s).
-_SMALL, _SHARED = 1 << 18, 1 << 23
+# How the LSTM walks its steps, by the multiply-adds B K N of a step's product (B, K) @ W (K, N):
+# - below _SMALL the whole loop runs compiled around BLAS products (no per-step call overhead);
+# - above it float64 (and float32 below _PACKED) walks in Python around NumPy's BLAS: compiled, Numba's
+#   np.dot (SciPy's OpenBLAS, a second thread pool beside NumPy's) fought NumPy's BLAS threads (the D0.M1
+#   step took ~4 s, not ~1 s);
+# - float32 from _PACKED: two threads walk the whole loop compiled (_lstm_fwd_team), the products through
+#   gemm.py's micro-kernel with W packed once a call (OpenBLAS repacks it every step). Below _PACKED the
+#   per-step work is too short to share (B = 32, H = 64: 1.6 against 1.3 ms for 50 steps forward).
+_SMALL, _PACKED = 1 << 18, 1 << 20
 
 
-def _stepping(B, w):
-    """(compiled, W as _product takes it, the buffer it packs the left operand in) for the steps of a
-    recurrence whose product is (B, K) @ w (K, N)."""
-    work = B * w.shape[0] * w.shape[1]
-    if w.dtype != np.float32 or work < _SMALL:
-        return work < _SMALL, w, np.empty((0, 0, 0), dtype=w.dtype)
-    return work < _SHARED, gemm.pack(w, gemm.NR), np.empty(gemm.packed_shape(B, w.shape[0], gemm.MR), np.float32)
+def _packed(B, w):
+    """Whether the steps of a product (B, K) @ w walk as a team on the micro-kernel."""
+    return w.dtype == np.float32 and B * w.shape[0] * w.shape[1] >= _PACKED
+
+
+def _as_team(team, B, w, *args):
+    """team(tid, n, sync, *args) on two threads (one if Numba is set to one)."""
+    sync = np.zeros(16, dtype=np.int64)
+    in_ranges(lambda t0, t1: team(t0, 2 // (t1 - t0), sync, *args), 2, B * w.shape[0] * w.shape[1])
 
 
 _lstm_fwd_compiled = njit(cache=True, fastmath=_FAST, error_model="numpy")(_lstm_fwd_loop)
@@ -500,10 +577,14 @@ def lstm_forward_cpu(xw, w_hh, b_hh, h0, c0, mask, hmask, reverse):
     sc[2 * H:3 * H] = 2
     h, c = packed[T], packed[T + 1]
     h[...], c[...] = h0, c0
-    compiled, w, hp = _stepping(B, transposed(w_hh))
-    run = _lstm_fwd_compiled if compiled else _lstm_fwd_loop
-    run(xw, w, b_hh, sc, mask, _c(hmask), reverse, h, c, np.empty_like(h), hp, np.empty((B, G), dtype=xw.dtype),
-        np.empty(H, dtype=xw.dtype), packed, hprev, cprev, gates, tanh_c)
+    w_t, hm, a = transposed(w_hh), np.empty_like(h), np.empty((B, G), dtype=xw.dtype)
+    if _packed(B, w_t):
+        _as_team(_lstm_fwd_team, B, w_t, xw, gemm.pack(w_t, gemm.NR), b_hh, sc, mask, _c(hmask), reverse, h, c, hm,
+                 np.empty(gemm.packed_shape(B, H, gemm.MR), dtype=np.float32), a, packed, hprev, cprev, gates, tanh_c)
+    else:
+        run = _lstm_fwd_compiled if B * G * H < _SMALL else _lstm_fwd_loop
+        run(xw, w_t, b_hh, sc, mask, _c(hmask), reverse, h, c, hm, a, np.empty(H, dtype=xw.dtype), packed, hprev,
+            cprev, gates, tanh_c)
     return packed, (hprev, cprev, gates, tanh_c)
 
 
@@ -513,9 +594,13 @@ def lstm_backward_cpu(g, saved, w_hh, mask, hmask, reverse):
     T, B, H = cprev.shape
     g = _c(g)
     da, dh, dc = np.zeros_like(gates), g[T].copy(), g[T + 1].copy()
-    compiled, w, dap = _stepping(B, _c(w_hh))
-    run = _lstm_bwd_compiled if compiled else _lstm_bwd_loop
-    run(g, cprev, gates, tanh_c, w, mask, _c(hmask), reverse, dh, dc, da, dap, np.empty_like(dh))
+    w_hh, hmask, back = _c(w_hh), _c(hmask), np.empty_like(dh)
+    if _packed(B, w_hh):
+        _as_team(_lstm_bwd_team, B, w_hh, g, cprev, gates, tanh_c, gemm.pack(w_hh, gemm.NR), mask, hmask, reverse, dh,
+                 dc, da, np.empty(gemm.packed_shape(B, 4 * H, gemm.MR), dtype=np.float32), back)
+    else:
+        run = _lstm_bwd_compiled if B * 4 * H * H < _SMALL else _lstm_bwd_loop
+        run(g, cprev, gates, tanh_c, w_hh, mask, hmask, reverse, dh, dc, da, back)
     return da, da, dh, dc
 
 
