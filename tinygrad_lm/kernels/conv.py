@@ -350,61 +350,132 @@ def _col2im_cpu(dcols, x_shape, KH, KW, geom, OH, OW):
 
 
 # ---------------------------------------------------------------- Numba, float32 with one group: per sample
-# The three products run one sample at a time on gemm's micro-kernel, each sample's columns made where
-# they are used and used while they are in cache (~300-700 KB), never the whole batch's (19-42 MB, written
-# to memory and read back): the forward unfolds a sample into gemm's packed B and multiplies; the backward
-# unfolds it again for dW^T += cols G^T and folds dcols = W^T G back into dx. Nothing is kept between
-# the passes. The samples go in ranges over the cores, each with its own dW^T. (float64 and grouped
-# convolutions take the batch-wide im2col and NumPy's BLAS above.)
+# The three products run one sample at a time on gemm's micro-kernel, each sample's columns used while
+# they are in cache, never the whole batch's (19-42 MB, written to memory and read back); nothing is kept
+# between the passes, and the samples go in ranges over the cores, each range with its own dW^T.
+#
+# Stride 1 needs no columns at all ("wide"): the sample's planes are laid out flat with a row pitch L and
+# zeros around (pw zeros before each row serve as the right padding of the row above too, so L = W + pw
+# suffices); the input that kernel offset (n, m) of channel c meets at output (i, j) then sits at
+# c plane + n dh L + m dw + (i L + j), so row (c, n, m) of cols is that buffer read from its own offset,
+# as long as the output is computed on the wide grid of OH rows of L positions: the L - OW positions past
+# each row's end are computed and dropped (forward), or get a zero gradient (backward), a few percent
+# more arithmetic (L / OW: 17/16 for a 16-wide "same" conv, 26/24 for a valid one) against two unfoldings
+# and a fold. gemm reads A and B and writes C through such row offsets, so W cols, cols G^T and W^T G
+# folded back into the padded gradient are each one product, the last adding into it in place. Other
+# strides unfold and fold per sample (im2col / col2im). (float64 and grouped convolutions take the
+# batch-wide path above.)
 def _per_sample(x, groups):
     return x.dtype == np.float32 and groups == 1
 
 
+def _wide(x_shape, geom, OW):
+    sh, sw, _, pw = geom[:4]
+    return sh == 1 and sw == 1 and max(x_shape[3] + pw, OW) <= 1.25 * OW
+
+
+@njit(inline="always")
+def _pitch(W, pw, OW):
+    """The wide layout's row pitch: a row and its pw zeros, unless the output is wider (padding past
+    the kernel's reach)."""
+    return max(W + pw, OW)
+
+
 @njit(cache=True, nogil=True)
-def _forward_samples(x, w2, bias, y, b0, b1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, relu):
+def _sample_layout(C, H, W, KH, KW, ph, pw, dh, dw, OH, OW, wide):
+    """(the flat buffer a sample is unfolded into, its rows' offsets, the output grid's row pitch)."""
+    if wide:
+        L = _pitch(W, pw, OW)
+        plane = (H + 2 * ph) * L + pw
+        offs = np.empty(C * KH * KW, np.int64)
+        for r in range(C * KH * KW):
+            c, n, m = r // (KH * KW), (r // KW) % KH, r % KW
+            offs[r] = c * plane + n * dh * L + m * dw
+        return np.zeros(C * plane + (KW - 1) * dw, np.float32), offs, L  # the last rows read past C plane
+    return np.empty(C * KH * KW * OH * OW, np.float32), np.arange(C * KH * KW) * (OH * OW), OW
+
+
+@njit(inline="always")
+def _unfold(x, b, buf, wide, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
+    """Sample b into buf: its padded planes (wide), or its cols (C KH KW, OH OW)."""
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    if wide:
+        L = _pitch(W, pw, OW)
+        plane = (H + 2 * ph) * L + pw
+        for c in range(C):
+            for i in range(H):
+                dst, src = buf[c * plane + (i + ph) * L + pw:], x[b, c, i]
+                for j in range(W):
+                    dst[j] = src[j]
+    else:
+        _im2col_numba(x[b:b + 1], buf.reshape(C * KH * KW, OH * OW), 0, 1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
+
+
+@njit(cache=True, nogil=True)
+def _forward_samples(x, w2, bias, y, b0, b1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, relu, wide):
     """y[b] (K, OH OW) = W cols_b + bias (then the ReLU) for the samples b0..b1-1; w2 = W as (K, C KH KW)."""
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
     K, R = w2.shape
-    P = OH * OW
-    cols = np.empty((R, P), dtype=np.float32)
+    buf, offs, pitch = _sample_layout(C, H, W, KH, KW, ph, pw, dh, dw, OH, OW, wide)
+    out = np.empty((K, OH * pitch), np.float32)
     for b in range(b0, b1):
-        _im2col_numba(x[b:b + 1], cols, 0, 1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
-        yb = y[b]
-        gemm.gemm_rows(w2, cols, yb, False)
+        _unfold(x, b, buf, wide, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
+        gemm.gemm_at(w2.ctypes.data, np.arange(K) * R, 1, buf.ctypes.data, offs, NR, out.ctypes.data,
+                     np.arange(K) * (OH * pitch), OH * pitch, 0, (OH * pitch + NR - 1) // NR, False)
         for k in range(K):
-            row, bk = yb[k], bias[k]
-            for t in range(P):
-                v = row[t] + bk
-                row[t] = (0 if v < 0 else v) if relu else v  # (NaN stays NaN, as np.maximum)
+            bk = bias[k]
+            for i in range(OH):
+                src, dst = out[k, i * pitch:], y[b, k, i * OW:]
+                for j in range(OW):
+                    v = src[j] + bk
+                    dst[j] = (0 if v < 0 else v) if relu else v  # (NaN stays NaN, as np.maximum)
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})  # db's sums in any order: in vectors
 def _backward_samples(g, x, w2, y, dx, dwt, dbs, b0, b1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, need_x, need_w,
-                      relu):
-    """For the samples b0..b1-1: dwt (C KH KW, K) += cols_b G_b^T, dx[b] = col2im(W^T G_b), dbs[b] = G_b's
+                      relu, wide):
+    """For the samples b0..b1-1: dwt (C KH KW, K) += cols_b G_b^T, dx[b] = fold(W^T G_b), dbs[b] = G_b's
     row sums, with G_b = g[b] (K, OH OW), masked by [y[b] > 0] if relu."""
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
     K, R = w2.shape
-    P = OH * OW
+    buf, offs, pitch = _sample_layout(C, H, W, KH, KW, ph, pw, dh, dw, OH, OW, wide)
+    grad = np.zeros_like(buf)  # the padded planes' gradient (wide), or dcols
+    P = OH * pitch
+    gb = np.zeros((K, P), np.float32)  # G_b on the output grid (0 past each row's OW)
     g_rows = np.zeros(((K + NR - 1) // NR, P, NR), dtype=np.float32)  # G_b^T packed, the B of cols G_b^T
-    gb, cols, dcols = np.empty((K, P), np.float32), np.empty((R, P), np.float32), np.empty((R, P), np.float32)
     for b in range(b0, b1):
         for k in range(K):
             s = 0.0
-            for t in range(P):
-                v = g[b, k, t] if not relu or y[b, k, t] > 0 else 0
-                gb[k, t] = v
-                s += v
+            for i in range(OH):
+                src, mask, dst = g[b, k, i * OW:], y[b, k, i * OW:], gb[k, i * pitch:]
+                for j in range(OW):
+                    v = src[j] if not relu or mask[j] > 0 else 0
+                    dst[j] = v
+                    s += v
             dbs[b, k] = s
-        if need_w:
+        if need_w:  # dW^T += cols_b G_b^T
             for t0 in range(0, P, 16):  # the transpose in 16-position blocks, read and written in cache lines
                 for k in range(K):
                     dst = g_rows[k // NR]
                     for t in range(t0, min(t0 + 16, P)):
                         dst[t, k % NR] = gb[k, t]
-            _im2col_numba(x[b:b + 1], cols, 0, 1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
-            gemm.gemm_strided(cols, g_rows, dwt, 0, g_rows.shape[0], True)
-        if need_x:
-            gemm.gemm_rows(w2.T, gb, dcols, False)
-            _col2im_numba(dcols, dx[b:b + 1], 0, 1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
+            _unfold(x, b, buf, wide, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
+            gemm.gemm_at(buf.ctypes.data, offs, 1, g_rows.ctypes.data, np.arange(P) * NR, P * NR, dwt.ctypes.data,
+                         np.arange(R) * K, K, 0, g_rows.shape[0], True)
+        if need_x:  # W^T G_b into the padded gradient (each row of cols adds at its offset), or into dcols
+            gemm.gemm_at(w2.ctypes.data, np.arange(R), R, gb.ctypes.data, np.arange(K) * P, NR, grad.ctypes.data, offs,
+                         P, 0, (P + NR - 1) // NR, wide)
+            if wide:
+                L = _pitch(W, pw, OW)
+                plane = (H + 2 * ph) * L + pw
+                for c in range(C):
+                    for i in range(H):
+                        src, dst = grad[c * plane + (i + ph) * L + pw:], dx[b, c, i]
+                        for j in range(W):
+                            dst[j] = src[j]
+                grad[:] = 0
+            else:
+                _col2im_numba(grad.reshape(R, OH * OW), dx[b:b + 1], 0, 1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
 
 
 def _forward_per_sample(x, w, bias, relu, geom):
@@ -412,8 +483,9 @@ def _forward_per_sample(x, w, bias, relu, geom):
     OH, OW = _out_hw(x, w, geom)
     x, y = np.ascontiguousarray(x), np.empty((N, K, OH * OW), dtype=np.float32)
     bias = np.zeros(K, np.float32) if bias is None else np.ascontiguousarray(bias)
+    wide = _wide(x.shape, geom, OW)
     in_ranges(lambda b0, b1: _forward_samples(x, w.reshape(K, -1), bias, y, b0, b1, w.shape[2], w.shape[3], *geom,
-                                              OH, OW, relu), N, y.size * w[0].size // 64)
+                                              OH, OW, relu, wide), N, y.size * w[0].size // 64)
     return y.reshape(N, K, OH, OW), None
 
 
@@ -421,13 +493,15 @@ def _backward_per_sample(g, x, w, geom, need_x, need_w, need_b, y):
     N, K, OH, OW = g.shape
     g, x = np.ascontiguousarray(g).reshape(N, K, -1), np.ascontiguousarray(x)
     y = g if y is None else np.ascontiguousarray(y).reshape(N, K, -1)
-    dx = np.zeros(x.shape if need_x else (0,) + x.shape[1:], dtype=np.float32)
-    dbs, partial = np.empty((N, K), dtype=np.float64), []
+    dx = np.empty(x.shape if need_x else (0,) + x.shape[1:], dtype=np.float32)
+    dbs, partial, wide = np.empty((N, K), dtype=np.float64), [], _wide(x.shape, geom, OW)
+    if need_x and not wide:
+        dx[:] = 0  # col2im adds into it
 
     def run(b0, b1):
         dwt = np.zeros((w[0].size, K), dtype=np.float32)
         _backward_samples(g, x, w.reshape(K, -1), y, dx, dwt, dbs, b0, b1, w.shape[2], w.shape[3], *geom, OH, OW,
-                          need_x, need_w, y is not g)
+                          need_x, need_w, y is not g, wide)
         partial.append(dwt)
 
     in_ranges(run, N, g.size * w[0].size // 32)

@@ -37,11 +37,11 @@ PANELS = 8  # B's panels a block of the loop over tiles keeps in cache (8 x 288 
 
 
 @intrinsic
-def _tile(typingctx, a_addr, a_rs, a_ks, b_addr, b_ks, c_addr, ldc, depth, rows, accumulate):
-    """C[:rows, :NR] (+)= A B over ``depth`` k, float32: A[r, k] at a_addr + (r a_rs + k a_ks) floats (a
-    packed block: a_rs = 1, a_ks = MR; a row-major matrix: its pitch and 1), B's row k at b_addr + k b_ks
-    floats (NR contiguous: a packed panel, b_ks = NR, or a row-major matrix's columns, b_ks its pitch), C at
-    c_addr with row pitch ``ldc`` floats; rows <= MR."""
+def _tile(typingctx, a_addr, a_offs, a_ks, b_addr, b_offs, c_addr, c_offs, depth, rows, accumulate):
+    """C[:rows, :NR] (+)= A B over ``depth`` k, float32 at raw addresses, offsets in floats read from int64
+    arrays (at a_offs, b_offs, c_offs): A[r, k] at a_addr + a_offs[r] + k a_ks, B's row k (NR contiguous
+    floats) at b_addr + b_offs[k], C's row r at c_addr + c_offs[r]; rows <= MR, a_offs and c_offs hold MR.
+    Offsets rather than strides let a convolution read its input and write its input's gradient in place."""
     f32 = ir.FloatType()
     vec, i64 = ir.VectorType(f32, VW), ir.IntType(64)
     sig = types.void(*[types.intp] * 9, types.boolean)
@@ -50,25 +50,27 @@ def _tile(typingctx, a_addr, a_rs, a_ks, b_addr, b_ks, c_addr, ldc, depth, rows,
         return ir.Constant(i64, v)
 
     def codegen(context, builder, signature, args):
-        a_addr, a_rs, a_ks, b_addr, b_ks, c_addr, ldc, depth, rows, accumulate = args
+        a_addr, a_offs, a_ks, b_addr, b_offs, c_addr, c_offs, depth, rows, accumulate = args
         fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3), f"llvm.fma.v{VW}f32")
         ap, bp, cp = (builder.inttoptr(p, f32.as_pointer()) for p in (a_addr, b_addr, c_addr))
+        aoff, boff, coff = (builder.inttoptr(p, i64.as_pointer()) for p in (a_offs, b_offs, c_offs))
+        arows = [builder.gep(ap, [builder.load(builder.gep(aoff, [const(r)]))]) for r in range(MR)]
         zero, lane0 = ir.Constant(vec, [0.0] * VW), ir.Constant(ir.VectorType(ir.IntType(32), VW), [0] * VW)
         entry = builder.block
         loop, done = builder.append_basic_block("tile.loop"), builder.append_basic_block("tile.done")
         builder.cbranch(builder.icmp_signed(">", depth, const(0)), loop, done)
 
-        builder.position_at_end(loop)  # for k in range(depth): acc[r][v] += A[k, r] * B[k, v VW : (v+1) VW]
+        builder.position_at_end(loop)  # for k in range(depth): acc[r][v] += A[r, k] * B[k, v VW : (v+1) VW]
         k = builder.phi(i64)
         acc = [builder.phi(vec) for _ in range(MR * 2)]
-        brow, arow = builder.gep(bp, [builder.mul(k, b_ks)]), builder.gep(ap, [builder.mul(k, a_ks)])
+        brow, ak = builder.gep(bp, [builder.load(builder.gep(boff, [k]))]), builder.mul(k, a_ks)
         b = [builder.load(builder.bitcast(builder.gep(brow, [const(v * VW)]), vec.as_pointer()), align=4)
              for v in range(2)]
         new = []
         for r in range(MR):
-            a = builder.insert_element(ir.Constant(vec, ir.Undefined), builder.load(builder.gep(arow, [builder.mul(const(r), a_rs)])),
+            a = builder.insert_element(ir.Constant(vec, ir.Undefined), builder.load(builder.gep(arows[r], [ak])),
                                        ir.Constant(ir.IntType(32), 0))
-            a = builder.shuffle_vector(a, a, lane0)  # A[k, r] in every lane
+            a = builder.shuffle_vector(a, a, lane0)  # A[r, k] in every lane
             new += [builder.call(fma, [a, b[v], acc[2 * r + v]]) for v in range(2)]
         k_next = builder.add(k, const(1))
         k.add_incoming(const(0), entry)
@@ -78,7 +80,7 @@ def _tile(typingctx, a_addr, a_rs, a_ks, b_addr, b_ks, c_addr, ldc, depth, rows,
             phi.add_incoming(value, loop)
         builder.cbranch(builder.icmp_signed("<", k_next, depth), loop, done)
 
-        builder.position_at_end(done)  # then store (or add) the rows asked for
+        builder.position_at_end(done)  # then store (or add) the rows asked for, one after the other
         totals = []
         for value in new:
             total = builder.phi(vec)
@@ -87,7 +89,7 @@ def _tile(typingctx, a_addr, a_rs, a_ks, b_addr, b_ks, c_addr, ldc, depth, rows,
             totals.append(total)
         for r in range(MR):
             with builder.if_then(builder.icmp_signed(">", rows, const(r))):
-                crow = builder.gep(cp, [builder.mul(const(r), ldc)])
+                crow = builder.gep(cp, [builder.load(builder.gep(coff, [const(r)]))])
                 for v in range(2):
                     ptr = builder.bitcast(builder.gep(crow, [const(v * VW)]), vec.as_pointer())
                     with builder.if_else(accumulate) as (add, store):
@@ -98,6 +100,24 @@ def _tile(typingctx, a_addr, a_rs, a_ks, b_addr, b_ks, c_addr, ldc, depth, rows,
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+@intrinsic
+def _peek(typingctx, addr):
+    """The float32 at a raw address."""
+    def codegen(context, builder, signature, args):
+        return builder.load(builder.inttoptr(args[0], ir.FloatType().as_pointer()))
+    return types.float32(types.intp), codegen
+
+
+@intrinsic
+def _poke(typingctx, addr, value, accumulate):
+    """Stores (or adds) a float32 at a raw address."""
+    def codegen(context, builder, signature, args):
+        ptr = builder.inttoptr(args[0], ir.FloatType().as_pointer())
+        builder.store(builder.select(args[2], builder.fadd(builder.load(ptr), args[1]), args[1]), ptr)
+        return context.get_dummy_value()
+    return types.void(types.intp, types.float32, types.boolean), codegen
 
 
 # ---------------------------------------------------------------- packing and the loops over tiles
@@ -123,63 +143,75 @@ def pack_b(b, out):
                 out[nb, k, l] = b[k, n] if n < N else 0
 
 
-@njit(inline="always")
-def _tiles(a0, a_rs, a_ks, a_bs, blocks, b, b_ks, b_ps, depth, c, p0, p1, accumulate):
-    """c[:, panels p0..p1-1] (+)= A B: A's row block mb at a0 + mb a_bs floats (strides as _tile's), B's
-    panel nb (NR columns) at b's start + nb b_ps floats, its rows b_ks apart; c (M, N) C-contiguous. A
-    partial last panel of B is copied into a zero-padded one, and its tile goes through a scratch tile,
-    so nothing is read or written past column N."""
-    M, N = c.shape
-    scratch, last = np.zeros((MR, NR), dtype=np.float32), np.zeros((depth, NR), dtype=np.float32)
-    b0, c0, s0 = b.ctypes.data, c.ctypes.data, scratch.ctypes.data
+@njit(cache=True, nogil=True)
+def gemm_at(a0, a_offs, a_ks, b0, b_offs, b_ps, c0, c_offs, n, p0, p1, accumulate):
+    """C[m, j] = (or +=) sum_k A[m, k] B[k, j] for the columns j of C's panels p0..p1-1 (NR columns each, of n),
+    float32 at raw addresses with offsets in floats: A[m, k] at a0 + a_offs[m] + k a_ks, B[k, j] at b0 +
+    (j // NR) b_ps + b_offs[k] + j % NR, C[m, j] at c0 + c_offs[m] + j; m < len(a_offs) = len(c_offs),
+    k < len(b_offs). A partial last panel of B is copied into a zero-padded one, and its tile goes through
+    a scratch tile, so nothing is read or written past column n."""
+    M, depth = a_offs.shape[0], b_offs.shape[0]
+    blocks = (M + MR - 1) // MR
+    a_pad, c_pad = np.empty(blocks * MR, np.int64), np.empty(blocks * MR, np.int64)
+    for m in range(blocks * MR):  # the rows of a last partial block read row M-1 again (and are not stored)
+        a_pad[m], c_pad[m] = a_offs[min(m, M - 1)], c_offs[min(m, M - 1)]
+    lanes, last, scratch = np.arange(MR, dtype=np.int64) * NR, np.zeros((depth, NR), np.float32), np.zeros((MR, NR), np.float32)
+    last_offs = np.arange(depth, dtype=np.int64) * NR
     for q0 in range(p0, p1, PANELS):  # a block of B's panels stays in cache while every row block uses it,
         for mb in range(blocks):  # and each row of C is written in runs of PANELS NR floats
             rows = min(MR, M - mb * MR)
-            a_addr = a0 + mb * a_bs * 4
+            a_rows, c_rows = a_pad[mb * MR:].ctypes.data, c_pad[mb * MR:].ctypes.data
             for nb in range(q0, min(q0 + PANELS, p1)):
-                n0 = nb * NR
-                width = min(NR, N - n0)
+                width = min(NR, n - nb * NR)
                 if width == NR:
-                    _tile(a_addr, a_rs, a_ks, b0 + nb * b_ps * 4, b_ks, c0 + (mb * MR * N + n0) * 4, N, depth, rows,
-                          accumulate)
+                    _tile(a0, a_rows, a_ks, b0 + nb * b_ps * 4, b_offs.ctypes.data, c0 + nb * NR * 4, c_rows, depth,
+                          rows, accumulate)
                     continue
                 if mb == 0:
-                    bf = b.ravel()
                     for k in range(depth):
                         for lane in range(width):
-                            last[k, lane] = bf[nb * b_ps + k * b_ks + lane]
-                _tile(a_addr, a_rs, a_ks, last.ctypes.data, NR, s0, NR, depth, rows, False)
+                            last[k, lane] = _peek(b0 + (nb * b_ps + b_offs[k] + lane) * 4)
+                _tile(a0, a_rows, a_ks, last.ctypes.data, last_offs.ctypes.data, scratch.ctypes.data, lanes.ctypes.data,
+                      depth, rows, False)
                 for r in range(rows):
                     for lane in range(width):
-                        if accumulate:
-                            c[mb * MR + r, n0 + lane] += scratch[r, lane]
-                        else:
-                            c[mb * MR + r, n0 + lane] = scratch[r, lane]
+                        _poke(c0 + (c_pad[mb * MR + r] + nb * NR + lane) * 4, scratch[r, lane], accumulate)
+
+
+def _check_out(c):
+    if not (c.flags.c_contiguous and c.dtype == np.float32):
+        raise ValueError(f"gemm: the output must be a C-contiguous float32 array, got {c.dtype} with strides "
+                         f"{c.strides}")
 
 
 @njit(cache=True, nogil=True)
 def gemm_packed(ap, bp, c, p0, p1, accumulate):
     """c[:, panels p0..p1-1] = (or +=) A B from packed A (ap) and packed B (bp); c (M, N) C-contiguous."""
+    M, N = c.shape
     depth = ap.shape[1]
-    _tiles(ap.ctypes.data, 1, MR, depth * MR, ap.shape[0], bp, NR, depth * NR, depth, c, p0, p1, accumulate)
+    m = np.arange(M)
+    gemm_at(ap.ctypes.data, (m // MR) * depth * MR + m % MR, MR, bp.ctypes.data, np.arange(depth) * NR, depth * NR,
+            c.ctypes.data, m * N, N, p0, p1, accumulate)
 
 
 @njit(cache=True, nogil=True)
 def gemm_strided(a, bp, c, p0, p1, accumulate):
     """As gemm_packed, with A any float32 2-D array (M, K) read where it lies (its strides: a transposed
     view is as good), unpacked."""
-    a_rs, a_ks, depth = a.strides[0] // 4, a.strides[1] // 4, a.shape[1]
-    _tiles(a.ctypes.data, a_rs, a_ks, MR * a_rs, (a.shape[0] + MR - 1) // MR, bp, NR, depth * NR, depth, c, p0, p1,
-           accumulate)
+    M, N = c.shape
+    depth = a.shape[1]
+    gemm_at(a.ctypes.data, np.arange(M) * (a.strides[0] // 4), a.strides[1] // 4, bp.ctypes.data,
+            np.arange(depth) * NR, depth * NR, c.ctypes.data, np.arange(M) * N, N, p0, p1, accumulate)
 
 
 @njit(cache=True, nogil=True)
 def gemm_rows(a, b, c, accumulate):
     """c = (or +=) A B with A any float32 2-D array (as gemm_strided) and B (K, N) C-contiguous, unpacked: its
     rows are read in place, NR columns at a time (fast while B is in cache, as a sample's columns are)."""
-    a_rs, a_ks, depth = a.strides[0] // 4, a.strides[1] // 4, a.shape[1]
-    _tiles(a.ctypes.data, a_rs, a_ks, MR * a_rs, (a.shape[0] + MR - 1) // MR, b, b.shape[1], NR, depth, c, 0,
-           (b.shape[1] + NR - 1) // NR, accumulate)
+    M, N = c.shape
+    depth = a.shape[1]
+    gemm_at(a.ctypes.data, np.arange(M) * (a.strides[0] // 4), a.strides[1] // 4, b.ctypes.data,
+            np.arange(depth) * b.shape[1], NR, c.ctypes.data, np.arange(M) * N, N, 0, (N + NR - 1) // NR, accumulate)
 
 
 def packed_shape(rows: int, depth: int, tile: int) -> tuple[int, int, int]:
@@ -189,9 +221,7 @@ def packed_shape(rows: int, depth: int, tile: int) -> tuple[int, int, int]:
 
 def matmul_packed(ap, bp, out, accumulate=False):
     """out (M, N) = (or +=) A B from packed A and B, the panels of B split over the cores."""
-    if not (out.flags.c_contiguous and out.dtype == np.float32):
-        raise ValueError(f"gemm: the output must be a C-contiguous float32 array, got {out.dtype} with strides "
-                         f"{out.strides}")
+    _check_out(out)
     in_ranges(lambda p0, p1: gemm_packed(ap, bp, out, p0, p1, accumulate), bp.shape[0],
               out.shape[0] * out.shape[1] * ap.shape[1] // 16)
     return out
