@@ -443,6 +443,7 @@ def _backward_samples(g, x, w2, y, dx, dwt, dbs, b0, b1, KH, KW, sh, sw, ph, pw,
     P = OH * pitch
     gb = np.zeros((K, P), np.float32)  # G_b on the output grid (0 past each row's OW)
     g_rows = np.zeros(((K + NR - 1) // NR, P, NR), dtype=np.float32)  # G_b^T packed, the B of cols G_b^T
+    by_channel = (np.arange(R) % C) * (KH * KW) + np.arange(R) // C  # the rows (c, n, m) in (n, m, c) order
     for b in range(b0, b1):
         for k in range(K):
             s = 0.0
@@ -462,9 +463,11 @@ def _backward_samples(g, x, w2, y, dx, dwt, dbs, b0, b1, KH, KW, sh, sw, ph, pw,
             _unfold(x, b, buf, wide, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
             gemm.gemm_at(buf.ctypes.data, offs, 1, g_rows.ctypes.data, np.arange(P) * NR, P * NR, dwt.ctypes.data,
                          np.arange(R) * K, K, 0, g_rows.shape[0], True)
-        if need_x:  # W^T G_b into the padded gradient (each row of cols adds at its offset), or into dcols
-            gemm.gemm_at(w2.ctypes.data, np.arange(R), R, gb.ctypes.data, np.arange(K) * P, NR, grad.ctypes.data, offs,
-                         P, 0, (P + NR - 1) // NR, wide)
+        if need_x:  # W^T G_b into the padded gradient (each row of cols adds at its offset), or into dcols; the
+            # rows in channel-fastest order, so a tile's rows add into different planes, not into overlapping
+            # stretches of one, where each row's load waits on the row before's store (one thread: 7.9 -> 7.4 ms)
+            gemm.gemm_at(w2.ctypes.data, by_channel, R, gb.ctypes.data, np.arange(K) * P, NR, grad.ctypes.data,
+                         offs[by_channel], P, 0, (P + NR - 1) // NR, wide)
             if wide:
                 L = _pitch(W, pw, OW)
                 plane = (H + 2 * ph) * L + pw
