@@ -108,15 +108,15 @@ def test_same_size_stride_1_kernels_equal_textbook_twin(k, padding, dilation, pa
 @pytest.mark.parametrize("n, cin, cout, hw, k, stride, padding, dilation", [
     (3, 8, 13, (7, 9), (3, 3), (1, 1), (1, 1), (1, 1)),   # 13 output channels: two row tiles and a partial one
     (2, 32, 64, (6, 6), (3, 3), (1, 1), (0, 0), (1, 1)),  # 288 rows of cols: nine panels of 32 (AVX-512)
-    (1, 3, 32, (11, 10), (5, 5), (2, 2), (2, 2), (1, 1)),  # stride 2: unfolded per sample
+    (1, 3, 32, (11, 10), (5, 5), (2, 2), (2, 2), (1, 1)),  # stride 2: the batch-wide path
     (2, 40, 7, (5, 5), (1, 1), (1, 1), (0, 0), (1, 1)),   # 25 positions: one partial panel
     (2, 5, 8, (6, 7), (1, 2), (1, 1), (2, 2), (1, 1)),    # padding past the kernel's reach: output wider
     (2, 6, 9, (9, 8), (3, 3), (1, 1), (2, 2), (2, 2)),    # dilation on the wide grid
 ])
 @pytest.mark.parametrize("parts", [1, 2])
 def test_per_sample_float32_kernels_equal_textbook_twin(n, cin, cout, hw, k, stride, padding, dilation, parts):
-    """float32 with one group runs one sample at a time on gemm's micro-kernel (stride 1 on the wide grid,
-    other strides unfolded): channels past its tile (MR x NR), positions that are not a multiple of NR,
+    """float32 with one group and stride 1 runs one sample at a time on gemm's micro-kernel, on the wide grid:
+    channels past its tile (MR x NR), positions that are not a multiple of NR,
     with and without the fused ReLU."""
     old, threads.parts = threads.parts, lambda n, work: parts
     try:

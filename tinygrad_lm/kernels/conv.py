@@ -204,42 +204,17 @@ def _im2col_run(xf, dst, b, c, n, m, C, H, W, sh, sw, ph, pw, dh, dw, OH, OW):
                     dst[out + j] = xf[row + j * uint64(sw)]
 
 
-@njit(inline="always")
-def _put_run(panels, row, n0, src):
-    """panels[n // NR, row, n % NR] = src[n - n0] for the len(src) columns n from n0: a stretch of a row
-    of a matrix written into gemm's packed layout of B (whole panels as fixed-length copies, which
-    vectorise)."""
-    size = src.shape[0]
-    head = min((NR - n0 % NR) % NR, size)  # up to the first panel boundary
-    for q in range(head):
-        panels[n0 // NR, row, n0 % NR + q] = src[q]
-    i = head
-    while i + NR <= size:
-        dst = panels[(n0 + i) // NR, row]
-        for q in range(NR):
-            dst[q] = src[i + q]
-        i += NR
-    for q in range(size - i):
-        panels[(n0 + i) // NR, row, q] = src[i + q]
-
-
 @njit(cache=True, nogil=True)
 def _im2col_numba(x, cols, b0, b1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
-    """Fills the columns of samples b0..b1-1 of cols[(c, n, m), (b, i, j)]: ``cols`` (C KH KW, N OH OW),
-    or, 3-D, the same matrix in gemm's packed layout of B (ceil(N OH OW / NR), C KH KW, NR)."""
+    """Fills the columns of samples b0..b1-1 in ``cols`` (C KH KW, N OH OW), zeros where the window reads
+    the padding."""
     N, C, H, W = x.shape
     P = OH * OW
-    xf, packed = x.ravel(), cols.ndim == 3
-    buf = np.empty(P if packed else 0, dtype=x.dtype)
-    for b in range(b0, b1):
-        for r in range(C * KH * KW):  # one row of cols: channel c, kernel offset (n, m)
-            c, n, m = r // (KH * KW), (r // KW) % KH, r % KW
-            if packed:
-                _im2col_run(xf, buf, b, c, n, m, C, H, W, sh, sw, ph, pw, dh, dw, OH, OW)
-                _put_run(cols, r, b * P, buf)
-            else:
-                _im2col_run(xf, cols.reshape(-1, N * P)[r, b * P:(b + 1) * P], b, c, n, m, C, H, W, sh, sw, ph, pw,
-                            dh, dw, OH, OW)
+    xf = x.ravel()
+    for r in range(C * KH * KW):  # one row of cols: channel c, kernel offset (n, m)
+        c, n, m = r // (KH * KW), (r // KW) % KH, r % KW
+        for b in range(b0, b1):
+            _im2col_run(xf, cols[r, b * P:(b + 1) * P], b, c, n, m, C, H, W, sh, sw, ph, pw, dh, dw, OH, OW)
 
 
 @njit(cache=True, nogil=True)
@@ -349,29 +324,24 @@ def _col2im_cpu(dcols, x_shape, KH, KW, geom, OH, OW):
     return dx
 
 
-# ---------------------------------------------------------------- Numba, float32 with one group: per sample
-# The three products run one sample at a time on gemm's micro-kernel, each sample's columns used while
-# they are in cache, never the whole batch's (19-42 MB, written to memory and read back); nothing is kept
-# between the passes, and the samples go in ranges over the cores, each range with its own dW^T.
-#
-# Stride 1 needs no columns at all ("wide"): the sample's planes are laid out flat with a row pitch L and
-# zeros around (pw zeros before each row serve as the right padding of the row above too, so L = W + pw
-# suffices); the input that kernel offset (n, m) of channel c meets at output (i, j) then sits at
+# ---------------------------------------------------------------- Numba, float32, stride 1: per sample, no columns
+# A float32 convolution of stride 1 and one group runs one sample at a time on gemm's micro-kernel and
+# makes no columns at all. The sample's planes are laid out flat with zeros around them and a row pitch L
+# (the pw zeros before each row serve as the right padding of the row above too, so L = W + pw): the
+# input that kernel offset (n, m) of channel c meets at output (i, j) then sits at
 # c plane + n dh L + m dw + (i L + j), so row (c, n, m) of cols is that buffer read from its own offset,
-# as long as the output is computed on the wide grid of OH rows of L positions: the L - OW positions past
-# each row's end are computed and dropped (forward), or get a zero gradient (backward), a few percent
-# more arithmetic (L / OW: 17/16 for a 16-wide "same" conv, 26/24 for a valid one) against two unfoldings
-# and a fold. gemm reads A and B and writes C through such row offsets, so W cols, cols G^T and W^T G
-# folded back into the padded gradient are each one product, the last adding into it in place. Other
-# strides unfold and fold per sample (im2col / col2im). (float64 and grouped convolutions take the
-# batch-wide path above.)
-def _per_sample(x, groups):
-    return x.dtype == np.float32 and groups == 1
-
-
-def _wide(x_shape, geom, OW):
+# if the output is computed on the wide grid of OH rows of L positions: the L - OW positions past each
+# row's end are computed and dropped (forward), or given a zero gradient (backward). That is a few
+# percent more arithmetic (L / OW: 17/16 for a 16-wide "same" conv, 26/24 for a valid one) against
+# writing the batch's columns (19-42 MB) to memory, reading them back in the backward, and folding dcols.
+# gemm reads A and B and writes C through row offsets, so W cols, cols G^T and W^T G folded into the
+# padded gradient are one product each, the last adding into it in place; the samples go in ranges over
+# the cores, each range with its own dW^T. The rest (float64, groups, strides, and tiny images whose
+# wide grid would waste more than a quarter) take the batch-wide path above.
+def _per_sample(x, w, geom, groups):
     sh, sw, _, pw = geom[:4]
-    return sh == 1 and sw == 1 and max(x_shape[3] + pw, OW) <= 1.25 * OW
+    OW = _out_hw(x, w, geom)[1]
+    return x.dtype == np.float32 and groups == 1 and sh == 1 and sw == 1 and _pitch(x.shape[3], pw, OW) <= 1.25 * OW
 
 
 @njit(inline="always")
@@ -382,73 +352,57 @@ def _pitch(W, pw, OW):
 
 
 @njit(cache=True, nogil=True)
-def _sample_layout(C, H, W, KH, KW, ph, pw, dh, dw, OH, OW, wide):
-    """(the flat buffer a sample is unfolded into, its rows' offsets, the output grid's row pitch)."""
-    if wide:
-        L = _pitch(W, pw, OW)
-        plane = (H + 2 * ph) * L + pw
-        offs = np.empty(C * KH * KW, np.int64)
-        for r in range(C * KH * KW):
-            c, n, m = r // (KH * KW), (r // KW) % KH, r % KW
-            offs[r] = c * plane + n * dh * L + m * dw
-        return np.zeros(C * plane + (KW - 1) * dw, np.float32), offs, L  # the last rows read past C plane
-    return np.empty(C * KH * KW * OH * OW, np.float32), np.arange(C * KH * KW) * (OH * OW), OW
-
-
-@njit(inline="always")
-def _unfold(x, b, buf, wide, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW):
-    """Sample b into buf: its padded planes (wide), or its cols (C KH KW, OH OW)."""
-    C, H, W = x.shape[1], x.shape[2], x.shape[3]
-    if wide:
-        L = _pitch(W, pw, OW)
-        plane = (H + 2 * ph) * L + pw
-        for c in range(C):
-            for i in range(H):
-                dst, src = buf[c * plane + (i + ph) * L + pw:], x[b, c, i]
-                for j in range(W):
-                    dst[j] = src[j]
-    else:
-        _im2col_numba(x[b:b + 1], buf.reshape(C * KH * KW, OH * OW), 0, 1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
+def _sample_layout(C, H, W, KH, KW, ph, pw, dh, dw, OW):
+    """(the flat buffer of a sample's padded planes, zeros, the offsets of cols' rows in it, the pitch L,
+    the plane size)."""
+    L = _pitch(W, pw, OW)
+    plane = (H + 2 * ph) * L + pw
+    offs = np.empty(C * KH * KW, np.int64)
+    for r in range(C * KH * KW):
+        c, n, m = r // (KH * KW), (r // KW) % KH, r % KW
+        offs[r] = c * plane + n * dh * L + m * dw
+    return np.zeros(C * plane + (KW - 1) * dw, np.float32), offs, L, plane  # the last rows read past C plane
 
 
 @njit(cache=True, nogil=True)
-def _forward_samples(x, w2, bias, y, b0, b1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, relu, wide):
+def _forward_samples(x, w2, bias, y, b0, b1, KH, KW, ph, pw, dh, dw, OH, OW, relu):
     """y[b] (K, OH OW) = W cols_b + bias (then the ReLU) for the samples b0..b1-1; w2 = W as (K, C KH KW)."""
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
     K, R = w2.shape
-    buf, offs, pitch = _sample_layout(C, H, W, KH, KW, ph, pw, dh, dw, OH, OW, wide)
-    out = np.empty((K, OH * pitch), np.float32)
+    planes, offs, L, plane = _sample_layout(C, H, W, KH, KW, ph, pw, dh, dw, OW)
+    out = np.empty((K, OH * L), np.float32)
     for b in range(b0, b1):
-        _unfold(x, b, buf, wide, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
-        gemm.gemm_at(w2.ctypes.data, np.arange(K) * R, 1, buf.ctypes.data, offs, NR, out.ctypes.data,
-                     np.arange(K) * (OH * pitch), OH * pitch, 0, (OH * pitch + NR - 1) // NR, False)
+        for c in range(C):
+            for i in range(H):
+                planes[c * plane + (i + ph) * L + pw:][:W] = x[b, c, i]
+        gemm.gemm_at(w2.ctypes.data, np.arange(K) * R, 1, planes.ctypes.data, offs, NR, out.ctypes.data,
+                     np.arange(K) * (OH * L), OH * L, 0, (OH * L + NR - 1) // NR, False)
         for k in range(K):
             bk = bias[k]
             for i in range(OH):
-                src, dst = out[k, i * pitch:], y[b, k, i * OW:]
+                src, dst = out[k, i * L:], y[b, k, i * OW:]
                 for j in range(OW):
                     v = src[j] + bk
                     dst[j] = (0 if v < 0 else v) if relu else v  # (NaN stays NaN, as np.maximum)
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})  # db's sums in any order: in vectors
-def _backward_samples(g, x, w2, y, dx, dwt, dbs, b0, b1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, need_x, need_w,
-                      relu, wide):
+def _backward_samples(g, x, w2, y, dx, dwt, dbs, b0, b1, KH, KW, ph, pw, dh, dw, OH, OW, need_x, need_w, relu):
     """For the samples b0..b1-1: dwt (C KH KW, K) += cols_b G_b^T, dx[b] = fold(W^T G_b), dbs[b] = G_b's
     row sums, with G_b = g[b] (K, OH OW), masked by [y[b] > 0] if relu."""
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
     K, R = w2.shape
-    buf, offs, pitch = _sample_layout(C, H, W, KH, KW, ph, pw, dh, dw, OH, OW, wide)
-    grad = np.zeros_like(buf)  # the padded planes' gradient (wide), or dcols
-    P = OH * pitch
-    gb = np.zeros((K, P), np.float32)  # G_b on the output grid (0 past each row's OW)
+    planes, offs, L, plane = _sample_layout(C, H, W, KH, KW, ph, pw, dh, dw, OW)
+    grad = np.zeros_like(planes)  # the padded planes' gradient
+    P = OH * L
+    gb = np.zeros((K, P), np.float32)  # G_b on the wide grid (0 past each row's OW)
     g_rows = np.zeros(((K + NR - 1) // NR, P, NR), dtype=np.float32)  # G_b^T packed, the B of cols G_b^T
     by_channel = (np.arange(R) % C) * (KH * KW) + np.arange(R) // C  # the rows (c, n, m) in (n, m, c) order
     for b in range(b0, b1):
         for k in range(K):
             s = 0.0
             for i in range(OH):
-                src, mask, dst = g[b, k, i * OW:], y[b, k, i * OW:], gb[k, i * pitch:]
+                src, mask, dst = g[b, k, i * OW:], y[b, k, i * OW:], gb[k, i * L:]
                 for j in range(OW):
                     v = src[j] if not relu or mask[j] > 0 else 0
                     dst[j] = v
@@ -460,25 +414,20 @@ def _backward_samples(g, x, w2, y, dx, dwt, dbs, b0, b1, KH, KW, sh, sw, ph, pw,
                     dst = g_rows[k // NR]
                     for t in range(t0, min(t0 + 16, P)):
                         dst[t, k % NR] = gb[k, t]
-            _unfold(x, b, buf, wide, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
-            gemm.gemm_at(buf.ctypes.data, offs, 1, g_rows.ctypes.data, np.arange(P) * NR, P * NR, dwt.ctypes.data,
+            for c in range(C):
+                for i in range(H):
+                    planes[c * plane + (i + ph) * L + pw:][:W] = x[b, c, i]
+            gemm.gemm_at(planes.ctypes.data, offs, 1, g_rows.ctypes.data, np.arange(P) * NR, P * NR, dwt.ctypes.data,
                          np.arange(R) * K, K, 0, g_rows.shape[0], True)
-        if need_x:  # W^T G_b into the padded gradient (each row of cols adds at its offset), or into dcols; the
-            # rows in channel-fastest order, so a tile's rows add into different planes, not into overlapping
+        if need_x:  # W^T G_b added into the padded gradient, each row of cols at its offset; the rows in
+            # channel-fastest order, so a tile's rows add into different planes, not into overlapping
             # stretches of one, where each row's load waits on the row before's store (one thread: 7.9 -> 7.4 ms)
             gemm.gemm_at(w2.ctypes.data, by_channel, R, gb.ctypes.data, np.arange(K) * P, NR, grad.ctypes.data,
-                         offs[by_channel], P, 0, (P + NR - 1) // NR, wide)
-            if wide:
-                L = _pitch(W, pw, OW)
-                plane = (H + 2 * ph) * L + pw
-                for c in range(C):
-                    for i in range(H):
-                        src, dst = grad[c * plane + (i + ph) * L + pw:], dx[b, c, i]
-                        for j in range(W):
-                            dst[j] = src[j]
-                grad[:] = 0
-            else:
-                _col2im_numba(grad.reshape(R, OH * OW), dx[b:b + 1], 0, 1, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW)
+                         offs[by_channel], P, 0, (P + NR - 1) // NR, True)
+            for c in range(C):
+                for i in range(H):
+                    dx[b, c, i] = grad[c * plane + (i + ph) * L + pw:][:W]
+            grad[:] = 0
 
 
 def _forward_per_sample(x, w, bias, relu, geom):
@@ -486,9 +435,8 @@ def _forward_per_sample(x, w, bias, relu, geom):
     OH, OW = _out_hw(x, w, geom)
     x, y = np.ascontiguousarray(x), np.empty((N, K, OH * OW), dtype=np.float32)
     bias = np.zeros(K, np.float32) if bias is None else np.ascontiguousarray(bias)
-    wide = _wide(x.shape, geom, OW)
-    in_ranges(lambda b0, b1: _forward_samples(x, w.reshape(K, -1), bias, y, b0, b1, w.shape[2], w.shape[3], *geom,
-                                              OH, OW, relu, wide), N, y.size * w[0].size // 64)
+    in_ranges(lambda b0, b1: _forward_samples(x, w.reshape(K, -1), bias, y, b0, b1, w.shape[2], w.shape[3], *geom[2:],
+                                              OH, OW, relu), N, y.size * w[0].size // 64)
     return y.reshape(N, K, OH, OW), None
 
 
@@ -497,14 +445,12 @@ def _backward_per_sample(g, x, w, geom, need_x, need_w, need_b, y):
     g, x = np.ascontiguousarray(g).reshape(N, K, -1), np.ascontiguousarray(x)
     y = g if y is None else np.ascontiguousarray(y).reshape(N, K, -1)
     dx = np.empty(x.shape if need_x else (0,) + x.shape[1:], dtype=np.float32)
-    dbs, partial, wide = np.empty((N, K), dtype=np.float64), [], _wide(x.shape, geom, OW)
-    if need_x and not wide:
-        dx[:] = 0  # col2im adds into it
+    dbs, partial = np.empty((N, K), dtype=np.float64), []
 
     def run(b0, b1):
         dwt = np.zeros((w[0].size, K), dtype=np.float32)
-        _backward_samples(g, x, w.reshape(K, -1), y, dx, dwt, dbs, b0, b1, w.shape[2], w.shape[3], *geom, OH, OW,
-                          need_x, need_w, y is not g, wide)
+        _backward_samples(g, x, w.reshape(K, -1), y, dx, dwt, dbs, b0, b1, w.shape[2], w.shape[3], *geom[2:], OH, OW,
+                          need_x, need_w, y is not g)
         partial.append(dwt)
 
     in_ranges(run, N, g.size * w[0].size // 32)
@@ -515,7 +461,7 @@ def _backward_per_sample(g, x, w, geom, need_x, need_w, need_b, y):
 @register("conv2d_forward", "cpu")
 def forward_cpu(x, w, geom, groups, bias=None, relu=False):
     w = np.ascontiguousarray(w)
-    if _per_sample(x, groups):
+    if _per_sample(x, w, geom, groups):
         return _forward_per_sample(x, w, bias, relu, geom)
     return _forward_cols(x, w, bias, relu, geom, groups, _im2col_cpu, _to_nchw_cpu)
 
@@ -523,7 +469,7 @@ def forward_cpu(x, w, geom, groups, bias=None, relu=False):
 @register("conv2d_backward", "cpu")
 def backward_cpu(g, x, w, cols, geom, groups, need_x, need_w, need_b=False, y=None):
     w = np.ascontiguousarray(w)
-    if _per_sample(x, groups):
+    if _per_sample(x, w, geom, groups):
         return _backward_per_sample(g, x, w, geom, need_x, need_w, need_b, y)
     return _backward_cols(g, x, w, cols, geom, groups, need_x, need_w, need_b, y, _col2im_cpu, _to_knhw_cpu)
 

@@ -143,7 +143,13 @@ def pack_b(b, out):
                 out[nb, k, l] = b[k, n] if n < N else 0
 
 
-@njit(cache=True, nogil=True)
+# one signature, compiled once (on first import with an empty cache, ~1 s): called with literal ints from
+# several kernels, a lazily typed gemm_at compiled a copy for each combination of constants
+_ADDRESS, _OFFSETS = types.uintp, types.int64[::1]
+
+
+@njit(types.void(_ADDRESS, _OFFSETS, types.int64, _ADDRESS, _OFFSETS, types.int64, _ADDRESS, _OFFSETS, types.int64,
+                 types.int64, types.int64, types.boolean), cache=True, nogil=True)
 def gemm_at(a0, a_offs, a_ks, b0, b_offs, b_ps, c0, c_offs, n, p0, p1, accumulate):
     """C[m, j] = (or +=) sum_k A[m, k] B[k, j] for the columns j of C's panels p0..p1-1 (NR columns each, of n),
     float32 at raw addresses with offsets in floats: A[m, k] at a0 + a_offs[m] + k a_ks, B[k, j] at b0 +
