@@ -341,7 +341,8 @@ def _col2im_cpu(dcols, x_shape, KH, KW, geom, OH, OW):
 def _per_sample(x, w, geom, groups):
     sh, sw, _, pw = geom[:4]
     OW = _out_hw(x, w, geom)[1]
-    return x.dtype == np.float32 and groups == 1 and sh == 1 and sw == 1 and _pitch(x.shape[3], pw, OW) <= 1.25 * OW
+    return (x.dtype == np.float32 and groups == 1 and sh == 1 and sw == 1 and x.shape[0] > 0
+            and _pitch(x.shape[3], pw, OW) <= 1.25 * OW)
 
 
 @njit(inline="always")
@@ -375,8 +376,9 @@ def _forward_samples(x, w2, bias, y, b0, b1, KH, KW, ph, pw, dh, dw, OH, OW, rel
         for c in range(C):
             for i in range(H):
                 planes[c * plane + (i + ph) * L + pw:][:W] = x[b, c, i]
-        gemm.gemm_at(w2.ctypes.data, np.arange(K) * R, 1, planes.ctypes.data, offs, NR, out.ctypes.data,
-                     np.arange(K) * (OH * L), OH * L, 0, (OH * L + NR - 1) // NR, False)
+        gemm.gemm_at(w2.ctypes.data, np.arange(K) * R, np.int64(1), planes.ctypes.data, offs, np.int64(NR),
+                     out.ctypes.data, np.arange(K) * (OH * L), np.int64(OH * L), np.int64(0),
+                     np.int64((OH * L + NR - 1) // NR), np.bool_(False))
         for k in range(K):
             bk = bias[k]
             for i in range(OH):
@@ -417,13 +419,15 @@ def _backward_samples(g, x, w2, y, dx, dwt, dbs, b0, b1, KH, KW, ph, pw, dh, dw,
             for c in range(C):
                 for i in range(H):
                     planes[c * plane + (i + ph) * L + pw:][:W] = x[b, c, i]
-            gemm.gemm_at(planes.ctypes.data, offs, 1, g_rows.ctypes.data, np.arange(P) * NR, P * NR, dwt.ctypes.data,
-                         np.arange(R) * K, K, 0, g_rows.shape[0], True)
+            gemm.gemm_at(planes.ctypes.data, offs, np.int64(1), g_rows.ctypes.data, np.arange(P) * NR,
+                         np.int64(P * NR), dwt.ctypes.data, np.arange(R) * K, np.int64(K), np.int64(0),
+                         np.int64(g_rows.shape[0]), np.bool_(True))
         if need_x:  # W^T G_b added into the padded gradient, each row of cols at its offset; the rows in
             # channel-fastest order, so a tile's rows add into different planes, not into overlapping
             # stretches of one, where each row's load waits on the row before's store (one thread: 7.9 -> 7.4 ms)
-            gemm.gemm_at(w2.ctypes.data, by_channel, R, gb.ctypes.data, np.arange(K) * P, NR, grad.ctypes.data,
-                         offs[by_channel], P, 0, (P + NR - 1) // NR, True)
+            gemm.gemm_at(w2.ctypes.data, by_channel, np.int64(R), gb.ctypes.data, np.arange(K) * P, np.int64(NR),
+                         grad.ctypes.data, offs[by_channel], np.int64(P), np.int64(0), np.int64((P + NR - 1) // NR),
+                         np.bool_(True))
             for c in range(C):
                 for i in range(H):
                     dx[b, c, i] = grad[c * plane + (i + ph) * L + pw:][:W]

@@ -143,13 +143,7 @@ def pack_b(b, out):
                 out[nb, k, l] = b[k, n] if n < N else 0
 
 
-# one signature, compiled once (on first import with an empty cache, ~1 s): called with literal ints from
-# several kernels, a lazily typed gemm_at compiled a copy for each combination of constants
-_ADDRESS, _OFFSETS = types.uintp, types.int64[::1]
-
-
-@njit(types.void(_ADDRESS, _OFFSETS, types.int64, _ADDRESS, _OFFSETS, types.int64, _ADDRESS, _OFFSETS, types.int64,
-                 types.int64, types.int64, types.boolean), cache=True, nogil=True)
+@njit(cache=True, nogil=True)  # callers pass np.int64 and np.bool_, not literals: one compiled copy
 def gemm_at(a0, a_offs, a_ks, b0, b_offs, b_ps, c0, c_offs, n, p0, p1, accumulate):
     """C[m, j] = (or +=) sum_k A[m, k] B[k, j] for the columns j of C's panels p0..p1-1 (NR columns each, of n),
     float32 at raw addresses with offsets in floats: A[m, k] at a0 + a_offs[m] + k a_ks, B[k, j] at b0 +
@@ -196,8 +190,8 @@ def gemm_packed(ap, bp, c, p0, p1, accumulate):
     M, N = c.shape
     depth = ap.shape[1]
     m = np.arange(M)
-    gemm_at(ap.ctypes.data, (m // MR) * depth * MR + m % MR, MR, bp.ctypes.data, np.arange(depth) * NR, depth * NR,
-            c.ctypes.data, m * N, N, p0, p1, accumulate)
+    gemm_at(ap.ctypes.data, (m // MR) * depth * MR + m % MR, np.int64(MR), bp.ctypes.data, np.arange(depth) * NR,
+            np.int64(depth * NR), c.ctypes.data, m * N, np.int64(N), np.int64(p0), np.int64(p1), np.bool_(accumulate))
 
 
 @njit(cache=True, nogil=True)
@@ -206,8 +200,9 @@ def gemm_strided(a, bp, c, p0, p1, accumulate):
     view is as good), unpacked."""
     M, N = c.shape
     depth = a.shape[1]
-    gemm_at(a.ctypes.data, np.arange(M) * (a.strides[0] // 4), a.strides[1] // 4, bp.ctypes.data,
-            np.arange(depth) * NR, depth * NR, c.ctypes.data, np.arange(M) * N, N, p0, p1, accumulate)
+    gemm_at(a.ctypes.data, np.arange(M) * (a.strides[0] // 4), np.int64(a.strides[1] // 4), bp.ctypes.data,
+            np.arange(depth) * NR, np.int64(depth * NR), c.ctypes.data, np.arange(M) * N, np.int64(N), np.int64(p0),
+            np.int64(p1), np.bool_(accumulate))
 
 
 @njit(cache=True, nogil=True)
@@ -216,8 +211,9 @@ def gemm_rows(a, b, c, accumulate):
     rows are read in place, NR columns at a time (fast while B is in cache, as a sample's columns are)."""
     M, N = c.shape
     depth = a.shape[1]
-    gemm_at(a.ctypes.data, np.arange(M) * (a.strides[0] // 4), a.strides[1] // 4, b.ctypes.data,
-            np.arange(depth) * b.shape[1], NR, c.ctypes.data, np.arange(M) * N, N, 0, (N + NR - 1) // NR, accumulate)
+    gemm_at(a.ctypes.data, np.arange(M) * (a.strides[0] // 4), np.int64(a.strides[1] // 4), b.ctypes.data,
+            np.arange(depth) * b.shape[1], np.int64(NR), c.ctypes.data, np.arange(M) * N, np.int64(N), np.int64(0),
+            np.int64((N + NR - 1) // NR), np.bool_(accumulate))
 
 
 def packed_shape(rows: int, depth: int, tile: int) -> tuple[int, int, int]:
